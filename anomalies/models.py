@@ -1,0 +1,297 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from customers.constraints import choices_constraint
+from customers.metrics import METRIC_MAX_LENGTH
+from customers.models import Customer, Severity
+
+
+class AnomalyType(models.TextChoices):
+    DROP = "drop", "Drop"
+    SPIKE = "spike", "Spike"
+    FEATURE_ABANDONMENT = "feature_abandonment", "Feature abandonment"
+    PATTERN_CHANGE = "pattern_change", "Pattern change"
+    SEASONAL_DEVIATION = "seasonal_deviation", "Seasonal deviation"
+
+
+class Direction(models.TextChoices):
+    NEGATIVE = "negative", "Negative"
+    POSITIVE = "positive", "Positive"
+
+
+class DismissReason(models.TextChoices):
+    FALSE_POSITIVE = "false_positive", "False positive"
+    EXPECTED = "expected", "Expected (e.g. a planned change)"
+    NEW_NORMAL = "new_normal", "New normal"
+    DATA_ISSUE = "data_issue", "Data issue"
+
+
+class Sensitivity(models.TextChoices):
+    LOW = "low", "Low"
+    MEDIUM = "medium", "Medium"
+    HIGH = "high", "High"
+
+
+class AnomalyStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    RESOLVED = "resolved", "Resolved"
+    DISMISSED = "dismissed", "Dismissed"
+
+
+class Confidence(models.TextChoices):
+    NORMAL = "normal", "Normal"
+    LOW = "low", "Low (short history)"
+
+
+class UsageAnomaly(models.Model):
+    """One anomalous event on one customer's metric: a run of days, open until it ends.
+
+    The first columns are the product brief's `usage_anomalies` table; the rest is what the
+    scan, the pages and the learning loop need.
+    """
+
+    Status = AnomalyStatus
+    Confidence = Confidence
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="anomalies")
+    metric_type = models.CharField(max_length=METRIC_MAX_LENGTH)
+    anomaly_type = models.CharField(max_length=50, choices=AnomalyType.choices)
+    severity = models.CharField(max_length=20, choices=Severity.choices)
+    baseline_value = models.DecimalField(max_digits=20, decimal_places=4)
+    actual_value = models.DecimalField(max_digits=20, decimal_places=4)
+    deviation_percent = models.DecimalField(max_digits=12, decimal_places=2)
+    detected_at = models.DateTimeField()
+    dismissed_at = models.DateTimeField(null=True, blank=True)
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    direction = models.CharField(max_length=10, choices=Direction.choices)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True, help_text="Empty while ongoing.")
+    score = models.FloatField(default=0, help_text="Robust z-score of the event.")
+    expected_low = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    expected_high = models.DecimalField(max_digits=20, decimal_places=4, null=True, blank=True)
+    confidence = models.CharField(
+        max_length=10, choices=Confidence.choices, default=Confidence.NORMAL
+    )
+    data_completeness = models.FloatField(
+        default=1.0, help_text="Share of days in the detection window that had data (0 to 1)."
+    )
+    possible_cause = models.CharField(max_length=255, blank=True)
+    dismiss_reason = models.CharField(
+        max_length=20, choices=DismissReason.choices, blank=True, default=""
+    )
+    dismiss_note = models.TextField(blank=True)
+    dismissed_until = models.DateField(
+        null=True, blank=True, help_text="For 'expected': suppress this series and type until."
+    )
+    last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "usage anomalies"
+        ordering = ["-detected_at"]
+        constraints = [
+            choices_constraint("anomaly_type", AnomalyType, name="anomaly_type_valid"),
+            choices_constraint("severity", Severity, name="anomaly_severity_valid"),
+            choices_constraint("direction", Direction, name="anomaly_direction_valid"),
+            choices_constraint("status", AnomalyStatus, name="anomaly_status_valid"),
+            choices_constraint("confidence", Confidence, name="anomaly_confidence_valid"),
+            models.CheckConstraint(
+                condition=Q(dismiss_reason="") | Q(dismiss_reason__in=DismissReason.values),
+                name="anomaly_dismiss_reason_valid",
+            ),
+            # A rescan updates the open event instead of opening a second one.
+            models.UniqueConstraint(
+                fields=["customer", "metric_type", "anomaly_type"],
+                condition=Q(status="open"),
+                name="anomaly_one_open_per_series_type",
+            ),
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="anomaly_end_after_start",
+            ),
+            # Dismissed exactly when it carries a dismissal time and reason.
+            models.CheckConstraint(
+                condition=(
+                    Q(status="dismissed", dismissed_at__isnull=False) & ~Q(dismiss_reason="")
+                )
+                | (~Q(status="dismissed") & Q(dismissed_at__isnull=True)),
+                name="anomaly_dismissal_consistent",
+            ),
+            # Drops and abandonments are losses, spikes are gains; pattern changes and
+            # seasonal deviations can go either way.
+            models.CheckConstraint(
+                condition=~Q(anomaly_type__in=["drop", "feature_abandonment"])
+                | Q(direction="negative"),
+                name="anomaly_losses_are_negative",
+            ),
+            models.CheckConstraint(
+                condition=~Q(anomaly_type="spike") | Q(direction="positive"),
+                name="anomaly_spikes_are_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(data_completeness__gte=0, data_completeness__lte=1),
+                name="anomaly_completeness_range",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["customer", "-detected_at"], name="anomaly_customer_idx"),
+            models.Index(fields=["status", "severity"], name="anomaly_status_severity_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.get_anomaly_type_display()} in {self.metric_type} ({self.customer_id})"
+
+
+class DetectionSettings(models.Model):
+    """Sensitivity and thresholds. Scope: global (no customer, no metric), per metric across
+    all customers (metric only), per customer (customer only) or per customer and metric.
+    An empty threshold means "take it from the sensitivity preset"; the scan merges scopes
+    from the most specific down."""
+
+    customer = models.ForeignKey(
+        Customer,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="detection_settings",
+    )
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH, blank=True, default="")
+    sensitivity = models.CharField(
+        max_length=10, choices=Sensitivity.choices, default=Sensitivity.MEDIUM
+    )
+    drop_percent = models.FloatField(null=True, blank=True, help_text="Minimum drop, in %.")
+    spike_percent = models.FloatField(null=True, blank=True, help_text="Minimum spike, in %.")
+    z_threshold = models.FloatField(null=True, blank=True, help_text="Minimum robust |z|.")
+    min_duration_days = models.PositiveSmallIntegerField(null=True, blank=True)
+    min_volume = models.FloatField(
+        null=True, blank=True, help_text="Baselines below this daily volume are not alerted on."
+    )
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name_plural = "detection settings"
+        constraints = [
+            choices_constraint("sensitivity", Sensitivity, name="settings_sensitivity_valid"),
+            models.UniqueConstraint(
+                fields=["customer", "metric"],
+                condition=Q(customer__isnull=False),
+                name="settings_one_per_customer_metric",
+            ),
+            models.UniqueConstraint(
+                fields=["metric"],
+                condition=Q(customer__isnull=True),
+                name="settings_one_global_per_metric",
+            ),
+            models.CheckConstraint(
+                condition=Q(drop_percent__isnull=True)
+                | Q(drop_percent__gt=0, drop_percent__lte=100),
+                name="settings_drop_percent_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(spike_percent__isnull=True) | Q(spike_percent__gt=0),
+                name="settings_spike_percent_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(z_threshold__isnull=True) | Q(z_threshold__gt=0),
+                name="settings_z_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_duration_days__isnull=True) | Q(min_duration_days__gte=1),
+                name="settings_min_duration_positive",
+            ),
+            models.CheckConstraint(
+                condition=Q(min_volume__isnull=True) | Q(min_volume__gte=0),
+                name="settings_min_volume_non_negative",
+            ),
+        ]
+
+    def __str__(self):
+        scope = [str(self.customer) if self.customer_id else "all customers"]
+        scope.append(self.metric or "all metrics")
+        return f"{self.get_sensitivity_display()} sensitivity ({', '.join(scope)})"
+
+
+class ScanTrigger(models.TextChoices):
+    SCHEDULE = "schedule", "Schedule"
+    API = "api", "API"
+    SHELL = "shell", "Shell"
+    USER = "user", "User (page)"
+
+
+class ScanStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    PARTIALLY_FAILED = "partially_failed", "Partially failed"
+    FAILED = "failed", "Failed"
+
+
+class ScanRun(models.Model):
+    Trigger = ScanTrigger
+    Status = ScanStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    trigger = models.CharField(max_length=20, choices=Trigger.choices)
+    triggered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # "all" or a stable key of the customer ids scanned: two runs with one key never overlap.
+    scope_key = models.CharField(max_length=64, default="all")
+    scope = models.JSONField(default=dict, blank=True)
+    as_of = models.DateField(null=True, blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.QUEUED)
+    customers_total = models.PositiveIntegerField(default=0)
+    customers_done = models.PositiveIntegerField(default=0)
+    chunks_total = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)
+    series_count = models.PositiveIntegerField(default=0)
+    anomalies_new = models.PositiveIntegerField(default=0)
+    anomalies_updated = models.PositiveIntegerField(default=0)
+    anomalies_resolved = models.PositiveIntegerField(default=0)
+    error_count = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            choices_constraint("trigger", ScanTrigger, name="scan_trigger_valid"),
+            choices_constraint("status", ScanStatus, name="scan_status_valid"),
+        ]
+        indexes = [models.Index(fields=["scope_key", "status"], name="scan_scope_status_idx")]
+
+    def __str__(self):
+        return f"Scan {self.created_at:%Y-%m-%d %H:%M} ({self.get_status_display()})"
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return self.finished_at - self.started_at
+        return None

@@ -1,0 +1,154 @@
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from .constraints import choices_constraint
+from .metrics import METRIC_MAX_LENGTH
+
+
+class CustomerStatus(models.TextChoices):
+    TRIAL = "trial", "Trial"
+    ACTIVE = "active", "Active"
+    PAUSED = "paused", "Paused"
+    CHURNED = "churned", "Churned"
+
+
+class CustomerTier(models.TextChoices):
+    STARTER = "starter", "Starter"
+    GROWTH = "growth", "Growth"
+    BUSINESS = "business", "Business"
+    ENTERPRISE = "enterprise", "Enterprise"
+
+
+class Customer(models.Model):
+    Status = CustomerStatus
+    Tier = CustomerTier
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=200)
+    # The account id in the product-analytics pipeline: what usage rows refer to.
+    external_id = models.CharField(max_length=100, unique=True)
+    csm = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="customers",
+        help_text="The Customer Success Manager who owns this account.",
+    )
+    tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.GROWTH)
+    arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
+    contact_email = models.EmailField(blank=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    status_changed_on = models.DateField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            choices_constraint("status", CustomerStatus, name="customer_status_valid"),
+            choices_constraint("tier", CustomerTier, name="customer_tier_valid"),
+            models.CheckConstraint(condition=Q(arr__gte=0), name="customer_arr_non_negative"),
+        ]
+        indexes = [models.Index(fields=["csm", "name"], name="customer_csm_name_idx")]
+
+    def __str__(self):
+        return self.name
+
+
+class UsageMetric(models.Model):
+    """One day's value of one metric for one customer (a daily total from analytics)."""
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="usage")
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH)
+    date = models.DateField()
+    value = models.FloatField()
+
+    class Meta:
+        constraints = [
+            # Also the index the detection window reads through: customer, then metric, then
+            # a date range.
+            models.UniqueConstraint(
+                fields=["customer", "metric", "date"], name="usage_one_value_per_day"
+            ),
+            models.CheckConstraint(condition=Q(value__gte=0), name="usage_value_non_negative"),
+        ]
+        indexes = [
+            # One customer's recent window across all its metrics (charts, scans).
+            models.Index(fields=["customer", "date"], name="usage_customer_date_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} {self.metric} {self.date}: {self.value}"
+
+
+class Severity(models.TextChoices):
+    CRITICAL = "critical", "Critical"
+    WARNING = "warning", "Warning"
+    INFO = "info", "Info"
+
+
+class RiskSignalKind(models.TextChoices):
+    USAGE_ANOMALY = "usage_anomaly", "Usage anomaly"
+    USAGE_DROP = "usage_drop", "Usage drop"
+    FEATURE_ABANDONMENT = "feature_abandonment", "Feature abandonment"
+    HEALTH_DECLINE = "health_decline", "Health score decline"
+    OTHER = "other", "Other"
+
+
+class RiskSignal(models.Model):
+    Kind = RiskSignalKind
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="risk_signals")
+    kind = models.CharField(max_length=30, choices=Kind.choices)
+    severity = models.CharField(max_length=20, choices=Severity.choices)
+    title = models.CharField(max_length=200)
+    details = models.JSONField(default=dict, blank=True)
+    anomaly = models.ForeignKey(
+        "anomalies.UsageAnomaly",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="risk_signals",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            choices_constraint("kind", RiskSignalKind, name="risk_signal_kind_valid"),
+            choices_constraint("severity", Severity, name="risk_signal_severity_valid"),
+            # One signal per anomaly: a rescan updates it instead of raising another.
+            models.UniqueConstraint(fields=["anomaly"], name="risk_signal_one_per_anomaly"),
+        ]
+        indexes = [models.Index(fields=["customer", "-created_at"], name="risk_customer_idx")]
+
+    def __str__(self):
+        return self.title
+
+
+class HealthScoreHistory(models.Model):
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="health_scores")
+    date = models.DateField()
+    score = models.PositiveSmallIntegerField(help_text="Overall health, 0 to 100.")
+    usage_component = models.FloatField(help_text="The usage part of the score, 0 to 100.")
+
+    class Meta:
+        verbose_name_plural = "health score history"
+        ordering = ["-date"]
+        constraints = [
+            models.UniqueConstraint(fields=["customer", "date"], name="health_one_per_day"),
+            models.CheckConstraint(condition=Q(score__lte=100), name="health_score_range"),
+            models.CheckConstraint(
+                condition=Q(usage_component__gte=0, usage_component__lte=100),
+                name="health_usage_component_range",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.customer_id} {self.date}: {self.score}"

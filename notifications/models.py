@@ -1,0 +1,1 @@
+# Channels, preferences and delivery records arrive with the notifications issue.

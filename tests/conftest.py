@@ -1,0 +1,75 @@
+"""Shared fixtures: three personas (a CSM, another CSM, staff) and a customer factory, plus
+the rule for tests that need a real service.
+
+A test marked `postgres` needs DATABASE_URL to point at PostgreSQL; one marked `redis` needs
+a Redis server at REDIS_URL. Locally such a test is skipped when its service is missing;
+under CI=true it fails, so a broken CI machine can never pass by skipping.
+"""
+
+import os
+
+import pytest
+from django.db import connection
+
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+def _missing_service(item) -> str | None:
+    if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
+        return "needs PostgreSQL: set DATABASE_URL=postgres://..."
+    if item.get_closest_marker("redis"):
+        url = os.environ.get("REDIS_URL")
+        if not url:
+            return "needs Redis: set REDIS_URL=redis://..."
+        import redis
+
+        try:
+            redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+        except redis.RedisError as exc:
+            return f"needs Redis at {url}: {exc}"
+    return None
+
+
+def pytest_runtest_setup(item):
+    reason = _missing_service(item)
+    if reason is None:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true and a required service is missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def csm(django_user_model):
+    return django_user_model.objects.create_user(
+        username="alice", password="alice-pass-123", first_name="Alice", last_name="Owner"
+    )
+
+
+@pytest.fixture
+def other_csm(django_user_model):
+    return django_user_model.objects.create_user(
+        username="bob", password="bob-pass-123", first_name="Bob", last_name="Other"
+    )
+
+
+@pytest.fixture
+def staff(django_user_model):
+    return django_user_model.objects.create_user(
+        username="olga", password="olga-pass-123", is_staff=True
+    )
+
+
+@pytest.fixture
+def make_customer(db):
+    from customers.models import Customer
+
+    counter = iter(range(1, 10_000))
+
+    def make(**fields):
+        n = next(counter)
+        fields.setdefault("name", f"Account {n}")
+        fields.setdefault("external_id", f"acct-{n}")
+        return Customer.objects.create(**fields)
+
+    return make
