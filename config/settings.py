@@ -20,7 +20,7 @@ DEBUG = env.bool("DEBUG", default=False)
 
 # Only usable while developing: config/wsgi.py refuses to serve with it when DEBUG is off,
 # and `check --deploy` flags it (security.W009) because of the "django-insecure-" prefix.
-DEV_SECRET_KEY = "django-insecure-tremor-development-key-do-not-use-in-production"
+DEV_SECRET_KEY = "django-insecure-tremor-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
