@@ -1,0 +1,21 @@
+# The production image: one image for web (gunicorn), the Celery worker and beat.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+
+COPY pyproject.toml README.md ./
+COPY config ./config
+COPY customers ./customers
+COPY anomalies ./anomalies
+COPY notifications ./notifications
+RUN pip install .
+
+COPY . .
+# collectstatic needs settings but no secrets or database.
+RUN DEBUG=false SECRET_KEY=collectstatic-only python manage.py collectstatic --noinput
+
+RUN useradd --system --uid 10001 tremor
+USER tremor
+EXPOSE 8000
+CMD ["gunicorn", "config.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
