@@ -1,0 +1,100 @@
+"""The database, not only the application, refuses rows that would break the scan's rules."""
+
+import datetime as dt
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from anomalies.models import DetectionSettings, UsageAnomaly
+from customers.models import UsageMetric
+
+pytestmark = pytest.mark.django_db
+
+
+def _anomaly(customer, **fields):
+    values = {
+        "customer": customer,
+        "metric_type": "api_calls",
+        "anomaly_type": "drop",
+        "severity": "critical",
+        "direction": "negative",
+        "baseline_value": 45000,
+        "actual_value": 15000,
+        "deviation_percent": -66.67,
+        "detected_at": timezone.now(),
+        "start_date": dt.date(2026, 11, 20),
+    }
+    values.update(fields)
+    return UsageAnomaly.objects.create(**values)
+
+
+def _refused(**fields):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        _anomaly(**fields)
+
+
+def test_only_one_open_anomaly_per_series_and_type(make_customer):
+    customer = make_customer()
+    _anomaly(customer)
+    _refused(customer=customer)
+    # A resolved one, another type or another metric may coexist with the open one.
+    _anomaly(customer, status="resolved", end_date=dt.date(2026, 11, 22))
+    _anomaly(customer, anomaly_type="pattern_change")
+    _anomaly(customer, metric_type="logins")
+    assert UsageAnomaly.objects.filter(customer=customer).count() == 4
+
+
+def test_dismissed_anomaly_needs_time_and_reason(make_customer):
+    customer = make_customer()
+    _refused(customer=customer, status="dismissed")
+    _refused(customer=customer, status="dismissed", dismissed_at=timezone.now())
+    _refused(customer=customer, dismissed_at=timezone.now())
+    anomaly = _anomaly(
+        customer, status="dismissed", dismissed_at=timezone.now(), dismiss_reason="expected"
+    )
+    assert anomaly.status == "dismissed"
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"anomaly_type": "explosion"},
+        {"severity": "catastrophic"},
+        {"anomaly_type": "spike", "direction": "negative"},
+        {"anomaly_type": "drop", "direction": "positive"},
+        {"anomaly_type": "feature_abandonment", "direction": "positive"},
+        {"end_date": dt.date(2026, 11, 1)},
+        {"data_completeness": 1.5},
+        {"dismiss_reason": "bored"},
+    ],
+)
+def test_invalid_anomalies_are_refused(make_customer, fields):
+    _refused(customer=make_customer(), **fields)
+
+
+def test_usage_values_are_non_negative_and_unique_per_day(make_customer):
+    customer = make_customer()
+    UsageMetric.objects.create(
+        customer=customer, metric="logins", date=dt.date(2026, 1, 1), value=3
+    )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UsageMetric.objects.create(
+            customer=customer, metric="logins", date=dt.date(2026, 1, 1), value=4
+        )
+    with pytest.raises(IntegrityError), transaction.atomic():
+        UsageMetric.objects.create(
+            customer=customer, metric="logins", date=dt.date(2026, 1, 2), value=-1
+        )
+
+
+def test_one_settings_row_per_scope(make_customer):
+    customer = make_customer()
+    DetectionSettings.objects.create(sensitivity="medium")
+    DetectionSettings.objects.create(metric="logins", sensitivity="low")
+    DetectionSettings.objects.create(customer=customer, sensitivity="high")
+    for scope in ({}, {"metric": "logins"}, {"customer": customer}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            DetectionSettings.objects.create(**scope)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        DetectionSettings.objects.create(drop_percent=150)

@@ -1,0 +1,40 @@
+"""Every admin page ops use renders for staff and is closed to CSMs."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+MODELS = [
+    "customers/customer",
+    "customers/usagemetric",
+    "customers/risksignal",
+    "customers/healthscorehistory",
+    "anomalies/usageanomaly",
+    "anomalies/detectionsettings",
+    "anomalies/scanrun",
+    "django_celery_beat/periodictask",
+]
+
+
+@pytest.fixture
+def superuser(django_user_model):
+    return django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-1")
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_changelist_renders_for_staff(client, superuser, make_customer, model):
+    make_customer(name="Visible Co")
+    client.force_login(superuser)
+    app, name = model.split("/")
+    response = client.get(reverse(f"admin:{app}_{name}_changelist"))
+    assert response.status_code == 200
+    if model == "customers/customer":
+        assert b"Visible Co" in response.content
+
+
+def test_csm_cannot_open_admin(client, csm):
+    client.force_login(csm)
+    response = client.get(reverse("admin:customers_customer_changelist"))
+    assert response.status_code == 302
+    assert "login" in response["Location"]
