@@ -27,7 +27,7 @@ run: export DEBUG ?= true
 run: install
 	mkdir -p var/celery-queue var/celery-processed
 	$(PY) manage.py migrate --noinput
-	$(PY) manage.py seed_demo --if-missing
+	$(PY) manage.py seed_demo --if-stale
 	@echo ""
 	@echo "  Tremor is starting at http://$(HOST):$(PORT)/ (demo logins above; Ctrl-C stops it)"
 	@echo ""

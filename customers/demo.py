@@ -1,0 +1,492 @@
+"""The demo portfolio: made-up accounts with daily usage ending on `as_of`, and the three
+stories of the product brief (PRD-084) playing out in the last days.
+
+Pure numbers, no database and no clock: `manage.py seed_demo` writes what `generate_demo`
+returns. Everything is drawn from one seeded numpy generator, so the same seed, account count,
+day count and as-of date give the same values on every run (with one numpy version: numpy does
+not promise identical streams across releases).
+
+The model of one series, all factors multiplicative:
+
+    level (the weekly-average daily value on as_of)
+    x growth trend x weekday pattern x holidays x slow drift x daily noise x story effect
+
+then a Poisson draw, so every value is a non-negative integer count and small counts scatter
+the way real small counts do. Missing days are NaN (the seed command writes no row for them),
+never zero: a zero is a real day without usage.
+"""
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+import numpy as np
+import pandas as pd
+
+DEFAULT_SEED = 84  # the brief's number; any fixed value would do
+DEFAULT_ACCOUNTS = 60
+DEFAULT_DAYS = 730
+EXTERNAL_ID_PREFIX = "demo-"
+# The longest story (CloudFirst, 14 days) plus four weeks of baseline before it.
+MIN_DAYS = 42
+# Company names are prefix x core pairs: 40 x 25 of them.
+MAX_ACCOUNTS = 1000
+HEALTH_DAYS = 90
+# Usage at 125 % of its own recent baseline or more earns the full usage component.
+USAGE_RATIO_FULL_MARKS = 1.25
+# Shares of the usage component; the feature metrics split what is left (30 %).
+USAGE_WEIGHTS = {"api_calls": 0.4, "logins": 0.15, "active_users": 0.15}
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    first_name: str
+    last_name: str
+    password: str
+    is_staff: bool = False
+
+
+# Published demo passwords: these accounts exist only in demo databases.
+DEMO_USERS = (
+    DemoUser("maya", "Maya", "Patel", "maya-tremor-demo"),
+    DemoUser("leo", "Leo", "Martins", "leo-tremor-demo"),
+    DemoUser("sara", "Sara", "Lindqvist", "sara-tremor-demo"),
+    DemoUser("ops", "Olu", "Okafor", "ops-tremor-demo", is_staff=True),
+)
+CSM_USERNAMES = tuple(u.username for u in DEMO_USERS if not u.is_staff)
+
+CORE_METRICS = ("api_calls", "logins", "active_users")
+FEATURES = ("reports", "dashboards", "exports", "alerts", "integrations")
+# Integrations are syncs run by machines, so they follow API traffic, not office hours.
+MACHINE_METRICS = frozenset({"api_calls", "feature:integrations"})
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    external_id: str
+    name: str
+    csm: str
+    tier: str
+    arr: int
+    contact_email: str
+    # Metric -> weekly-average daily value on as_of, before noise and story effects.
+    levels: dict[str, float]
+    growth: float  # per year: 0.3 is +30 %/year, -0.2 a slow decline
+    health_base: float  # the non-usage part of the health score, 0 to 100
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return tuple(self.levels)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """A multiplier on one series from `start_back` to `end_back` days before as_of (0 is
+    as_of itself), both included."""
+
+    external_id: str
+    metric: str
+    start_back: int
+    end_back: int
+    factor: float
+
+
+DATAFLOW, CLOUDFIRST, NEXUS = "demo-0001", "demo-0002", "demo-0003"
+
+STORY_ACCOUNTS = (
+    AccountSpec(
+        external_id=DATAFLOW,
+        name="DataFlow Systems",
+        csm="maya",
+        tier="enterprise",
+        arr=240_000,
+        contact_email="priya@dataflowsystems.example",
+        levels={
+            "api_calls": 45_000.0,
+            "logins": 130.0,
+            "active_users": 85.0,
+            "feature:dashboards": 120.0,
+            "feature:reports": 40.0,
+            "feature:alerts": 65.0,
+            "feature:integrations": 48.0,
+        },
+        growth=0.08,
+        health_base=82.0,
+    ),
+    AccountSpec(
+        external_id=CLOUDFIRST,
+        name="CloudFirst Inc",
+        csm="maya",
+        tier="business",
+        arr=96_000,
+        contact_email="marcus@cloudfirst.example",
+        levels={
+            "api_calls": 8_200.0,
+            "logins": 210.0,
+            "active_users": 140.0,
+            "feature:reports": 90.0,
+            "feature:dashboards": 230.0,
+            "feature:exports": 35.0,
+            "feature:alerts": 70.0,
+        },
+        growth=0.15,
+        health_base=78.0,
+    ),
+    AccountSpec(
+        external_id=NEXUS,
+        name="Nexus Corp",
+        csm="maya",
+        tier="business",
+        arr=150_000,
+        contact_email="hana@nexuscorp.example",
+        levels={
+            "api_calls": 22_000.0,
+            "logins": 180.0,
+            "active_users": 120.0,
+            "feature:reports": 50.0,
+            "feature:dashboards": 190.0,
+            "feature:integrations": 45.0,
+        },
+        growth=0.25,
+        health_base=85.0,
+    ),
+)
+
+EFFECTS = (
+    # "67% drop in API calls, 5 days, 45,000/day -> 15,000/day"; logins stay steady.
+    Effect(DATAFLOW, "api_calls", 4, 0, 1 / 3),
+    # "Reports module: -80% usage, started 2 weeks ago"; the rest of the account is steady.
+    Effect(CLOUDFIRST, "feature:reports", 13, 0, 0.2),
+    # "150% increase in user logins, 10 days"; a new team means new active users too.
+    Effect(NEXUS, "logins", 9, 0, 2.5),
+    Effect(NEXUS, "active_users", 9, 0, 2.2),
+    # A past, resolved integration incident: history a scan can look back on, not a story.
+    Effect("demo-0008", "api_calls", 42, 40, 0.5),
+)
+
+# Monday first, each normalised to mean 1 below so `levels` stay weekly averages. People
+# barely work weekends; machines keep calling the API.
+_PEOPLE_WEEK = np.array([1.08, 1.13, 1.12, 1.10, 0.98, 0.22, 0.17])
+_MACHINE_WEEK = np.array([1.03, 1.05, 1.05, 1.04, 0.99, 0.78, 0.74])
+PEOPLE_WEEK = _PEOPLE_WEEK / _PEOPLE_WEEK.mean()
+MACHINE_WEEK = _MACHINE_WEEK / _MACHINE_WEEK.mean()
+# Holidays hit machine traffic by this share of the people dip (in log terms): scheduled
+# syncs run on Christmas Day, dashboards are not opened.
+MACHINE_HOLIDAY_SHARE = 0.4
+
+# Factor on people-driven metrics by (month, day).
+FIXED_HOLIDAYS = {
+    (1, 1): 0.15,
+    (1, 2): 0.70,
+    (7, 4): 0.35,
+    (12, 24): 0.45,
+    (12, 25): 0.12,
+    (12, 26): 0.30,
+    (12, 27): 0.55,
+    (12, 28): 0.55,
+    (12, 29): 0.55,
+    (12, 30): 0.55,
+    (12, 31): 0.40,
+}
+THANKSGIVING = 0.20
+THANKSGIVING_FRIDAY = 0.45
+SUMMER_PEAK_DAY_OF_YEAR = 226  # mid-August
+SUMMER_HALF_WIDTH_DAYS = 28
+SUMMER_DEPTH = 0.15
+
+# A slow account-wide drift (AR(1)): a busy quarter, a reorg. Stationary sd about 2.5 %.
+DRIFT_PHI = 0.95
+DRIFT_SIGMA = 0.008
+# Day-to-day scatter: shared by an account's metrics, then per series, larger when small.
+ACCOUNT_DAY_SIGMA = 0.03
+SERIES_SIGMA_FLOOR = 0.04
+SERIES_SIGMA_SMALL = 0.2  # divided by sqrt(level)
+
+# Missing days stay out of the last week so "today's" scan of the stories sees full data.
+RECENT_COMPLETE_DAYS = 7
+
+# API calls/day on as_of for generated accounts: log-uniform across this range.
+MIN_API_CALLS = 4.0
+MAX_API_CALLS = 250_000.0
+# (upper bound of API calls/day, tier, ARR per active user per year)
+TIERS = (
+    (300.0, "starter", 1_100),
+    (5_000.0, "growth", 900),
+    (40_000.0, "business", 800),
+    (float("inf"), "enterprise", 750),
+)
+
+_NAME_PREFIXES = (
+    "Apex", "Atlas", "Beacon", "Birch", "Blue Harbor", "Brightline", "Cascade", "Cedar",
+    "Cobalt", "Copper", "Crescent", "Evergreen", "Falcon", "Granite", "Harbor", "Helix",
+    "Horizon", "Ironwood", "Juniper", "Keystone", "Lighthouse", "Lumen", "Maple", "Meridian",
+    "Northwind", "Oakridge", "Orion", "Pinnacle", "Polaris", "Quarry", "Redwood", "Riverbend",
+    "Sierra", "Silverline", "Skyline", "Summit", "Tidewater", "Vantage", "Willow", "Zenith",
+)  # fmt: skip
+_NAME_CORES = (
+    "Analytics", "Logistics", "Health", "Labs", "Software", "Dynamics", "Networks", "Retail",
+    "Foods", "Media", "Energy", "Capital", "Robotics", "Learning", "Travel", "Insurance",
+    "Manufacturing", "Security", "Bio", "Design", "Payments", "Freight", "Clinics", "Studios",
+    "Consulting",
+)  # fmt: skip
+_NAME_SUFFIXES = ("Inc", "LLC", "Ltd", "Group", "Co", "Corp", "")
+_CONTACT_NAMES = (
+    "alex", "ana", "ben", "chloe", "david", "elena", "farid", "grace", "hugo", "ines", "jamal",
+    "kim", "lena", "mateo", "nora", "omar", "paula", "quinn", "rosa", "sam", "tariq", "vera",
+)  # fmt: skip
+# (lower, upper) uses per active user per day, by feature, in FEATURES order.
+_FEATURE_RATES = np.array([(0.2, 0.6), (0.8, 2.0), (0.1, 0.4), (0.3, 1.0), (0.2, 0.8)])
+
+
+@dataclass(frozen=True)
+class DemoData:
+    as_of: date
+    dates: np.ndarray  # datetime64[D], oldest first, the last one is as_of
+    accounts: tuple[AccountSpec, ...]
+    keys: tuple[tuple[str, str], ...]  # (external_id, metric) of each row of `values`
+    values: np.ndarray  # float, shape (len(keys), len(dates)); NaN is a missing day
+
+    def series(self, external_id: str, metric: str) -> np.ndarray:
+        return self.values[self.keys.index((external_id, metric))]
+
+    def usage_frame(self) -> pd.DataFrame:
+        """One row per present day: external_id, metric, date (datetime64), value."""
+        rows, cols = np.nonzero(~np.isnan(self.values))
+        keys = np.array(self.keys, dtype=object).reshape(len(self.keys), 2)
+        return pd.DataFrame(
+            {
+                "external_id": keys[rows, 0],
+                "metric": keys[rows, 1],
+                "date": self.dates[cols],
+                "value": self.values[rows, cols],
+            }
+        )
+
+
+def generate_demo(
+    *,
+    as_of: date,
+    seed: int = DEFAULT_SEED,
+    accounts: int = DEFAULT_ACCOUNTS,
+    days: int = DEFAULT_DAYS,
+) -> DemoData:
+    """`accounts` accounts (the three story accounts first) with `days` days of usage each,
+    the last day being `as_of`. Raises ValueError naming a bad argument."""
+    if not 3 <= accounts <= MAX_ACCOUNTS:
+        raise ValueError(
+            f"accounts must be between 3 (the story accounts) and {MAX_ACCOUNTS}, got {accounts}"
+        )
+    if days < MIN_DAYS:
+        raise ValueError(f"days must be at least {MIN_DAYS} to hold the stories, got {days}")
+    if seed < 0:
+        raise ValueError(f"seed must be non-negative, got {seed}")
+
+    rng = np.random.default_rng(seed)
+    specs = STORY_ACCOUNTS + _generated_accounts(rng, accounts - len(STORY_ACCOUNTS))
+    start = np.datetime64(as_of - timedelta(days=days - 1), "D")
+    dates = start + np.arange(days)
+
+    keys = tuple((a.external_id, m) for a in specs for m in a.metrics)
+    account_of = np.array([i for i, a in enumerate(specs) for _ in a.metrics])
+    level = np.array([a.levels[m] for a in specs for m in a.metrics])
+    machine = np.array([m in MACHINE_METRICS for _, m in keys])
+    growth = np.array([a.growth for a in specs])
+
+    years_to_as_of = (np.arange(days) - (days - 1)) / 365.25
+    trend = np.exp(np.log1p(growth)[:, None] * years_to_as_of[None, :])[account_of]
+
+    weekday = pd.DatetimeIndex(dates).day_of_week.to_numpy()
+    week = np.where(machine[:, None], MACHINE_WEEK[weekday], PEOPLE_WEEK[weekday])
+    holiday_depth = np.log(holiday_factor(dates))
+    holidays = np.exp(np.where(machine[:, None], MACHINE_HOLIDAY_SHARE, 1.0) * holiday_depth)
+
+    drift = _ar1(rng, len(specs), days)[account_of]
+    account_day = rng.normal(0.0, ACCOUNT_DAY_SIGMA, (len(specs), days))[account_of]
+    sigma = SERIES_SIGMA_FLOOR + SERIES_SIGMA_SMALL / np.sqrt(level)
+    series_day = rng.normal(0.0, 1.0, (len(keys), days)) * sigma[:, None]
+
+    expected = level[:, None] * trend * week * holidays * np.exp(drift + account_day + series_day)
+    expected *= _effects(keys, days)
+    values = rng.poisson(expected).astype(float)
+    values[_missing_days(rng, account_of, len(specs), days)] = np.nan
+    return DemoData(as_of=as_of, dates=dates, accounts=specs, keys=keys, values=values)
+
+
+def holiday_factor(dates: np.ndarray) -> np.ndarray:
+    """The factor on people-driven usage for each date (1.0 on an ordinary day): Christmas to
+    New Year, US Thanksgiving and the Friday after, July 4th and a gentle August dip."""
+    idx = pd.DatetimeIndex(dates)
+    month, day = idx.month.to_numpy(), idx.day.to_numpy()
+    weekday, day_of_year = idx.day_of_week.to_numpy(), idx.day_of_year.to_numpy()
+    factor = np.ones(len(idx))
+    for (m, d), f in FIXED_HOLIDAYS.items():
+        factor[(month == m) & (day == d)] = f
+    # The fourth Thursday of November falls on the 22nd to the 28th.
+    factor[(month == 11) & (weekday == 3) & (day >= 22) & (day <= 28)] = THANKSGIVING
+    factor[(month == 11) & (weekday == 4) & (day >= 23) & (day <= 29)] = THANKSGIVING_FRIDAY
+    distance = np.abs(day_of_year - SUMMER_PEAK_DAY_OF_YEAR)
+    summer = np.cos(np.pi / 2 * np.minimum(distance / SUMMER_HALF_WIDTH_DAYS, 1.0)) ** 2
+    return factor * (1.0 - SUMMER_DEPTH * summer)
+
+
+def health_history(data: DemoData, *, days: int = HEALTH_DAYS) -> pd.DataFrame:
+    """Daily health for the last `days` days (fewer if the data is shorter), one row per
+    account: external_id, date, score (int 0-100), usage_component (0-100).
+
+    Each metric's last 7 days are compared with the 8 weeks before them (whole weeks, so
+    weekends cancel out); a ratio of 1 (steady) scores 80, 1.25 or more scores 100, a drop to
+    nothing 0. The usage component weighs API calls 40 %, logins and active users 15 % each and
+    the features 30 % between them. The score mixes it 60/40 with the account's non-usage
+    health.
+    """
+    recent = _trailing_mean(data.values, window=7, lag=0)
+    baseline = _trailing_mean(data.values, window=56, lag=7)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = recent / baseline
+    # No baseline yet (the first days) or no usage in it: call it steady rather than guess.
+    ratio = np.where(np.isfinite(ratio), ratio, 1.0)
+    series_usage = 100.0 * np.clip(ratio, 0.0, USAGE_RATIO_FULL_MARKS) / USAGE_RATIO_FULL_MARKS
+
+    account_of = np.array([i for i, a in enumerate(data.accounts) for _ in a.metrics])
+    weight = np.array([_usage_weight(a, m) for a in data.accounts for m in a.metrics])
+    usage = np.zeros((len(data.accounts), ratio.shape[1]))
+    np.add.at(usage, account_of, weight[:, None] * series_usage)
+    usage = np.round(usage, 1)
+    base = np.array([a.health_base for a in data.accounts])[:, None]
+    score = np.clip(np.rint(0.6 * usage + 0.4 * base), 0, 100).astype(int)
+
+    keep = min(days, len(data.dates))
+    n = len(data.accounts)
+    return pd.DataFrame(
+        {
+            "external_id": np.repeat([a.external_id for a in data.accounts], keep),
+            "date": np.tile(data.dates[-keep:], n),
+            "score": score[:, -keep:].ravel(),
+            "usage_component": usage[:, -keep:].ravel(),
+        }
+    )
+
+
+def _usage_weight(account: AccountSpec, metric: str) -> float:
+    if metric in USAGE_WEIGHTS:
+        return USAGE_WEIGHTS[metric]
+    features = sum(1 for m in account.metrics if m not in USAGE_WEIGHTS)
+    return (1.0 - sum(USAGE_WEIGHTS.values())) / features
+
+
+def _trailing_mean(values: np.ndarray, *, window: int, lag: int) -> np.ndarray:
+    """For each day t, the mean of the present values on days t-lag-window+1 .. t-lag (clipped
+    at the first day); NaN when none is present."""
+    present = ~np.isnan(values)
+    sums = np.concatenate(
+        [np.zeros((len(values), 1)), np.cumsum(np.where(present, values, 0), 1)], 1
+    )
+    counts = np.concatenate([np.zeros((len(values), 1)), np.cumsum(present, 1)], 1)
+    t = np.arange(values.shape[1])
+    hi = np.clip(t - lag + 1, 0, None)
+    lo = np.clip(t - lag - window + 1, 0, None)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (sums[:, hi] - sums[:, lo]) / (counts[:, hi] - counts[:, lo])
+
+
+def _generated_accounts(rng: np.random.Generator, n: int) -> tuple[AccountSpec, ...]:
+    names = _company_names(rng, n)
+    # Stratified log-uniform sizes: even 5 accounts span tiny to huge.
+    u = (rng.permutation(n) + rng.random(n)) / max(n, 1)
+    api = np.exp(np.log(MIN_API_CALLS) + u * np.log(MAX_API_CALLS / MIN_API_CALLS))
+    # Bigger accounts have more people, but far fewer than calls: machines do the calling.
+    users = np.maximum(1.0, 1.2 * np.sqrt(api) * rng.lognormal(0.0, 0.25, n))
+    logins_per_user = rng.uniform(1.2, 1.8, n)
+    lo, hi = _FEATURE_RATES[:, 0], _FEATURE_RATES[:, 1]
+    feature_rates = lo + (hi - lo) * rng.random((n, len(FEATURES)))
+    # Reports and dashboards everyone uses; each of the rest about half the accounts, and
+    # every account at least one of them.
+    has_feature = np.concatenate([np.ones((n, 2), bool), rng.random((n, 3)) < 0.5], axis=1)
+    lacking = np.flatnonzero(~has_feature[:, 2:].any(axis=1))
+    has_feature[lacking, 2 + rng.integers(0, 3, len(lacking))] = True
+    kind = rng.choice(3, size=n, p=[0.35, 0.5, 0.15])  # flat, growing, declining
+    growth = np.select(
+        [kind == 0, kind == 1],
+        [rng.normal(0.0, 0.03, n), rng.uniform(0.1, 0.6, n)],
+        rng.uniform(-0.3, -0.1, n),
+    )
+    health_base = rng.uniform(60.0, 92.0, n)
+    arr_noise = rng.lognormal(0.0, 0.2, n)
+    contacts = rng.choice(_CONTACT_NAMES, size=n)
+
+    specs = []
+    for i in range(n):
+        _, tier, arr_per_user = next(t for t in TIERS if api[i] < t[0])
+        levels = {
+            "api_calls": float(api[i]),
+            "logins": float(users[i] * logins_per_user[i]),
+            "active_users": float(users[i]),
+        }
+        for j, feature in enumerate(FEATURES):
+            if has_feature[i, j]:
+                levels[f"feature:{feature}"] = float(users[i] * feature_rates[i, j])
+        number = len(STORY_ACCOUNTS) + i + 1
+        domain = "".join(c for c in names[i].rsplit(" ", 1)[0].lower() if c.isalnum())
+        specs.append(
+            AccountSpec(
+                external_id=f"{EXTERNAL_ID_PREFIX}{number:04d}",
+                name=names[i],
+                # The story accounts are the first CSM's; the rest go round the team.
+                csm=CSM_USERNAMES[number % len(CSM_USERNAMES)],
+                tier=tier,
+                arr=int(max(1_200, round(users[i] * arr_per_user * arr_noise[i], -2))),
+                contact_email=f"{contacts[i]}@{domain}.example",
+                levels=levels,
+                growth=float(growth[i]),
+                health_base=float(health_base[i]),
+            )
+        )
+    return tuple(specs)
+
+
+def _company_names(rng: np.random.Generator, n: int) -> list[str]:
+    pairs = rng.permutation(len(_NAME_PREFIXES) * len(_NAME_CORES))[:n]
+    suffixes = rng.choice(_NAME_SUFFIXES, size=n)
+    names = []
+    for pair, suffix in zip(pairs, suffixes, strict=True):
+        prefix, core = divmod(int(pair), len(_NAME_CORES))
+        names.append(f"{_NAME_PREFIXES[prefix]} {_NAME_CORES[core]} {suffix}".strip())
+    return names
+
+
+def _ar1(rng: np.random.Generator, n: int, days: int) -> np.ndarray:
+    shocks = rng.normal(0.0, DRIFT_SIGMA, (n, days))
+    out = np.empty((n, days))
+    out[:, 0] = shocks[:, 0] / np.sqrt(1 - DRIFT_PHI**2)  # start in the stationary state
+    for t in range(1, days):  # a recurrence over days, vectorised across accounts
+        out[:, t] = DRIFT_PHI * out[:, t - 1] + shocks[:, t]
+    return out
+
+
+def _effects(keys: tuple[tuple[str, str], ...], days: int) -> np.ndarray:
+    factor = np.ones((len(keys), days))
+    row = {key: i for i, key in enumerate(keys)}
+    for e in EFFECTS:
+        i = row.get((e.external_id, e.metric))
+        if i is not None:  # a small run may not include demo-0008
+            factor[i, days - 1 - e.start_back : days - e.end_back] *= e.factor
+    return factor
+
+
+def _missing_days(
+    rng: np.random.Generator, account_of: np.ndarray, n_accounts: int, days: int
+) -> np.ndarray:
+    """Where the pipeline lost a day: one or two whole-account outage days per account, plus
+    a few single lost rows per series."""
+    eligible = days - RECENT_COMPLETE_DAYS
+    account_missing = np.zeros((n_accounts, days), bool)
+    outage_day = rng.integers(0, eligible, (n_accounts, 2))
+    second_outage = rng.random(n_accounts) < 0.4
+    account_missing[np.arange(n_accounts), outage_day[:, 0]] = True
+    account_missing[np.flatnonzero(second_outage), outage_day[second_outage, 1]] = True
+
+    missing = account_missing[account_of]
+    per_series = np.minimum(rng.poisson(1.0, len(account_of)), 3)
+    rows = np.repeat(np.arange(len(account_of)), per_series)
+    missing[rows, rng.integers(0, eligible, len(rows))] = True
+    return missing

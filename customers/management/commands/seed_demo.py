@@ -1,0 +1,192 @@
+"""Load the demo portfolio: three CSMs and an ops user, demo accounts with two years of daily
+usage, and the three stories of the product brief ending on --as-of.
+
+Repeatable: the same arguments leave the same rows. Only accounts whose external_id starts
+with `demo-` are touched; their usage, health history, anomalies and risk signals are
+replaced, so a reseed is a clean slate for the demo and never a merge with an older one.
+"""
+
+import sys
+from argparse import ArgumentTypeError
+from datetime import date
+from itertools import islice
+
+import numpy as np
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from tqdm import tqdm
+
+from anomalies.models import UsageAnomaly
+from customers import demo
+from customers.models import Customer, HealthScoreHistory, RiskSignal, UsageMetric
+
+BATCH_SIZE = 5000
+DEMO_URL = "http://127.0.0.1:8000/"
+_CUSTOMER_FIELDS = ["name", "csm", "tier", "arr", "contact_email", "status", "status_changed_on"]
+
+
+def _as_of(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ArgumentTypeError(f"must be a date as YYYY-MM-DD, got {value!r}") from None
+
+
+class Command(BaseCommand):
+    help = "Create or reset the demo users and accounts with generated usage (demo- accounts only)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--seed", type=int, default=demo.DEFAULT_SEED, help="random seed (%(default)s)"
+        )
+        parser.add_argument(
+            "--accounts",
+            type=int,
+            default=demo.DEFAULT_ACCOUNTS,
+            help="accounts, the three story accounts included (%(default)s)",
+        )
+        parser.add_argument(
+            "--days", type=int, default=demo.DEFAULT_DAYS, help="days of usage (%(default)s)"
+        )
+        parser.add_argument(
+            "--as-of", type=_as_of, default=None, help="last day of data, YYYY-MM-DD (today)"
+        )
+        parser.add_argument(
+            "--if-stale",
+            action="store_true",
+            help="do nothing when the demo data already ends on --as-of (used by `make run`, "
+            "so restarting the app keeps what was done in the demo that day)",
+        )
+
+    def handle(self, *args, seed, accounts, days, as_of, if_stale, verbosity, **options):
+        as_of = as_of or timezone.localdate()
+        if if_stale and _demo_is_current(accounts=accounts, as_of=as_of):
+            self.stdout.write(f"Demo data is current (ends {as_of}); not reseeding.")
+            self._print_logins()
+            return
+        try:
+            data = demo.generate_demo(seed=seed, accounts=accounts, days=days, as_of=as_of)
+        except ValueError as exc:
+            raise CommandError(str(exc)) from exc
+        health = demo.health_history(data)
+
+        with transaction.atomic():
+            users = _users_upsert()
+            customer_ids = _customers_upsert(data.accounts, users)
+            _demo_history_clear(customer_ids.values())
+            usage_rows = _usage_insert(data, customer_ids, progress=verbosity > 0)
+            HealthScoreHistory.objects.bulk_create(
+                (
+                    HealthScoreHistory(
+                        customer_id=customer_ids[external_id],
+                        date=day,
+                        score=score,
+                        usage_component=usage,
+                    )
+                    for external_id, day, score, usage in zip(
+                        health["external_id"],
+                        health["date"].dt.date,
+                        health["score"].tolist(),
+                        health["usage_component"].tolist(),
+                        strict=True,
+                    )
+                ),
+                batch_size=BATCH_SIZE,
+            )
+
+        first, last = data.dates[0].astype(date), data.dates[-1].astype(date)
+        self.stdout.write(
+            f"Seeded {len(data.accounts)} demo accounts: {usage_rows:,} usage rows from "
+            f"{first} to {last}, {len(health):,} health scores."
+        )
+        stories = ", ".join(a.name for a in demo.STORY_ACCOUNTS)
+        self.stdout.write(f"Stories ({demo.CSM_USERNAMES[0]}'s accounts): {stories}.")
+        self._print_logins()
+
+    def _print_logins(self):
+        self.stdout.write(f"\nDemo logins at {DEMO_URL}")
+        for user in demo.DEMO_USERS:
+            role = "staff" if user.is_staff else "CSM"
+            self.stdout.write(f"  {user.username} / {user.password}  ({role})")
+
+
+def _demo_is_current(*, accounts: int, as_of: date) -> bool:
+    demo_customers = Customer.objects.filter(external_id__startswith=demo.EXTERNAL_ID_PREFIX)
+    last_day = UsageMetric.objects.filter(customer__in=demo_customers).aggregate(last=Max("date"))[
+        "last"
+    ]
+    return demo_customers.count() == accounts and last_day == as_of
+
+
+def _users_upsert() -> dict:
+    User = get_user_model()
+    users = {}
+    for spec in demo.DEMO_USERS:
+        user, _ = User.objects.get_or_create(username=spec.username)
+        user.first_name, user.last_name = spec.first_name, spec.last_name
+        user.email = f"{spec.username}@tremor.example"
+        user.is_active = True
+        user.is_staff = user.is_superuser = spec.is_staff
+        user.set_password(spec.password)
+        user.save()
+        users[spec.username] = user
+    return users
+
+
+def _customers_upsert(accounts, users) -> dict[str, object]:
+    """Create or update one Customer per account, keeping existing ids so bookmarked account
+    pages survive a reseed; remove the demo accounts this run does not generate (left by an
+    earlier run with a larger --accounts)."""
+    wanted = {a.external_id: a for a in accounts}
+    demo_customers = Customer.objects.filter(external_id__startswith=demo.EXTERNAL_ID_PREFIX)
+    demo_customers.exclude(external_id__in=wanted).delete()
+    existing = {c.external_id: c for c in demo_customers.filter(external_id__in=wanted)}
+
+    to_create, to_update = [], []
+    for external_id, account in wanted.items():
+        customer = existing.get(external_id) or Customer(external_id=external_id)
+        customer.name = account.name
+        customer.csm = users[account.csm]
+        customer.tier = account.tier
+        customer.arr = account.arr
+        customer.contact_email = account.contact_email
+        customer.status = Customer.Status.ACTIVE
+        customer.status_changed_on = None
+        (to_update if external_id in existing else to_create).append(customer)
+    Customer.objects.bulk_create(to_create)
+    Customer.objects.bulk_update(to_update, _CUSTOMER_FIELDS)
+    return {c.external_id: c.id for c in to_create + to_update}
+
+
+def _demo_history_clear(customer_ids) -> None:
+    # Anomalies and their risk signals were computed from the usage being replaced: left in
+    # place they would point at values that no longer exist.
+    ids = list(customer_ids)
+    RiskSignal.objects.filter(customer_id__in=ids).delete()
+    UsageAnomaly.objects.filter(customer_id__in=ids).delete()
+    UsageMetric.objects.filter(customer_id__in=ids).delete()
+    HealthScoreHistory.objects.filter(customer_id__in=ids).delete()
+
+
+def _usage_insert(data: demo.DemoData, customer_ids: dict, *, progress: bool) -> int:
+    days = data.dates.astype(object)  # datetime.date, built once instead of once per row
+
+    def rows():
+        for (external_id, metric), values in zip(data.keys, data.values, strict=True):
+            customer_id = customer_ids[external_id]
+            present = np.flatnonzero(~np.isnan(values))
+            for i, value in zip(present.tolist(), values[present].tolist(), strict=True):
+                yield UsageMetric(customer_id=customer_id, metric=metric, date=days[i], value=value)
+
+    total = int(np.count_nonzero(~np.isnan(data.values)))
+    # tqdm writes straight to stderr: the command's OutputWrapper appends a newline to every
+    # write, which would turn the bar's carriage-return redraws into thousands of lines.
+    with tqdm(total=total, unit="row", desc="usage", disable=not progress, file=sys.stderr) as bar:
+        batches = iter(rows())
+        while batch := list(islice(batches, BATCH_SIZE)):
+            UsageMetric.objects.bulk_create(batch, batch_size=BATCH_SIZE)
+            bar.update(len(batch))
+    return total
