@@ -198,3 +198,6 @@ LOGGING = {
 # Upper bound on records in one POST /api/usage/ call: larger batches go through the CSV
 # import or several calls, so a single request cannot hold a worker for minutes.
 USAGE_API_MAX_RECORDS = env.int("USAGE_API_MAX_RECORDS", default=50_000)
+# A batch at that limit is about 5 MB of JSON; Django's 2.5 MB default would refuse it before
+# the view could answer with per-record errors.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)

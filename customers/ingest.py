@@ -1,0 +1,336 @@
+"""Parsing and validating usage records, shared by the CSV import, the API and the task.
+
+Pure: no database, no settings. Everything that can be checked from a record alone (and the
+file as a whole) is checked here; whether a customer exists is the service's question.
+
+A record is referred to by `ref`: the file line number for CSV (the header is line 1), the
+list index for JSON. Every problem becomes a `RowError`, so a caller can list all of them at
+once instead of stopping at the first.
+"""
+
+import csv
+import io
+import math
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date
+
+from .metrics import METRIC_MAX_LENGTH, metric_error
+
+# Column widths of Customer.external_id and Customer.name: longer text would fail in the
+# database, mid-transaction, instead of as a row error here.
+EXTERNAL_ID_MAX_LENGTH = 100
+CUSTOMER_NAME_MAX_LENGTH = 200
+
+REQUIRED_FIELDS = ("customer_external_id", "metric", "date", "value")
+OPTIONAL_FIELDS = ("customer_name",)
+KNOWN_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+
+# float() alone would also take "nan", "infinity", "1_000" and " 1 ": analytics exports only
+# ever write plain decimals, so anything else is a mangled value, not a number to guess at.
+_NUMBER_RE = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+# date.fromisoformat() in Python 3.11 also accepts "20240105" and "2024-W01-1".
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+# Lone surrogates come from undecodable bytes (decoded with surrogateescape) or from JSON
+# "\ud800" escapes; NUL comes from binary junk. PostgreSQL rejects both in text columns.
+_BAD_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
+_ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
+
+
+@dataclass(frozen=True, slots=True)
+class UsageRecord:
+    ref: int
+    customer_external_id: str
+    metric: str
+    date: date
+    value: float
+    customer_name: str = ""
+
+    @property
+    def key(self) -> tuple[str, str, date]:
+        return (self.customer_external_id, self.metric, self.date)
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    ref: int
+    # None when the whole record is at fault (wrong shape, duplicate key, bad encoding).
+    field: str | None
+    message: str
+
+
+@dataclass(frozen=True)
+class UsageBatch:
+    """Records that passed every record-level check, and the errors of those that did not.
+
+    No two records share a key (customer, metric, date): duplicates are all in `errors`.
+    """
+
+    records: tuple[UsageRecord, ...]
+    errors: tuple[RowError, ...]
+
+
+class UsageFileError(ValueError):
+    """The file as a whole cannot be read: empty, not UTF-8 in its header, wrong columns."""
+
+
+# --- Single values ---------------------------------------------------------------------
+
+
+def _text(raw: object, field: str, *, required: bool, max_length: int) -> tuple[str, str | None]:
+    """(cleaned text, error message or None)."""
+    if raw is None or raw == "":
+        return "", f"{field} is missing" if required else None
+    if not isinstance(raw, str):
+        return "", f"{field} must be a string, got {type(raw).__name__}"
+    text = raw.strip()
+    if not text:
+        return "", f"{field} is blank" if required else None
+    if _BAD_CHARS_RE.search(text):
+        return "", f"{field} contains a NUL byte or invalid Unicode"
+    if len(text) > max_length:
+        return "", f"{field} is longer than {max_length} characters"
+    return text, None
+
+
+def parse_date(raw: object) -> tuple[date | None, str | None]:
+    if raw is None or raw == "":
+        return None, "date is missing"
+    if not isinstance(raw, str):
+        return None, f"date must be a string in YYYY-MM-DD form, got {type(raw).__name__}"
+    text = raw.strip()
+    if not _DATE_RE.match(text):
+        return None, f"date {raw!r} is not in YYYY-MM-DD form"
+    try:
+        return date.fromisoformat(text), None
+    except ValueError:
+        return None, f"date {raw!r} is not a real calendar date"
+
+
+def parse_value(raw: object) -> tuple[float | None, str | None]:
+    if raw is None or raw == "":
+        return None, "value is missing"
+    # bool is an int subclass: `true` in JSON is a bug upstream, not the number 1.
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        return None, f"value must be a number, got {type(raw).__name__}"
+    if isinstance(raw, str):
+        if not _NUMBER_RE.match(raw.strip()):
+            return None, f"value {raw!r} is not a number"
+    try:
+        value = float(raw.strip() if isinstance(raw, str) else raw)
+    except OverflowError:  # float() of a 400-digit JSON integer
+        return None, f"value {raw!r} is too large"
+    if not math.isfinite(value):
+        return None, f"value {raw!r} is not finite"
+    if value < 0:
+        return None, f"value {raw!r} is negative; usage counts cannot be"
+    # "-0" would otherwise be stored as -0.0 and compare unequal in text exports.
+    return value + 0.0, None
+
+
+# --- Records ---------------------------------------------------------------------------
+
+
+def parse_record(raw: Mapping[str, object], *, ref: int) -> UsageRecord | list[RowError]:
+    """One record, or every error found in it (not only the first)."""
+    errors: list[RowError] = []
+    for name in raw:
+        if name not in KNOWN_FIELDS:
+            errors.append(RowError(ref, str(name), f"unknown field {name!r}"))
+
+    external_id, message = _text(
+        raw.get("customer_external_id"),
+        "customer_external_id",
+        required=True,
+        max_length=EXTERNAL_ID_MAX_LENGTH,
+    )
+    if message:
+        errors.append(RowError(ref, "customer_external_id", message))
+
+    metric, message = _text(
+        raw.get("metric"), "metric", required=True, max_length=METRIC_MAX_LENGTH
+    )
+    message = message or metric_error(metric)
+    if message:
+        errors.append(RowError(ref, "metric", message))
+
+    day, message = parse_date(raw.get("date"))
+    if message:
+        errors.append(RowError(ref, "date", message))
+
+    value, message = parse_value(raw.get("value"))
+    if message:
+        errors.append(RowError(ref, "value", message))
+
+    name, message = _text(
+        raw.get("customer_name"),
+        "customer_name",
+        required=False,
+        max_length=CUSTOMER_NAME_MAX_LENGTH,
+    )
+    if message:
+        errors.append(RowError(ref, "customer_name", message))
+
+    if errors:
+        return errors
+    return UsageRecord(ref, external_id, metric, day, value, name)
+
+
+def _batch(parsed: Iterable[UsageRecord | list[RowError]], *, ref_label: str) -> UsageBatch:
+    """Collect parsed records, rejecting every record whose key occurs more than once.
+
+    All copies are rejected, not just the later ones: when two lines disagree there is no
+    telling which value is right, and silently keeping the first would hide the conflict.
+    """
+    records: list[UsageRecord] = []
+    errors: list[RowError] = []
+    refs_by_key: defaultdict[tuple, list[int]] = defaultdict(list)
+    for item in parsed:
+        if isinstance(item, UsageRecord):
+            records.append(item)
+            refs_by_key[item.key].append(item.ref)
+        else:
+            errors.extend(item)
+
+    duplicated = {key: refs for key, refs in refs_by_key.items() if len(refs) > 1}
+    if duplicated:
+        kept = []
+        for record in records:
+            refs = duplicated.get(record.key)
+            if refs is None:
+                kept.append(record)
+                continue
+            others = ", ".join(str(r) for r in refs if r != record.ref)
+            customer, metric, day = record.key
+            errors.append(
+                RowError(
+                    record.ref,
+                    None,
+                    f"duplicate of {ref_label} {others}: customer {customer!r}, "
+                    f"metric {metric!r}, date {day.isoformat()} given more than once",
+                )
+            )
+        records = kept
+
+    errors.sort(key=lambda e: e.ref)
+    return UsageBatch(records=tuple(records), errors=tuple(errors))
+
+
+def parse_records(items: Iterable[object]) -> UsageBatch:
+    """JSON-shaped records (from the API or a task): refs are list indexes from 0."""
+
+    def parse():
+        for index, item in enumerate(items):
+            if not isinstance(item, Mapping):
+                yield [
+                    RowError(index, None, f"record must be an object, got {type(item).__name__}")
+                ]
+            else:
+                yield parse_record(item, ref=index)
+
+    return _batch(parse(), ref_label="index")
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+
+def decode_csv(data: bytes) -> str:
+    """Text of a CSV file, with any undecodable byte kept as a lone surrogate.
+
+    Decoding leniently lets the parser report the exact line of each bad byte (and
+    --skip-bad-rows import the rest) instead of failing the whole file at the first one.
+    """
+    text = data.decode("utf-8", errors="surrogateescape")
+    # Spreadsheet programs save "UTF-8" CSV with a byte-order mark that would otherwise
+    # become part of the first column's name.
+    return text.removeprefix("\ufeff")
+
+
+def _encoding_error(fields: list[str]) -> str | None:
+    for field in fields:
+        match = _ESCAPED_BYTE_RE.search(field)
+        if match:
+            byte = ord(match.group()) - 0xDC00
+            return f"not valid UTF-8 (byte 0x{byte:02x}); save the file as UTF-8"
+    return None
+
+
+def _check_header(header: list[str]) -> list[str]:
+    encoding_problem = _encoding_error(header)
+    if encoding_problem:
+        raise UsageFileError(f"line 1: the header is {encoding_problem}")
+    names = [name.strip() for name in header]
+    problems = []
+    missing = [name for name in REQUIRED_FIELDS if name not in names]
+    if missing:
+        problems.append(f"missing required column(s): {', '.join(missing)}")
+    unknown = [name for name in names if name not in KNOWN_FIELDS]
+    if unknown:
+        problems.append(f"unknown column(s): {', '.join(repr(n) for n in unknown)}")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        problems.append(f"repeated column(s): {', '.join(repeated)}")
+    if problems:
+        expected = ",".join(REQUIRED_FIELDS) + "[,customer_name]"
+        raise UsageFileError(f"line 1: bad header: {'; '.join(problems)} (expected {expected})")
+    return names
+
+
+def parse_csv(lines: Iterable[str]) -> UsageBatch:
+    """Parse the lines of a decoded CSV file (see `decode_csv`).
+
+    Raises UsageFileError when the file cannot be read at all; every other problem is a
+    RowError on the file line where its record starts. Blank lines are skipped.
+    """
+    reader = csv.reader(lines, strict=True)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise UsageFileError(f"line 1: the header is not valid CSV: {exc}") from None
+    if header is None or not any(name.strip() for name in header):
+        raise UsageFileError("the file is empty: expected a header line and data rows")
+    names = _check_header(header)
+
+    def parse():
+        last_line = reader.line_num
+        while True:
+            start = last_line + 1
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader has consumed the bad line and can carry on after it.
+                yield [RowError(start, None, f"not valid CSV: {exc}")]
+                if reader.line_num == last_line:  # no progress: give up rather than spin
+                    return
+                last_line = reader.line_num
+                continue
+            last_line = reader.line_num
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            encoding_problem = _encoding_error(row)
+            if encoding_problem:
+                yield [RowError(start, None, encoding_problem)]
+            elif len(row) != len(names):
+                yield [
+                    RowError(
+                        start,
+                        None,
+                        f"expected {len(names)} fields as in the header, got {len(row)}",
+                    )
+                ]
+            else:
+                yield parse_record(dict(zip(names, row, strict=True)), ref=start)
+
+    batch = _batch(parse(), ref_label="line")
+    if not batch.records and not batch.errors:
+        raise UsageFileError("the file has a header but no data rows")
+    return batch
+
+
+def read_csv(data: bytes) -> UsageBatch:
+    """Convenience for callers without a progress bar: bytes in, batch out."""
+    return parse_csv(io.StringIO(decode_csv(data), newline=""))

@@ -1,0 +1,78 @@
+import io
+import sys
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from customers import ingest
+from customers.services import usage_ingest
+
+# Below this many lines the import finishes before a progress bar would be worth drawing.
+PROGRESS_MIN_LINES = 50_000
+
+
+class Command(BaseCommand):
+    help = (
+        "Import daily usage values from a CSV file with the columns "
+        "customer_external_id,metric,date,value (and optionally customer_name). "
+        "Re-importing the same file changes nothing."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", help="path to a UTF-8 CSV file")
+        parser.add_argument(
+            "--create-customers",
+            action="store_true",
+            help="create a customer for every unknown external id, named from customer_name",
+        )
+        parser.add_argument(
+            "--skip-bad-rows",
+            action="store_true",
+            help="import the good rows and list the rejected ones (default: all or nothing)",
+        )
+
+    def handle(self, *args, file, create_customers, skip_bad_rows, **options):
+        try:
+            with open(file, "rb") as f:
+                data = f.read()
+        except OSError as exc:
+            raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
+
+        text = ingest.decode_csv(data)
+        lines = io.StringIO(text, newline="")
+        line_count = text.count("\n")
+        try:
+            with tqdm(
+                lines,
+                total=line_count,
+                unit=" lines",
+                desc="Parsing",
+                file=sys.stderr,
+                disable=line_count < PROGRESS_MIN_LINES,
+            ) as progress:
+                batch = ingest.parse_csv(progress)
+        except ingest.UsageFileError as exc:
+            raise CommandError(f"{file}: {exc}") from None
+
+        if line_count >= PROGRESS_MIN_LINES:
+            self.stderr.write(f"Writing {len(batch.records):,} rows...")
+        result = usage_ingest(
+            batch=batch, create_customers=create_customers, skip_bad_rows=skip_bad_rows
+        )
+
+        for error in result.errors:
+            column = f" [{error.field}]" if error.field else ""
+            self.stderr.write(f"line {error.ref}{column}: {error.message}")
+
+        if not result.written:
+            raise CommandError(
+                f"{result.rejected} bad row(s) in {file}; nothing was imported. "
+                "Fix them, or use --skip-bad-rows to import the rest."
+            )
+        summary = (
+            f"{result.inserted} inserted, {result.updated} updated, "
+            f"{result.unchanged} unchanged, {result.rejected} rejected"
+        )
+        if create_customers:
+            summary += f", {result.customers_created} customers created"
+        self.stdout.write(self.style.SUCCESS(summary))

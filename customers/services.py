@@ -1,0 +1,248 @@
+"""Writes. Keyword-only functions named <entity>_<action>, each one transaction."""
+
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import islice
+
+from django.db import connection, transaction
+from django.db.models import QuerySet
+
+from .ingest import RowError, UsageBatch, UsageRecord
+from .models import Customer, UsageMetric
+
+# Customer lookups go out in chunks: SQLite allows only 999 parameters in one statement.
+_LOOKUP_CHUNK = 900
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    customers_created: int = 0
+    # Every rejected record; when `written` is False nothing at all was stored.
+    errors: tuple[RowError, ...] = ()
+    written: bool = True
+
+    @property
+    def rejected(self) -> int:
+        return len({error.ref for error in self.errors})
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "inserted": self.inserted,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "customers_created": self.customers_created,
+            "rejected": self.rejected,
+        }
+
+
+def usage_ingest(
+    *,
+    batch: UsageBatch,
+    create_customers: bool = False,
+    visible_customers: QuerySet[Customer] | None = None,
+    skip_bad_rows: bool = False,
+) -> IngestResult:
+    """Upsert a parsed batch of usage values; re-ingesting the same batch changes nothing.
+
+    `visible_customers` limits which customers the records may refer to (a CSM's own); a
+    record for any other customer is "unknown", worded exactly like one for a customer that
+    does not exist, so the answer never reveals another CSM's accounts.
+
+    All or nothing unless `skip_bad_rows`: if any record is bad (in `batch.errors`, or for
+    an unknown customer) nothing is written and the result lists every bad record.
+    """
+    with transaction.atomic():
+        records = batch.records
+        external_ids = sorted({r.customer_external_id for r in records})
+        visible = Customer.objects.all() if visible_customers is None else visible_customers
+        customer_ids = _customer_ids(visible, external_ids)
+
+        missing = [e for e in external_ids if e not in customer_ids]
+        to_create: dict[str, str] = {}
+        if missing and create_customers:
+            # An account hidden from the caller is taken, so cannot be created, and must
+            # still read as unknown.
+            taken = set() if visible_customers is None else _customer_ids(Customer.objects, missing)
+            names = _names_by_external_id(records)
+            to_create = {e: names.get(e) or e for e in missing if e not in taken}
+
+        errors = list(batch.errors)
+        for record in records:
+            external_id = record.customer_external_id
+            if external_id not in customer_ids and external_id not in to_create:
+                errors.append(
+                    RowError(
+                        record.ref, "customer_external_id", f"unknown customer {external_id!r}"
+                    )
+                )
+        errors.sort(key=lambda e: e.ref)
+        if errors and not skip_bad_rows:
+            return IngestResult(errors=tuple(errors), written=False)
+
+        customers_created = 0
+        if to_create:
+            created_ids = _customers_create(to_create)
+            customers_created = len(created_ids)
+            customer_ids.update(_customer_ids(Customer.objects, list(to_create)))
+
+        rows = [
+            (customer_ids[r.customer_external_id], r.metric, r.date, r.value)
+            for r in records
+            if r.customer_external_id in customer_ids
+        ]
+        # Accepted race: a customer deleted by someone else between the lookup above and
+        # the upsert fails the whole batch on its foreign key; the caller can simply retry.
+        if connection.vendor == "postgresql":
+            inserted, updated = _usage_upsert_postgres(rows)
+        else:
+            inserted, updated = _usage_upsert_batched(rows)
+        return IngestResult(
+            inserted=inserted,
+            updated=updated,
+            unchanged=len(rows) - inserted - updated,
+            customers_created=customers_created,
+            errors=tuple(errors),
+        )
+
+
+def _batched(items: Iterable, size: int):
+    # itertools.batched arrives in Python 3.12; we support 3.11.
+    iterator = iter(items)
+    while chunk := tuple(islice(iterator, size)):
+        yield chunk
+
+
+def _customer_ids(
+    queryset: QuerySet[Customer], external_ids: Sequence[str]
+) -> dict[str, uuid.UUID]:
+    found: dict[str, uuid.UUID] = {}
+    for chunk in _batched(external_ids, _LOOKUP_CHUNK):
+        found.update(queryset.filter(external_id__in=chunk).values_list("external_id", "id"))
+    return found
+
+
+def _names_by_external_id(records: Iterable[UsageRecord]) -> dict[str, str]:
+    names: dict[str, str] = {}
+    for record in records:
+        if record.customer_name:
+            names.setdefault(record.customer_external_id, record.customer_name)
+    return names
+
+
+def _customers_create(names: dict[str, str]) -> set[uuid.UUID]:
+    """Create customers by external id; returns the ids of those this call created.
+
+    Another import may create the same account concurrently: its row wins and ours is
+    skipped instead of failing the batch. Ids are generated here (UUID primary key), so
+    reading them back tells which rows are ours.
+    """
+    customers = [Customer(external_id=e, name=name) for e, name in names.items()]
+    Customer.objects.bulk_create(customers, ignore_conflicts=True, batch_size=_LOOKUP_CHUNK)
+    ours = {c.id for c in customers}
+    stored = _customer_ids(Customer.objects, list(names))
+    return ours & set(stored.values())
+
+
+# The SQL below is built with f-strings only from the quoted table name from model metadata
+# and from placeholder lists; every value goes in as a parameter or through COPY.
+
+
+def _usage_upsert_postgres(rows: list[tuple]) -> tuple[int, int]:
+    """COPY into a temporary table, then one INSERT ... ON CONFLICT. Returns (inserted, updated).
+
+    The WHERE on DO UPDATE skips rows whose value is unchanged, so a re-import neither
+    rewrites them (no dead tuples) nor counts them. A row the statement inserted has
+    xmax = 0; one it updated carries our transaction id there.
+    """
+    table = connection.ops.quote_name(UsageMetric._meta.db_table)
+    stage = "usage_ingest_stage"
+    with connection.cursor() as cursor:
+        # ON COMMIT DROP alone is not enough: inside an outer transaction (a test, a
+        # caller's atomic block) a second call would find the table still there.
+        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "  # noqa: S608
+            f"SELECT customer_id, metric, date, value FROM {table} WITH NO DATA"
+        )
+        with cursor.copy(f"COPY {stage} (customer_id, metric, date, value) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        # ORDER BY makes two concurrent imports of overlapping data lock rows in the same
+        # order, so they wait for each other instead of deadlocking.
+        cursor.execute(
+            f"""
+            WITH upserted AS (
+                INSERT INTO {table} AS u (customer_id, metric, date, value)
+                SELECT customer_id, metric, date, value FROM {stage}
+                ORDER BY customer_id, metric, date
+                ON CONFLICT (customer_id, metric, date)
+                DO UPDATE SET value = EXCLUDED.value
+                WHERE u.value IS DISTINCT FROM EXCLUDED.value
+                RETURNING (u.xmax = 0) AS inserted
+            )
+            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+            FROM upserted
+            """  # noqa: S608
+        )
+        inserted, updated = cursor.fetchone()
+        cursor.execute(f"DROP TABLE {stage}")
+    return inserted, updated
+
+
+def _usage_upsert_batched(rows: list[tuple]) -> tuple[int, int]:
+    """Upsert in statement-sized batches (SQLite). Returns (inserted, updated).
+
+    SQLite cannot tell an inserted row from an updated one after the fact, so each batch
+    first reads which keys exist and with what value, then writes only new and changed rows.
+    That is exact because a SQLite write transaction excludes every other writer.
+    """
+    table = connection.ops.quote_name(UsageMetric._meta.db_table)
+    customer_field = UsageMetric._meta.get_field("customer")
+    date_field = UsageMetric._meta.get_field("date")
+    batch_size = connection.features.max_query_params // 4
+    inserted = updated = 0
+    with connection.cursor() as cursor:
+        for chunk in _batched(rows, batch_size):
+            prepared = [
+                (
+                    customer_field.get_db_prep_value(customer_id, connection),
+                    metric,
+                    date_field.get_db_prep_value(day, connection),
+                    value,
+                )
+                for customer_id, metric, day, value in chunk
+            ]
+            keys = ", ".join(["(%s, %s, %s)"] * len(prepared))
+            cursor.execute(
+                f"SELECT customer_id, metric, date, value FROM {table} "  # noqa: S608
+                f"WHERE (customer_id, metric, date) IN (VALUES {keys})",
+                [p for row in prepared for p in row[:3]],
+            )
+            # The driver may hand dates back as date objects or as stored text: compare
+            # them in one form.
+            existing = {
+                (c, m, date_field.to_python(d).isoformat()): v for c, m, d, v in cursor.fetchall()
+            }
+            writes = []
+            for row in prepared:
+                old = existing.get(row[:3])
+                if old is None:
+                    inserted += 1
+                elif old != row[3]:
+                    updated += 1
+                else:
+                    continue
+                writes.append(row)
+            if not writes:
+                continue
+            values = ", ".join(["(%s, %s, %s, %s)"] * len(writes))
+            cursor.execute(
+                f"INSERT INTO {table} (customer_id, metric, date, value) VALUES {values} "  # noqa: S608
+                "ON CONFLICT (customer_id, metric, date) DO UPDATE SET value = excluded.value",
+                [p for row in writes for p in row],
+            )
+    return inserted, updated

@@ -1,0 +1,33 @@
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+
+from . import ingest
+from .services import usage_ingest
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(
+    # A lost connection or a failover is worth retrying: the upsert is idempotent, so a
+    # retry after a partial success cannot double-count. Bad records are not: retrying
+    # would reject them again.
+    autoretry_for=(OperationalError,),
+    max_retries=3,
+    retry_backoff=True,
+    retry_jitter=True,
+)
+def usage_ingest_task(records: list[dict], create_customers: bool = False) -> dict:
+    """Ingest JSON-shaped usage records (see customers.ingest) all or nothing."""
+    result = usage_ingest(batch=ingest.parse_records(records), create_customers=create_customers)
+    if not result.written:
+        logger.warning(
+            "usage_ingest_task rejected %d record(s); nothing written. First: %s",
+            result.rejected,
+            result.errors[0],
+        )
+    return {
+        **result.counts(),
+        "errors": [{"index": e.ref, "field": e.field, "message": e.message} for e in result.errors],
+    }

@@ -1,0 +1,133 @@
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from customers.models import Customer, UsageMetric
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "customer_external_id,metric,date,value"
+
+
+@pytest.fixture
+def write_csv(tmp_path):
+    def write(*lines: str, data: bytes | None = None):
+        path = tmp_path / "usage.csv"
+        path.write_bytes(data if data is not None else "\n".join(lines).encode() + b"\n")
+        return path
+
+    return write
+
+
+def run(path, *args):
+    out, err = StringIO(), StringIO()
+    call_command("import_usage", str(path), *args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def run_failing(path, *args):
+    err = StringIO()
+    with pytest.raises(CommandError) as excinfo:
+        call_command("import_usage", str(path), *args, stdout=StringIO(), stderr=err)
+    return str(excinfo.value), err.getvalue()
+
+
+def test_it_imports_and_summarises(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(HEADER, "acct-1,logins,2024-03-01,3", "acct-1,logins,2024-03-02,4")
+    out, _ = run(path)
+    assert "2 inserted, 0 updated, 0 unchanged, 0 rejected" in out
+    assert UsageMetric.objects.count() == 2
+
+
+def test_reimporting_the_same_file_changes_nothing(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(HEADER, "acct-1,logins,2024-03-01,3", "acct-1,logins,2024-03-02,4")
+    run(path)
+    out, _ = run(path)
+    assert "0 inserted, 0 updated, 2 unchanged, 0 rejected" in out
+    assert UsageMetric.objects.count() == 2
+
+
+def test_a_bad_file_lists_line_numbers_and_writes_nothing(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(
+        HEADER,
+        "acct-1,logins,2024-03-01,3",
+        "acct-1,logins,2024-3-2,4",
+        "acct-404,logins,2024-03-01,1",
+        "acct-1,logins,2024-03-04,-5",
+        "acct-1,logins,2024-03-01,3",
+    )
+    message, err = run_failing(path)
+    assert "5 bad row(s)" in message and "nothing was imported" in message
+    assert err.splitlines() == [
+        "line 2: duplicate of line 6: customer 'acct-1', metric 'logins', date 2024-03-01 "
+        "given more than once",
+        "line 3 [date]: date '2024-3-2' is not in YYYY-MM-DD form",
+        "line 4 [customer_external_id]: unknown customer 'acct-404'",
+        "line 5 [value]: value '-5' is negative; usage counts cannot be",
+        "line 6: duplicate of line 2: customer 'acct-1', metric 'logins', date 2024-03-01 "
+        "given more than once",
+    ]
+    assert not UsageMetric.objects.exists()
+
+
+def test_skip_bad_rows_imports_the_rest_and_lists_the_rejected(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(
+        HEADER, "acct-1,logins,2024-03-01,3", "acct-1,logins,soon,4", "acct-2,logins,2024-03-01,1"
+    )
+    out, err = run(path, "--skip-bad-rows")
+    assert "1 inserted, 0 updated, 0 unchanged, 2 rejected" in out
+    assert "line 3 [date]" in err and "line 4 [customer_external_id]" in err
+    assert list(UsageMetric.objects.values_list("value", flat=True)) == [3.0]
+
+
+def test_create_customers_names_them_from_the_file(write_csv):
+    path = write_csv(
+        HEADER + ",customer_name",
+        "acct-1,logins,2024-03-01,3,Acme Ltd",
+        "acct-2,logins,2024-03-01,3,",
+    )
+    out, _ = run(path, "--create-customers")
+    assert "2 inserted" in out and "2 customers created" in out
+    assert dict(Customer.objects.values_list("external_id", "name")) == {
+        "acct-1": "Acme Ltd",
+        "acct-2": "acct-2",
+    }
+
+
+def test_missing_columns_are_named(write_csv):
+    path = write_csv("customer_external_id,day,value", "acct-1,2024-03-01,3")
+    message, _ = run_failing(path)
+    assert "missing required column(s): metric, date" in message
+    assert "unknown column(s): 'day'" in message
+
+
+def test_non_utf8_bytes_are_reported_by_line(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(
+        data=HEADER.encode() + b"\nacct-1,logins,2024-03-01,3\nacct-1,caf\xe9,2024-03-01,3\n"
+    )
+    message, err = run_failing(path)
+    assert "line 3: not valid UTF-8 (byte 0xe9)" in err
+    assert "1 bad row(s)" in message
+    assert not UsageMetric.objects.exists()
+
+
+def test_a_latin1_header_is_refused(write_csv):
+    path = write_csv(data="customer_external_id,métrique,date,value\n".encode("latin-1"))
+    message, _ = run_failing(path)
+    assert "line 1: the header is not valid UTF-8 (byte 0xe9)" in message
+
+
+def test_an_empty_file_is_refused(write_csv):
+    message, _ = run_failing(write_csv(data=b""))
+    assert "the file is empty" in message
+
+
+def test_a_missing_file_is_a_clean_error(tmp_path):
+    message, _ = run_failing(tmp_path / "nope.csv")
+    assert "cannot read" in message and "No such file" in message
