@@ -1,0 +1,43 @@
+"""Public holidays as a day mask: drops on these days are damped (no customer chose them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+
+import holidays
+import numpy as np
+
+# The last week of the year is a holiday season in most B2B products whatever the country's
+# official list says.
+_SEASON = ((12, 24), (12, 31))
+
+
+@functools.lru_cache(maxsize=64)
+def holiday_mask(country: str | None, start: dt.date, n_days: int) -> np.ndarray:
+    """Boolean mask over the days start .. start + n_days - 1 that are holidays or bridge days
+    (the Friday after a Thursday holiday, the Monday before a Tuesday one)."""
+    mask = np.zeros(n_days, dtype=bool)
+    if country is None or n_days == 0:
+        return mask
+    end = start + dt.timedelta(days=n_days - 1)
+    try:
+        calendar = holidays.country_holidays(country, years=range(start.year, end.year + 1))
+    except NotImplementedError:
+        raise ValueError(f"no holiday calendar for country {country!r}") from None
+    days = set(calendar)
+    for year in range(start.year, end.year + 1):
+        first, last = dt.date(year, *_SEASON[0]), dt.date(year, *_SEASON[1])
+        days.update(first + dt.timedelta(days=k) for k in range((last - first).days + 1))
+        days.add(dt.date(year, 1, 1))
+    for day in list(days):
+        if day.weekday() == 3:
+            days.add(day + dt.timedelta(days=1))
+        elif day.weekday() == 1:
+            days.add(day - dt.timedelta(days=1))
+    for day in days:
+        index = (day - start).days
+        if 0 <= index < n_days:
+            mask[index] = True
+    mask.setflags(write=False)
+    return mask

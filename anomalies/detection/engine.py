@@ -1,0 +1,699 @@
+"""The detection engine: a causal day-by-day replay, vectorized across series.
+
+Every day t of the replay, for all series at once:
+
+1. Baseline. The trailing `window_days` of each series' *clean* history (log1p of the values,
+   with missing, flagged and excused days replaced by what was expected of them) go through the
+   linear STL operator: the forecast for day t is the trend's last value plus the seasonal of
+   the same weekday. Working in log space makes weekly and yearly patterns multiplicative,
+   noise roughly constant across account sizes, and percentages natural.
+2. Spread. Robust statistics of the STL residuals (median/MAD for a robust z, quartiles for
+   Tukey fences), inflated to one-step-ahead errors, with a Poisson floor so tiny counts do
+   not look precise.
+3. Flags. A day is flagged when its robust z, its IQR fence and its percentage change all say
+   so, the baseline volume is worth alerting on, it is not a holiday (drops only), it repeats
+   nothing seen a year earlier, and not a large share of all series moved with it (a data
+   outage or global holiday).
+4. Events. Runs of same-sign flagged days (missing days neither extend nor break them) become
+   reported events after `min_duration_days`, end after `recovery_days` normal days, and turn
+   into a `pattern_change` (and the new baseline) past `pattern_horizon_days`. Slow level
+   changes that never trip the daily test are caught by comparing the trend now with the
+   trend `level_lookback_days` ago.
+
+Flagged days are replaced by their expectation before they enter later windows, so a drop that
+lasts three weeks is still a drop in week three. The backtest replays every day of the input;
+a scan replays the last `replay_days` so it reconstructs the same events a daily run would
+have found. Nothing here reads a clock, a database or settings: the caller passes the data
+and the day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import classify
+from .calendar import holiday_mask
+from .config import PER_SERIES_FIELDS, SHARED_FIELDS, DetectionConfig, preset
+from .robust import MAD_TO_SIGMA, row_quantiles
+from .stl_operator import WEEK, stl_operator
+from .types import DetectionResult, Finding, PortfolioEvent, SeriesBatch, SeriesHints
+
+# In log1p space 0.02 is a 2 % day-to-day wobble: no real usage series is steadier than that,
+# and a perfectly constant history must not make every small change infinitely significant.
+MIN_SIGMA = 0.02
+# Outliers further than this many robust sigmas from a plain weekly fit are clipped before a
+# scan's first window (the replay cleans everything after that itself).
+PRECLEAN_Z = 4.0
+# Last year's same period: 52 weeks back, so weekdays line up. A yearly pattern is taken to
+# be one that lasted there for a while (the median of a week of last year's residuals), since a
+# single day's coincidence (last year's Black Friday against this year's Saturday) would excuse
+# real drops; one-day holidays are the holiday calendar's job.
+YEAR = 364
+YEAR_SMOOTH = 3  # days either side
+# The level test averages weekdays with weekends; on small counts the quiet weekend days
+# carry Poisson noise far above the series' median spread, so it waits for more volume.
+LEVEL_VOLUME_FACTOR = 3.0
+# Same-weekday neighbours (a week, two, three either side) give a day's local "normal".
+_NEIGHBOUR_WEEKS = (-21, -14, -7, 7, 14, 21)
+
+
+@dataclass
+class _Event:
+    row: int
+    kind: str  # "run" (a flagged run) or "pattern" (a shift past the horizon or a level change)
+    sign: int
+    start: int
+    end: int | None
+    detected: int
+    level_from: float = math.nan
+    level_to: float = math.nan
+    level_sd: float = math.nan
+
+
+def detect(
+    batch: SeriesBatch,
+    *,
+    config: DetectionConfig | Sequence[DetectionConfig] | None = None,
+    backtest: bool = False,
+    as_of: dt.date | None = None,
+    hints: SeriesHints | None = None,
+) -> DetectionResult:
+    """Find anomalous events in many daily series at once.
+
+    `config` is one config for all series or one per series (their statistical fields must
+    agree; thresholds may differ). Without `backtest` the result holds the events a scan on
+    `as_of` (default: the batch's last day) reconstructs from its replay window, ongoing ones
+    with `end=None`; with it, every event of a day-by-day replay of the whole batch.
+    """
+    shared, thresholds = _resolve_configs(config, batch.n_series)
+    values = _validated_values(batch)
+    if as_of is not None:
+        last = batch.index_of(as_of)
+        if not 0 <= last < batch.n_days:
+            last_day = batch.day(batch.n_days - 1)
+            raise ValueError(f"as_of {as_of} is outside the data ({batch.start} to {last_day})")
+        values = values[:, : last + 1]
+    values = _apply_hints(values, hints)
+    evidence = _evidence(hints, batch.n_series)
+    if values.shape[1] == 0 or batch.n_series == 0:
+        return DetectionResult([], [], as_of)
+    replay = _Replay(batch, values, shared, thresholds, evidence, backtest=backtest)
+    replay.run()
+    findings = replay.findings()
+    return DetectionResult(findings, replay.portfolio_events(), batch.day(values.shape[1] - 1))
+
+
+def detect_series(
+    values: Sequence[float] | np.ndarray,
+    *,
+    start: dt.date,
+    series_id: str = "series",
+    config: DetectionConfig | None = None,
+    backtest: bool = False,
+    as_of: dt.date | None = None,
+) -> list[Finding]:
+    """One series (NaN or None for missing days); the batch path with a batch of one."""
+    row = np.asarray([np.nan if v is None else v for v in values], dtype=float)[None, :]
+    account, _, metric = series_id.rpartition("/")
+    batch = SeriesBatch(row, start, (series_id,), (metric or series_id,), (account or series_id,))
+    return detect(batch, config=config, backtest=backtest, as_of=as_of).findings
+
+
+# --- inputs ----------------------------------------------------------------------------------
+
+
+def _resolve_configs(config, n_series: int):
+    if config is None:
+        config = preset("medium")
+    configs = [config] * n_series if isinstance(config, DetectionConfig) else list(config)
+    if len(configs) != n_series:
+        raise ValueError(f"got {len(configs)} configs for {n_series} series")
+    if not configs:
+        return preset("medium"), {name: np.zeros(0) for name in PER_SERIES_FIELDS}
+    shared = configs[0]
+    for index, other in enumerate(configs[1:], start=1):
+        for name in SHARED_FIELDS:
+            if getattr(other, name) != getattr(shared, name):
+                raise ValueError(
+                    f"config of series {index} differs in {name}: per-series configs may only "
+                    f"change {', '.join(PER_SERIES_FIELDS)}"
+                )
+    thresholds = {
+        name: np.array([getattr(c, name) for c in configs], dtype=float)
+        for name in PER_SERIES_FIELDS
+    }
+    return shared, thresholds
+
+
+def _validated_values(batch: SeriesBatch) -> np.ndarray:
+    values = np.asarray(batch.values, dtype=float)
+    if values.ndim != 2:
+        raise ValueError(f"values must be 2-D (series, days), got shape {values.shape}")
+    n = values.shape[0]
+    for name in ("series_ids", "metrics", "groups"):
+        if len(getattr(batch, name)) != n:
+            raise ValueError(f"{name} has {len(getattr(batch, name))} entries for {n} series")
+    bad = np.isinf(values) | (values < 0)
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise ValueError(
+            f"series {batch.series_ids[i]!r} on {batch.day(j)}: value {values[i, j]} is not a "
+            "finite non-negative number (use NaN for a missing day)"
+        )
+    return values.copy()
+
+
+def _apply_hints(values: np.ndarray, hints: SeriesHints | None) -> np.ndarray:
+    if hints is None:
+        return values
+    n, t = values.shape
+    if hints.exclude is not None:
+        exclude = np.asarray(hints.exclude, dtype=bool)
+        if exclude.shape[0] != n or exclude.shape[1] < t:
+            raise ValueError(f"hints.exclude must have shape ({n}, >= {t}), got {exclude.shape}")
+        values[exclude[:, :t]] = np.nan
+    if hints.rebaseline_from is not None:
+        starts = np.asarray(hints.rebaseline_from)
+        if starts.shape != (n,):
+            raise ValueError(f"hints.rebaseline_from must have shape ({n},), got {starts.shape}")
+        values[np.arange(t)[None, :] < starts[:, None]] = np.nan
+    return values
+
+
+def _evidence(hints: SeriesHints | None, n: int) -> np.ndarray:
+    if hints is None or hints.evidence is None:
+        return np.ones((n, 2))
+    evidence = np.asarray(hints.evidence, dtype=float)
+    if evidence.shape != (n, 2) or not np.all(evidence >= 1):
+        raise ValueError(f"hints.evidence must be ({n}, 2) factors >= 1")
+    return evidence
+
+
+# --- the replay ------------------------------------------------------------------------------
+
+
+class _Replay:
+    def __init__(self, batch, values, cfg: DetectionConfig, thresholds, evidence, *, backtest):
+        self.batch, self.cfg = batch, cfg
+        self.n, self.T = values.shape
+        self.L = cfg.window_days
+        self.op = stl_operator(self.L)
+        self.t0 = 0 if backtest else max(0, self.T - cfg.replay_days)
+        n, T, L = self.n, self.T, self.L
+
+        self.x = values
+        with np.errstate(invalid="ignore"):
+            self.y = np.log1p(values)
+        self.obs = ~np.isnan(values)
+        # Observed days strictly before each day: history length for cold start.
+        self.hist = np.concatenate(
+            [np.zeros((n, 1), dtype=np.int32), np.cumsum(self.obs, axis=1, dtype=np.int32)], axis=1
+        )
+        start_dow = batch.start.weekday()
+        self.dow = (start_dow + np.arange(-L, T)) % WEEK  # padded coordinates
+        self.holiday = holiday_mask(cfg.holiday_country, batch.start, T)
+        self.is_feature = np.array([m.startswith("feature:") for m in batch.metrics])
+
+        # Per-series thresholds (a dismissed-history factor raises the evidence needed).
+        self.z_neg = thresholds["z_threshold"] * evidence[:, 0]
+        self.z_pos = thresholds["z_threshold"] * evidence[:, 1]
+        self.drop = -thresholds["drop_percent"] / 100.0
+        self.spike = thresholds["spike_percent"] / 100.0
+        self.dur_neg = np.ceil(thresholds["min_duration_days"] * evidence[:, 0])
+        self.dur_pos = np.ceil(thresholds["min_duration_days"] * evidence[:, 1])
+        self.min_volume = thresholds["min_volume"]
+        self.z_base = thresholds["z_threshold"]
+
+        # Clean history in padded coordinates: day d lives at column d + L.
+        self.clean = np.full((n, L + T), np.nan)
+        self.clean[:, L:] = self.y
+        self.clean[:, L + self.t0 :] = np.nan  # the replay writes these day by day
+        self.genuine = np.zeros((n, L + T), dtype=bool)
+        self.genuine[:, L : L + self.t0] = self.obs[:, : self.t0]
+        self.level = np.full((n, L + T), np.nan)
+
+        # What each replayed day decided, for the findings (replay coordinates r = t - t0).
+        R = T - self.t0
+        self.forecast = np.full((n, R), np.nan)
+        self.sigma = np.full((n, R), np.nan)
+        self.z = np.zeros((n, R), dtype=np.float32)
+        self.flag = np.zeros((n, R), dtype=np.int8)
+        self.seasonal_flag = np.zeros((n, R), dtype=bool)
+        self.excused = np.zeros((n, R), dtype=bool)
+        self.outage_days: list[tuple[int, float, int]] = []
+
+        # Event state.
+        self.active = np.zeros(n, dtype=bool)
+        self.run_sign = np.zeros(n, dtype=np.int8)
+        self.run_start = np.zeros(n, dtype=np.int64)
+        self.run_last = np.zeros(n, dtype=np.int64)
+        self.run_count = np.zeros(n, dtype=np.int64)
+        self.quiet = np.zeros(n, dtype=np.int64)
+        self.reported = np.zeros(n, dtype=bool)
+        self.detected = np.zeros(n, dtype=np.int64)
+        self.level_cooldown = np.full(n, -(10**9), dtype=np.int64)
+        self.events: list[_Event] = []
+        self._force_refresh = False
+
+        self.yearly = self._last_year_residuals()
+        if self.t0 > 0:
+            self._preclean()
+
+    # -- setup --
+
+    def _preclean(self):
+        """Make a scan's first window trustworthy: fill its gaps and clip its outliers against
+        a plain weekly fit (the replay cleans every later day itself)."""
+        L, t0 = self.L, self.t0
+        window = self.clean[:, t0 : t0 + L]
+        fit = self._seasonal_fill(window, t0)
+        resid = window - fit
+        sigma = MAD_TO_SIGMA * _nanmedian_rows(np.abs(resid - _nanmedian_rows(resid)[:, None]))
+        sigma = np.maximum(np.nan_to_num(sigma, nan=0.0), MIN_SIGMA)
+        outlier = np.abs(resid) > PRECLEAN_Z * sigma[:, None]
+        replace = (np.isnan(window) | outlier) & ~np.isnan(fit)
+        window[replace] = fit[replace]
+        self.genuine[:, t0 : t0 + L] &= ~outlier
+        # The level each of these days would have seen (mean of the 14 deseasonalized days
+        # before it), for the gradual-change test's look back.
+        deseasonalized = window - window @ self.op.seasonal.T
+        span = 2 * WEEK
+        sums = np.cumsum(deseasonalized, axis=1)
+        rolling = (
+            sums[:, span - 1 : -1]
+            - np.concatenate([np.zeros((self.n, 1)), sums[:, : -span - 1]], axis=1)
+        ) / span
+        self.level[:, t0 + span : t0 + L] = rolling
+
+    def _seasonal_fill(self, window: np.ndarray, t: int) -> np.ndarray:
+        """A plain robust weekly fit of each window row (level of the last two weeks plus a
+        weekday profile once every weekday was seen twice), used to fill gaps."""
+        L = self.L
+        recent = _nanmedian_rows(window[:, -2 * WEEK :])
+        overall = _nanmedian_rows(window)
+        level = np.where(np.isnan(recent), overall, recent)
+        dow = self.dow[t : t + L]
+        profile = np.zeros((window.shape[0], WEEK))
+        for k in range(WEEK):
+            cols = window[:, dow == k]
+            counts = np.sum(~np.isnan(cols), axis=1)
+            with np.errstate(invalid="ignore"):
+                effect = _nanmedian_rows(cols) - overall
+            profile[:, k] = np.where(counts >= 2, np.nan_to_num(effect), 0.0)
+        return level[:, None] + profile[:, dow]
+
+    def _last_year_residuals(self):
+        """How unusual each day of last year was against its same-weekday neighbours, as a
+        centred week's median, for the days a replay looks back at; None under a year."""
+        lo, hi = self.t0 - YEAR, self.T - YEAR
+        if hi <= 0:
+            return None
+        cols = np.arange(lo - YEAR_SMOOTH, hi + YEAR_SMOOTH)
+        inside = (cols >= 0) & (cols < self.T)
+        neighbours = np.full((len(_NEIGHBOUR_WEEKS), self.n, len(cols)), np.nan)
+        for k, shift in enumerate(_NEIGHBOUR_WEEKS):
+            src = cols + shift
+            ok = inside & (src >= 0) & (src < self.T)
+            neighbours[k][:, ok] = self.y[:, src[ok]]
+        resid = np.full((self.n, len(cols)), np.nan)
+        resid[:, inside] = self.y[:, cols[inside]]
+        resid -= _nanmedian_axis0(neighbours)
+        week = np.stack([resid[:, k : k + hi - lo] for k in range(2 * YEAR_SMOOTH + 1)])
+        return lo, _nanmedian_axis0(week)
+
+    # -- the day loop --
+
+    def run(self):
+        for t in range(self.t0, self.T):
+            self._step(t)
+        self._close(np.flatnonzero(self.active), end=None)
+
+    def _step(self, t: int):
+        cfg, L, op = self.cfg, self.L, self.op
+        r = t - self.t0
+        window = self.clean[:, t : t + L]
+        gaps = np.isnan(window).any(axis=1)
+        if gaps.any():
+            window = window.copy()
+            fit = self._seasonal_fill(window[gaps], t)
+            sub = window[gaps]
+            sub[np.isnan(sub)] = fit[np.isnan(sub)]
+            window[gaps] = np.nan_to_num(sub)
+
+        f = window @ op.forecast
+        level = window @ op.level
+        if r % cfg.scale_refresh_days == 0 or self._force_refresh:
+            self._refresh_scale(window, t)
+            self._force_refresh = False
+
+        expected = np.expm1(f)
+        poisson = np.sqrt(np.maximum(expected, 0)) / (1 + np.maximum(expected, 0))
+        sigma = np.maximum.reduce(
+            [self.res_sigma * op.forecast_inflation, poisson, np.full(self.n, MIN_SIGMA)]
+        )
+        y, x, ob = self.y[:, t], self.x[:, t], self.obs[:, t]
+        e = np.where(ob, y - f, 0.0)
+        z = e / sigma
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.where(expected > 0, x / expected - 1.0, 0.0)
+        hist = self.hist[:, t]
+        decidable = (hist >= cfg.min_points) & (self.res_count >= cfg.min_points)
+        mature = hist >= cfg.min_history_days
+        cold = np.where(mature, 1.0, cfg.cold_start_z_factor)
+        eligible = ob & decidable & (expected >= self.min_volume)
+
+        neg = eligible & (z <= -self.z_neg * cold) & (change <= self.drop) & (e < self.fence_lo)
+        pos = eligible & (z >= self.z_pos * cold) & (change >= self.spike) & (e > self.fence_hi)
+        excused = np.zeros(self.n, dtype=bool)
+
+        # Holidays: nobody chose them, so a drop on one is damped (kept out of the baseline
+        # too, so the next days are not compared with a holiday).
+        if self.holiday[t]:
+            excused |= neg | (ob & (e < 0) & decidable)
+            neg[:] = False
+
+        seasonal = np.zeros(self.n, dtype=bool)
+        if self.yearly is not None and t >= YEAR:
+            explained_neg, explained_pos, seasonal = self._yearly_check(t, e, sigma, neg, pos)
+            excused |= explained_neg | explained_pos
+            neg &= ~explained_neg
+            pos &= ~explained_pos
+
+        # Portfolio guard: many series moving together on one day is the data pipeline or the
+        # calendar, not hundreds of customers deciding the same thing.
+        base = eligible & mature
+        n_base = int(base.sum())
+        if n_base >= cfg.outage_min_series:
+            for flags in (neg, pos):
+                hit = int((flags & base).sum())
+                if hit >= cfg.outage_share * n_base:
+                    self.outage_days.append((t, hit / n_base, hit))
+                    excused |= flags
+                    flags[:] = False
+
+        normal = ob & ~neg & ~pos & ~excused
+        self.clean[:, t + L] = np.where(normal, y, np.where(decidable, f, np.nan))
+        self.genuine[:, t + L] = normal
+        self.level[:, t + L] = level
+
+        self.forecast[:, r] = f
+        self.sigma[:, r] = sigma
+        self.z[:, r] = z
+        sign = neg.astype(np.int8) * -1 + pos.astype(np.int8)
+        self.flag[:, r] = sign
+        self.seasonal_flag[:, r] = seasonal & (sign != 0)
+        self.excused[:, r] = excused
+
+        # Missing and excused days neither extend nor end an event.
+        self._advance_events(t, sign, ob & ~excused)
+        self._level_check(t, level, decidable & mature)
+
+    def _refresh_scale(self, window: np.ndarray, t: int):
+        cfg = self.cfg
+        resid = window @ self.op.residual.T
+        resid[~self.genuine[:, t : t + self.L]] = np.nan
+        (q1, med, q3), counts = row_quantiles(resid, (0.25, 0.5, 0.75))
+        spread = np.abs(resid - med[:, None])
+        mad = row_quantiles(spread, (0.5,))[0][0]
+        inflation = self.op.forecast_inflation
+        self.res_sigma = np.nan_to_num(MAD_TO_SIGMA * mad, nan=0.0)
+        self.res_count = counts
+        iqr = np.nan_to_num(q3 - q1)
+        self.fence_lo = np.nan_to_num((q1 - cfg.iqr_k * iqr) * inflation)
+        self.fence_hi = np.nan_to_num((q3 + cfg.iqr_k * iqr) * inflation)
+
+    def _yearly_check(self, t, e, sigma, neg, pos):
+        """Did last year's same period move the same way? Then it is a recurring pattern (a
+        season, an annual shutdown), not an anomaly, unless it is now more than twice as
+        deep, which is a seasonal deviation."""
+        lo, resid = self.yearly
+        past = np.nan_to_num(resid[:, t - YEAR - lo], nan=0.0)
+        bar = self.z_base * sigma
+        recurring_dip = past <= -bar
+        recurring_peak = past >= bar
+        explained_neg = neg & recurring_dip & (e >= 2 * past)
+        explained_pos = pos & recurring_peak & (e <= 2 * past)
+        seasonal = (neg & recurring_dip & ~explained_neg) | (pos & recurring_peak & ~explained_pos)
+        return explained_neg, explained_pos, seasonal
+
+    def _advance_events(self, t: int, sign: np.ndarray, counted: np.ndarray):
+        cfg = self.cfg
+        flagged = sign != 0
+        same = self.active & flagged & (sign == self.run_sign)
+        flip = self.active & flagged & (sign == -self.run_sign)
+        calm = self.active & ~flagged & counted
+
+        self.run_count[same] += 1
+        self.run_last[same] = t
+        self.quiet[same] = 0
+
+        self.quiet[calm] += 1
+        ended = calm & (self.quiet >= cfg.recovery_days)
+        self._close(np.flatnonzero(ended | flip), end="last")
+
+        opening = flagged & ~self.active
+        self.active[opening] = True
+        self.run_sign[opening] = sign[opening]
+        self.run_start[opening] = t
+        self.run_last[opening] = t
+        self.run_count[opening] = 1
+        self.quiet[opening] = 0
+        self.reported[opening] = False
+
+        need = np.where(self.run_sign < 0, self.dur_neg, self.dur_pos)
+        newly = self.active & ~self.reported & (self.run_count >= need)
+        self.reported[newly] = True
+        self.detected[newly] = t
+
+        # Past the horizon a persisting shift is the account's new normal: say so once, then
+        # let its days into the baseline. An abandoned feature stays an abandonment instead.
+        long = self.active & self.reported & (t - self.run_start + 1 >= cfg.pattern_horizon_days)
+        for row in np.flatnonzero(long):
+            if self._abandoned(row, self.run_start[row], t):
+                continue
+            self.events.append(
+                _Event(
+                    int(row),
+                    "run",
+                    int(self.run_sign[row]),
+                    int(self.run_start[row]),
+                    t,
+                    int(self.detected[row]),
+                )
+            )
+            self.events.append(
+                _Event(int(row), "pattern", int(self.run_sign[row]), int(self.run_start[row]), t, t)
+            )
+            self._rebaseline(row, int(self.run_start[row]), t)
+            self.active[row] = False
+
+    def _close(self, rows: np.ndarray, *, end):
+        for row in rows:
+            if self.reported[row]:
+                self.events.append(
+                    _Event(
+                        int(row),
+                        "run",
+                        int(self.run_sign[row]),
+                        int(self.run_start[row]),
+                        None if end is None else int(self.run_last[row]),
+                        int(self.detected[row]),
+                    )
+                )
+        self.active[rows] = False
+
+    def _rebaseline(self, row: int, start: int, t: int):
+        L = self.L
+        days = slice(start + L, t + L + 1)
+        raw = self.y[row, start : t + 1]
+        self.clean[row, days] = np.where(np.isnan(raw), self.clean[row, days], raw)
+        self.genuine[row, days] = ~np.isnan(raw)
+        self.level_cooldown[row] = t
+        self._force_refresh = True
+
+    def _abandoned(self, row: int, start: int, end: int) -> bool:
+        if not self.is_feature[row] or self.run_sign[row] >= 0:
+            return False
+        r0, r1 = start - self.t0, end - self.t0 + 1
+        days = self.flag[row, r0:r1] < 0
+        if days.sum() < self.cfg.abandonment_min_days:
+            return False
+        actual = np.nanmean(self.x[row, start : end + 1][days])
+        baseline = np.mean(np.expm1(self.forecast[row, r0:r1][days]))
+        return baseline > 0 and actual / baseline <= self.cfg.abandonment_ratio
+
+    def _level_check(self, t: int, level: np.ndarray, ready: np.ndarray):
+        """Slow shifts (a gradual decline, creeping growth) never trip the daily test because
+        the trend follows them; compare the trend now with the trend a few weeks ago."""
+        G, L = self.cfg.level_lookback_days, self.L
+        ref = self.level[:, t + L - G]
+        week_ago = self.level[:, t + L - WEEK]
+        with np.errstate(invalid="ignore"):
+            d = level - ref
+            # Noise of a difference of two levels (each a mean of noisy deseasonalized days).
+            noise = self.res_sigma * np.sqrt(2.0) * self.op.level_noise
+            bar = self.z_base * np.maximum(noise, MIN_SIGMA)
+            ok = ready & ~self.active & (t - self.level_cooldown >= G) & ~np.isnan(ref)
+            # The reference must itself come from a settled history, not a cold start.
+            ok &= self.hist[:, max(t - G, 0)] >= self.cfg.min_history_days
+            ok &= np.expm1(ref) >= LEVEL_VOLUME_FACTOR * self.min_volume
+            down = ok & (d <= np.log1p(self.drop)) & (d <= -bar) & (week_ago - ref <= d / 2)
+            up = ok & (d >= np.log1p(self.spike)) & (d >= bar) & (week_ago - ref >= d / 2)
+        for row in np.flatnonzero(down | up):
+            path = self.level[row, t + L - G : t + L + 1] - ref[row]
+            moved = np.flatnonzero(np.abs(path) >= abs(d[row]) / 4)
+            start = t - G + int(moved[0]) if moved.size else t - G
+            self.events.append(
+                _Event(
+                    int(row),
+                    "pattern",
+                    -1 if d[row] < 0 else 1,
+                    max(start, self.t0),
+                    t,
+                    t,
+                    level_from=float(ref[row]),
+                    level_to=float(level[row]),
+                    level_sd=float(bar[row] / self.z_base[row]),
+                )
+            )
+            self.level_cooldown[row] = t
+
+    # -- results --
+
+    def portfolio_events(self) -> list[PortfolioEvent]:
+        events: list[PortfolioEvent] = []
+        for t, share, count in self.outage_days:
+            day = self.batch.day(t)
+            if events and (day - events[-1].end).days <= 1:
+                last = events[-1]
+                events[-1] = PortfolioEvent(
+                    last.start,
+                    day,
+                    max(last.affected_share, share),
+                    max(last.series_affected, count),
+                )
+            else:
+                events.append(PortfolioEvent(day, day, share, count))
+        return events
+
+    def findings(self) -> list[Finding]:
+        groups: dict[str, list[int]] = {}
+        for row, group in enumerate(self.batch.groups):
+            groups.setdefault(group, []).append(row)
+        out = [self._finding(event, groups) for event in self.events]
+        out.sort(key=lambda f: (f.series_id, f.start, f.detected_at))
+        return out
+
+    def _finding(self, ev: _Event, groups) -> Finding:
+        batch, cfg, row = self.batch, self.cfg, ev.row
+        last = ev.end if ev.end is not None else self.T - 1
+        r0, r1 = ev.start - self.t0, last - self.t0 + 1
+        flagged = self.flag[row, r0:r1] == ev.sign
+        z_thr = self.z_base[row]
+        if ev.kind == "pattern" and not math.isnan(ev.level_from):
+            baseline, actual = float(np.expm1(ev.level_from)), float(np.expm1(ev.level_to))
+            low = float(np.expm1(ev.level_from - z_thr * ev.level_sd))
+            high = float(np.expm1(ev.level_from + z_thr * ev.level_sd))
+            score = abs(ev.level_to - ev.level_from) / max(ev.level_sd, MIN_SIGMA)
+            seasonal_share = 0.0
+            last_seen = last
+        else:
+            if not flagged.any():
+                flagged = np.ones_like(flagged)
+            f = self.forecast[row, r0:r1][flagged]
+            s = self.sigma[row, r0:r1][flagged]
+            baseline = float(np.mean(np.expm1(f)))
+            actual = float(np.nanmean(self.x[row, ev.start : last + 1][flagged]))
+            low = float(np.mean(np.maximum(np.expm1(f - z_thr * s), 0)))
+            high = float(np.mean(np.expm1(f + z_thr * s)))
+            score = float(np.max(np.abs(self.z[row, r0:r1][flagged])))
+            seasonal_share = float(np.mean(self.seasonal_flag[row, r0:r1][flagged]))
+            last_seen = ev.start + int(np.flatnonzero(flagged)[-1])
+        deviation = (actual / baseline - 1.0) * 100.0 if baseline > 0 else 0.0
+        completeness_from = max(0, last - self.L + 1)
+        completeness = float(np.mean(self.obs[row, completeness_from : last + 1]))
+        confidence = "low" if self.hist[row, ev.start] < cfg.min_history_days else "normal"
+
+        metric = batch.metrics[row]
+        kind = classify.anomaly_type(
+            kind=ev.kind,
+            sign=ev.sign,
+            is_feature=bool(self.is_feature[row]),
+            ratio=actual / baseline if baseline > 0 else 1.0,
+            flagged_days=int(flagged.sum()),
+            seasonal_share=seasonal_share,
+            config=cfg,
+        )
+        siblings = {
+            batch.metrics[other]: self._mean_change(other, ev.start, last)
+            for other in groups[batch.groups[row]]
+            if other != row
+        }
+        return Finding(
+            series_id=batch.series_ids[row],
+            account=batch.groups[row],
+            metric=metric,
+            type=kind,
+            severity=classify.severity(
+                kind=kind,
+                sign=ev.sign,
+                metric=metric,
+                change=deviation / 100.0,
+                days=last_seen - ev.start + 1,
+                baseline=baseline,
+                min_volume=float(self.min_volume[row]),
+            ),
+            direction="negative" if ev.sign < 0 else "positive",
+            start=batch.day(ev.start),
+            end=None if ev.end is None else batch.day(ev.end),
+            detected_at=batch.day(ev.detected),
+            last_seen=batch.day(last_seen),
+            baseline=baseline,
+            actual=actual,
+            deviation_percent=deviation,
+            expected_low=low,
+            expected_high=high,
+            score=score,
+            completeness=completeness,
+            confidence=confidence,
+            possible_cause=classify.possible_cause(
+                kind=kind,
+                sign=ev.sign,
+                metric=metric,
+                siblings=siblings,
+                drop=float(-self.drop[row]),
+            ),
+        )
+
+    def _mean_change(self, row: int, start: int, end: int) -> float | None:
+        """Mean relative change of a sibling series against its own forecast over the days of
+        an event, holidays and outage days left out (None when no day is left)."""
+        r0, r1 = max(start - self.t0, 0), end - self.t0 + 1
+        f = self.forecast[row, r0:r1]
+        x = self.x[row, r0 + self.t0 : r1 + self.t0]
+        ok = ~np.isnan(f) & ~np.isnan(x) & ~self.excused[row, r0:r1] & (np.expm1(f) > 0)
+        if not ok.any():
+            return None
+        return float(np.sum(x[ok]) / np.sum(np.expm1(f[ok])) - 1.0)
+
+
+def _nanmedian_rows(values: np.ndarray) -> np.ndarray:
+    return row_quantiles(values, (0.5,))[0][0]
+
+
+def _nanmedian_axis0(stack: np.ndarray) -> np.ndarray:
+    """Median over the first axis ignoring NaN (a handful of neighbours per cell)."""
+    ordered = np.sort(stack, axis=0)
+    counts = np.sum(~np.isnan(stack), axis=0)
+    lo = np.maximum((counts - 1) // 2, 0)
+    hi = np.maximum(counts // 2, 0)
+    a = np.take_along_axis(ordered, lo[None], axis=0)[0]
+    b = np.take_along_axis(ordered, hi[None], axis=0)[0]
+    out = (a + b) / 2
+    out[counts == 0] = np.nan
+    return out

@@ -1,0 +1,134 @@
+"""The engine's inputs and outputs: plain dataclasses, no behaviour beyond conversions."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class SeriesBatch:
+    """Many daily series on one shared calendar.
+
+    `values[i, j]` is series i on day `start + j`, in the metric's own units per day; NaN is
+    a missing day (never read as zero). `groups[i]` names the account the series belongs to
+    (series of one account explain each other's anomalies); `metrics[i]` is its metric slug.
+    """
+
+    values: np.ndarray
+    start: dt.date
+    series_ids: tuple[str, ...]
+    metrics: tuple[str, ...]
+    groups: tuple[str, ...]
+
+    @property
+    def n_series(self) -> int:
+        return self.values.shape[0]
+
+    @property
+    def n_days(self) -> int:
+        return self.values.shape[1]
+
+    def day(self, index: int) -> dt.date:
+        return self.start + dt.timedelta(days=int(index))
+
+    def index_of(self, day: dt.date) -> int:
+        return (day - self.start).days
+
+
+@dataclass(frozen=True)
+class SeriesHints:
+    """What earlier reviews of a series' anomalies tell the engine (the learning loop).
+
+    `exclude[i, j]`: day j of series i is known bad data (dismissed as a data issue); it is
+    treated as missing, kept out of every baseline. `rebaseline_from[i]`: day index from which
+    series i has a new normal; history before it is ignored. `evidence[i]`: a factor >= 1 on
+    the evidence a negative (column 0) or positive (column 1) event needs, raised after
+    false-positive dismissals of that series.
+    """
+
+    exclude: np.ndarray | None = None
+    rebaseline_from: np.ndarray | None = None
+    evidence: np.ndarray | None = None
+
+
+# The CLI's stable output keys, in order; other keys follow them.
+CONTRACT_KEYS = (
+    "series_id",
+    "start",
+    "end",
+    "detected_at",
+    "type",
+    "severity",
+    "direction",
+    "baseline",
+    "actual",
+    "deviation_percent",
+    "possible_cause",
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One anomalous event of one series: a run of days with a start and an end (None while
+    it is still going on as of the scan day)."""
+
+    series_id: str
+    account: str
+    metric: str
+    type: str
+    severity: str
+    direction: str
+    start: dt.date
+    end: dt.date | None
+    detected_at: dt.date
+    last_seen: dt.date
+    baseline: float
+    actual: float
+    deviation_percent: float
+    expected_low: float
+    expected_high: float
+    score: float
+    completeness: float
+    confidence: str
+    possible_cause: str
+
+    @property
+    def ongoing(self) -> bool:
+        return self.end is None
+
+    @property
+    def duration_days(self) -> int:
+        return ((self.end or self.last_seen) - self.start).days + 1
+
+    def to_json(self) -> dict:
+        """The CLI contract's object (plus the extra fields, after the contract's ones)."""
+        data = {key: None for key in CONTRACT_KEYS} | asdict(self)
+        for key in ("start", "end", "detected_at", "last_seen"):
+            data[key] = data[key].isoformat() if data[key] is not None else None
+        for key in ("baseline", "actual", "expected_low", "expected_high"):
+            data[key] = round(data[key], 2)
+        data["deviation_percent"] = round(data["deviation_percent"], 1)
+        data["score"] = round(data["score"], 2)
+        data["completeness"] = round(data["completeness"], 3)
+        return data
+
+
+@dataclass(frozen=True)
+class PortfolioEvent:
+    """Days on which a large share of all series fell together: a data outage or a global
+    holiday, not customer anomalies."""
+
+    start: dt.date
+    end: dt.date
+    affected_share: float
+    series_affected: int
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    findings: list[Finding]
+    portfolio_events: list[PortfolioEvent] = field(default_factory=list)
+    as_of: dt.date | None = None
