@@ -130,7 +130,11 @@ def detect_series(
 def _resolve_configs(config, n_series: int):
     if config is None:
         config = preset("medium")
-    configs = [config] * n_series if isinstance(config, DetectionConfig) else list(config)
+    if isinstance(config, DetectionConfig):
+        return config, {
+            name: np.full(n_series, float(getattr(config, name))) for name in PER_SERIES_FIELDS
+        }
+    configs = list(config)
     if len(configs) != n_series:
         raise ValueError(f"got {len(configs)} configs for {n_series} series")
     if not configs:
@@ -329,6 +333,8 @@ class _Replay:
     # -- the day loop --
 
     def run(self):
+        # NaN days in the first window but its last one (each step adds its newest day).
+        self.gap_count = np.isnan(self.clean[:, self.t0 : self.t0 + self.L - 1]).sum(axis=1)
         for t in range(self.t0, self.T):
             self._step(t)
         self._close(np.flatnonzero(self.active), end=None)
@@ -337,7 +343,10 @@ class _Replay:
         cfg, L, op = self.cfg, self.L, self.op
         r = t - self.t0
         window = self.clean[:, t : t + L]
-        gaps = np.isnan(window).any(axis=1)
+        # Gaps are rare after the first window: keep a running count per row instead of
+        # scanning the whole window every day.
+        self.gap_count += np.isnan(window[:, -1])
+        gaps = self.gap_count > 0
         if gaps.any():
             window = window.copy()
             fit = self._seasonal_fill(window[gaps], t)
@@ -398,6 +407,8 @@ class _Replay:
 
         normal = ob & ~neg & ~pos & ~excused
         self.clean[:, t + L] = np.where(normal, y, np.where(decidable, f, np.nan))
+        # Day t - L leaves the window, day t enters it at the next step (counted there).
+        self.gap_count -= np.isnan(self.clean[:, t])
         self.genuine[:, t + L] = normal
         self.level[:, t + L] = level
 
@@ -585,11 +596,24 @@ class _Replay:
         groups: dict[str, list[int]] = {}
         for row, group in enumerate(self.batch.groups):
             groups.setdefault(group, []).append(row)
-        out = [self._finding(event, groups) for event in self.events]
+        self.group_rows = {g: np.array(rows) for g, rows in groups.items()}
+        # Running sums of actual and expected usage over the days that count for comparing an
+        # account's metrics (holidays and outage days left out): any window's mean change of
+        # any series is then two subtractions.
+        expected = np.expm1(self.forecast)
+        counts = ~np.isnan(expected) & self.obs[:, self.t0 :] & ~self.excused & (expected > 0)
+        zero = np.zeros((self.n, 1))
+        self.sum_actual = np.concatenate(
+            [zero, np.cumsum(np.where(counts, self.x[:, self.t0 :], 0.0), axis=1)], axis=1
+        )
+        self.sum_expected = np.concatenate(
+            [zero, np.cumsum(np.where(counts, expected, 0.0), axis=1)], axis=1
+        )
+        out = [self._finding(event) for event in self.events]
         out.sort(key=lambda f: (f.series_id, f.start, f.detected_at))
         return out
 
-    def _finding(self, ev: _Event, groups) -> Finding:
+    def _finding(self, ev: _Event) -> Finding:
         batch, cfg, row = self.batch, self.cfg, ev.row
         last = ev.end if ev.end is not None else self.T - 1
         r0, r1 = ev.start - self.t0, last - self.t0 + 1
@@ -629,11 +653,7 @@ class _Replay:
             seasonal_share=seasonal_share,
             config=cfg,
         )
-        siblings = {
-            batch.metrics[other]: self._mean_change(other, ev.start, last)
-            for other in groups[batch.groups[row]]
-            if other != row
-        }
+        siblings = self._sibling_changes(row, ev.start, last)
         return Finding(
             series_id=batch.series_ids[row],
             account=batch.groups[row],
@@ -670,16 +690,18 @@ class _Replay:
             ),
         )
 
-    def _mean_change(self, row: int, start: int, end: int) -> float | None:
-        """Mean relative change of a sibling series against its own forecast over the days of
-        an event, holidays and outage days left out (None when no day is left)."""
+    def _sibling_changes(self, row: int, start: int, end: int) -> dict[str, float | None]:
+        """Mean relative change of each other series of the account against its own forecast
+        over an event's days (None where no day counts)."""
+        rows = self.group_rows[self.batch.groups[row]]
+        rows = rows[rows != row]
         r0, r1 = max(start - self.t0, 0), end - self.t0 + 1
-        f = self.forecast[row, r0:r1]
-        x = self.x[row, r0 + self.t0 : r1 + self.t0]
-        ok = ~np.isnan(f) & ~np.isnan(x) & ~self.excused[row, r0:r1] & (np.expm1(f) > 0)
-        if not ok.any():
-            return None
-        return float(np.sum(x[ok]) / np.sum(np.expm1(f[ok])) - 1.0)
+        actual = self.sum_actual[rows, r1] - self.sum_actual[rows, r0]
+        expected = self.sum_expected[rows, r1] - self.sum_expected[rows, r0]
+        return {
+            self.batch.metrics[other]: (float(a / e - 1.0) if e > 0 else None)
+            for other, a, e in zip(rows.tolist(), actual.tolist(), expected.tolist(), strict=True)
+        }
 
 
 def _nanmedian_rows(values: np.ndarray) -> np.ndarray:
