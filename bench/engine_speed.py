@@ -79,9 +79,13 @@ def main():
     config = preset("medium")
     detect(SeriesBatch(values[:10], START, ids[:10], batch.metrics[:10], batch.groups[:10]))
 
-    began = time.perf_counter()
-    result = detect(batch, config=config)
-    engine_s = time.perf_counter() - began
+    # The machine is shared and noisy: the engine's figure is the median of three runs.
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        result = detect(batch, config=config)
+        times.append(time.perf_counter() - began)
+    engine_s = float(np.median(times))
     open_events = sum(f.ongoing for f in result.findings)
 
     sample = values[: args.naive_sample]
@@ -94,7 +98,7 @@ def main():
     print(f"{args.series:,} series x {args.days} days, one thread")
     print(
         f"engine batch scan          {args.series:>7,} series {engine_s:8.2f} s "
-        f"{engine_rate:>10,.0f} series/s   ({open_events:,} open events)"
+        f"{engine_rate:>10,.0f} series/s   ({open_events:,} open events; median of 3 runs)"
     )
     print(
         f"naive STL(robust) loop     {len(sample):>7,} series {naive_s:8.2f} s "
