@@ -24,21 +24,6 @@ PROG = "python -m anomalies.detection"
 DEBUG_ENV = "ANOMALIES_DETECTION_DEBUG"
 SENSITIVITIES = ("low", "medium", "high")
 
-# The keys other tools rely on, in this order; Finding.to_json() may add more after them.
-CONTRACT_KEYS = (
-    "series_id",
-    "start",
-    "end",
-    "detected_at",
-    "type",
-    "severity",
-    "direction",
-    "baseline",
-    "actual",
-    "deviation_percent",
-    "possible_cause",
-)
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -103,10 +88,5 @@ def scan_lines(path: str, *, backtest: bool, sensitivity: str) -> list[str]:
 
     findings = result.findings if backtest else [f for f in result.findings if f.end is None]
     findings = sorted(findings, key=lambda f: (f.series_id, f.start))
-    return [json.dumps(_contract_order(f.to_json())) + "\n" for f in findings]
-
-
-def _contract_order(data: dict) -> dict:
-    return {key: data[key] for key in CONTRACT_KEYS} | {
-        key: value for key, value in data.items() if key not in CONTRACT_KEYS
-    }
+    # to_json() puts the contract's keys first, in the contract's order.
+    return [json.dumps(f.to_json()) + "\n" for f in findings]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -70,6 +71,17 @@ CONTRACT_KEYS = (
 )
 
 
+_ROUNDING = {
+    "baseline": 2,
+    "actual": 2,
+    "expected_low": 2,
+    "expected_high": 2,
+    "deviation_percent": 1,
+    "score": 2,
+    "completeness": 3,
+}
+
+
 @dataclass(frozen=True)
 class Finding:
     """One anomalous event of one series: a run of days with a start and an end (None while
@@ -108,11 +120,10 @@ class Finding:
         data = {key: None for key in CONTRACT_KEYS} | asdict(self)
         for key in ("start", "end", "detected_at", "last_seen"):
             data[key] = data[key].isoformat() if data[key] is not None else None
-        for key in ("baseline", "actual", "expected_low", "expected_high"):
-            data[key] = round(data[key], 2)
-        data["deviation_percent"] = round(data["deviation_percent"], 1)
-        data["score"] = round(data["score"], 2)
-        data["completeness"] = round(data["completeness"], 3)
+        for key, digits in _ROUNDING.items():
+            value = data[key]
+            # JSON has no NaN or infinity: an unbounded band edge (astronomic inputs) is null.
+            data[key] = round(value, digits) if math.isfinite(value) else None
         return data
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from anomalies.detection import cli
+from anomalies.detection.types import CONTRACT_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 HEADER = "series_id,date,value"
@@ -169,7 +170,7 @@ def test_an_ongoing_drop_is_one_open_finding(engine, tmp_path):
     (finding,) = findings(run(path))
 
     first_low_day = dt.date(2024, 1, 1) + dt.timedelta(days=114)
-    assert list(finding)[: len(cli.CONTRACT_KEYS)] == list(cli.CONTRACT_KEYS)
+    assert list(finding)[: len(CONTRACT_KEYS)] == list(CONTRACT_KEYS)
     assert finding["series_id"] == "acme/feature:reports"
     assert finding["type"] == "drop"
     assert finding["direction"] == "negative"
