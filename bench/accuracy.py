@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import corpus as corpus_mod  # noqa: E402
+from bench import misses  # noqa: E402
 from bench.scoring import LABEL_ORDER, MISSED, Label, Report, Score, score  # noqa: E402
 from bench.series_io import read_wide, series_spans  # noqa: E402
 
@@ -271,7 +272,25 @@ def render(ds: DataSet, results: list) -> str:
     for run, sc in results:
         if sc is not None:
             parts += [f"Type confusion, {run.name}:", confusion_table(sc, types)]
+    for run, sc in results:
+        if run.name == "engine" and sc is not None:
+            parts += ["Labels the engine missed, and why (bench/misses.py):", misses_table(ds, run)]
     return "\n\n".join(p for p in parts if p)
+
+
+def misses_table(ds: DataSet, run: Run) -> str:
+    wide = read_wide(ds.series_csv)
+    rows = []
+    for lab in misses.missed(run.reports, ds.labels, wide):
+        why, detail = misses.reason(lab, wide)
+        rows.append([lab.series_id, f"{lab.start} .. {lab.end}", lab.type, why, detail])
+    if not rows:
+        return "none"
+    counts = {}
+    for row in rows:
+        counts[row[3]] = counts.get(row[3], 0) + 1
+    tally = ", ".join(f"{why}: {n}" for why, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return _table(["series", "label", "type", "reason", "detail"], rows) + f"\n\n{tally}"
 
 
 def main(argv: list[str] | None = None) -> None:
