@@ -62,6 +62,10 @@ HUBER_CLIP = 2.5
 # The level test averages weekdays with weekends; on small counts the quiet weekend days
 # carry Poisson noise far above the series' median spread, so it waits for more volume.
 LEVEL_VOLUME_FACTOR = 3.0
+# A weekday flagged the same way this many weeks running is a changed weekly habit, when at
+# most two weekdays changed and the rest of those weeks stayed mostly normal.
+WEEKLY_CHANGE_WEEKS = 3
+MAX_CHANGED_WEEKDAYS = 2
 # Same-weekday neighbours (a week, two, three either side) give a day's local "normal".
 _NEIGHBOUR_WEEKS = (-21, -14, -7, 7, 14, 21)
 
@@ -77,6 +81,7 @@ class _Event:
     level_from: float = math.nan
     level_to: float = math.nan
     level_sd: float = math.nan
+    weekdays: str = ""  # for a changed weekly profile: the weekdays that changed
 
 
 def detect(
@@ -271,6 +276,7 @@ class _Replay:
         self.detected = np.zeros(n, dtype=np.int64)
         self.level_cooldown = np.full(n, -(10**9), dtype=np.int64)
         self.events: list[_Event] = []
+        self.weekly_events: dict[int, _Event] = {}
         self._force_refresh = False
 
         self.yearly = self._last_year_residuals()
@@ -440,6 +446,7 @@ class _Replay:
         # Missing and excused days neither extend nor end an event.
         self._advance_events(t, sign, ob & ~excused)
         self._level_check(t, level, decidable & mature)
+        self._weekly_check(t, e)
 
     def _refresh_scale(self, window: np.ndarray, t: int):
         cfg = self.cfg
@@ -593,6 +600,75 @@ class _Replay:
             )
             self.level_cooldown[row] = t
 
+    def _weekly_check(self, t: int, e: np.ndarray):
+        """A changed weekly profile (weekends now busy, a new day off): the same weekday
+        flagged the same way three weeks running while the other days stay mostly normal.
+        Once seen, that weekday's baseline history is shifted to the new level, so the new
+        habit is the baseline from then on (a level shift is the horizon's business)."""
+        r = t - self.t0
+        weeks = WEEKLY_CHANGE_WEEKS
+        span = WEEK * weeks
+        if r < span - 1:
+            return
+        recent = self.flag[r - span + 1 : r + 1]  # (span, n), the last `weeks` weeks
+        by_weekday = recent.reshape(weeks, WEEK, self.n)
+        first = by_weekday[0]
+        changed = (first != 0) & np.all(by_weekday == first, axis=0)  # (WEEK, n)
+        today = changed[-1]
+        if not today.any():
+            return
+        n_changed = changed.sum(axis=0)
+        others = (recent != 0).sum(axis=0) - weeks * n_changed
+        rows = np.flatnonzero(
+            today & (n_changed <= MAX_CHANGED_WEEKDAYS) & (others <= weeks * WEEK // 4)
+        )
+        L = self.L
+        for row in rows:
+            previous = self.weekly_events.get(int(row))
+            recent_change = previous is not None and t - previous.end < WEEK
+            done = set(previous.weekdays.split(", ")) if recent_change else set()
+            offsets = [
+                k
+                for k in np.flatnonzero(changed[:, row])  # positions in the week, 6 is today
+                if self.batch.day(t - (WEEK - 1 - int(k))).strftime("%A") not in done
+            ]
+            if not offsets:
+                continue
+            names = []
+            for k in offsets:
+                days = t - (WEEK - 1 - k) - WEEK * np.arange(weeks)
+                rr = days - self.t0
+                raw = self.yt[days, row]
+                shift = float(np.nanmean(raw - self.forecast[rr, row]))
+                # Every same-weekday day of the window moves by the change, the last weeks'
+                # flagged days take their real values.
+                column = t + L - (WEEK - 1 - k) - WEEK * np.arange(L // WEEK)
+                column = column[column >= 0]
+                self.clean[column, row] += shift
+                observed = ~np.isnan(raw)
+                self.clean[days[observed] + L, row] = raw[observed]
+                names.append(self.batch.day(int(days[0])).strftime("%A"))
+            if self.active[row]:
+                self._close(np.array([row]), end="last")
+            self._force_refresh = True
+            # A weekend changes one day after the other: within a week it is one change.
+            if recent_change:
+                previous.end = t
+                previous.weekdays += ", " + ", ".join(names)
+                continue
+            start = t - (WEEK - 1 - int(offsets[0])) - WEEK * (weeks - 1)
+            event = _Event(
+                int(row),
+                "pattern",
+                int(self.flag[r, row]),
+                max(start, self.t0),
+                t,
+                t,
+                weekdays=", ".join(names),
+            )
+            self.events.append(event)
+            self.weekly_events[int(row)] = event
+
     # -- results --
 
     def portfolio_events(self) -> list[PortfolioEvent]:
@@ -727,12 +803,16 @@ class _Replay:
             score=score,
             completeness=completeness,
             confidence=confidence,
-            possible_cause=classify.possible_cause(
-                kind=kind,
-                sign=ev.sign,
-                metric=metric,
-                siblings=siblings,
-                drop=float(-self.drop[row]),
+            possible_cause=(
+                f"Weekly pattern changed ({ev.weekdays}): new working days or a new routine"
+                if ev.weekdays
+                else classify.possible_cause(
+                    kind=kind,
+                    sign=ev.sign,
+                    metric=metric,
+                    siblings=siblings,
+                    drop=float(-self.drop[row]),
+                )
             ),
         )
 
