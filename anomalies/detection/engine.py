@@ -3,9 +3,9 @@
 Every day t of the replay, for all series at once:
 
 1. Baseline. The trailing `window_days` of each series' *clean* history (log1p of the values,
-   with missing, flagged and excused days replaced by what was expected of them) go through the
-   linear STL operator: the forecast for day t is the trend's last value plus the seasonal of
-   the same weekday. Working in log space makes weekly and yearly patterns multiplicative,
+   with missing, flagged and excused days replaced by what was expected of them, normal days
+   Huber-clipped) go through the linear STL operator: the forecast for day t is the mean of
+   the last week's deseasonalized values plus the seasonal of the same weekday. Working in log space makes weekly and yearly patterns multiplicative,
    noise roughly constant across account sizes, and percentages natural.
 2. Spread. Robust statistics of the STL residuals (median/MAD for a robust z, quartiles for
    Tukey fences), inflated to one-step-ahead errors, with a Poisson floor so tiny counts do
@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,6 +56,9 @@ PRECLEAN_Z = 4.0
 # real drops; one-day holidays are the holiday calendar's job.
 YEAR = 364
 YEAR_SMOOTH = 3  # days either side
+# A series' first days may sit at most this factor from their median (a weekend at a fifth
+# of the weekdays passes; a one-off import on day one does not).
+FIRST_DAYS_FACTOR = 5.0
 # Normal days enter the baseline clipped to this many sigmas (Huber's k for 95 % efficiency
 # is 1.345 in sigma units of the noise; one-step sigmas already carry the forecast's own
 # error, so a wider clip keeps ordinary days untouched).
@@ -111,9 +115,12 @@ def detect(
     evidence = _evidence(hints, batch.n_series)
     if values.shape[1] == 0 or batch.n_series == 0:
         return DetectionResult([], [], as_of)
-    replay = _Replay(batch, values, shared, thresholds, evidence, backtest=backtest)
-    replay.run()
-    findings = replay.findings()
+    # Astronomic inputs (1e300) overflow expm1 and ratios to inf; those end up as null in
+    # JSON rather than as warnings in a worker's log.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        replay = _Replay(batch, values, shared, thresholds, evidence, backtest=backtest)
+        replay.run()
+        findings = replay.findings()
     return DetectionResult(findings, replay.portfolio_events(), batch.day(values.shape[1] - 1))
 
 
@@ -277,9 +284,18 @@ class _Replay:
         self.level_cooldown = np.full(n, -(10**9), dtype=np.int64)
         self.events: list[_Event] = []
         self.weekly_events: dict[int, _Event] = {}
-        self._force_refresh = False
+        # Series whose baseline was rewritten (a rebaseline) get their spread re-estimated at
+        # the next step; the others keep the weekly schedule, so no series depends on another.
+        self.refresh_rows = np.zeros(n, dtype=bool)
+        self.res_sigma = np.zeros(n)
+        self.res_count = np.zeros(n, dtype=np.int64)
+        self.fence_lo = np.zeros(n)
+        self.fence_hi = np.zeros(n)
 
         self.yearly = self._last_year_residuals()
+        # A scan's first window is cleaned as a whole; a backtest tames each series' first
+        # days once it has enough of them.
+        self.tamed = np.full(n, self.t0 > 0)
         if self.t0 > 0:
             self._preclean()
 
@@ -290,7 +306,7 @@ class _Replay:
         a plain weekly fit (the replay cleans every later day itself)."""
         L, t0 = self.L, self.t0
         window = self.clean[t0 : t0 + L].T  # a view: writing it cleans the history
-        fit = self._seasonal_fill(window, t0)
+        fit = self._seasonal_fill(window, t0, level=self._settled_level(window, t0))
         resid = window - fit
         sigma = MAD_TO_SIGMA * _nanmedian_rows(np.abs(resid - _nanmedian_rows(resid)[:, None]))
         sigma = np.maximum(np.nan_to_num(sigma, nan=0.0), MIN_SIGMA)
@@ -310,22 +326,70 @@ class _Replay:
         ) / span
         self.level[t0 + span : t0 + L] = rolling.T
 
-    def _seasonal_fill(self, window: np.ndarray, t: int) -> np.ndarray:
-        """A plain robust weekly fit of each window row (level of the last two weeks plus a
-        weekday profile once every weekday was seen twice), used to fill gaps."""
-        L = self.L
-        recent = _nanmedian_rows(window[:, -2 * WEEK :])
+    def _tame_first_days(self, t: int):
+        """A series' first days enter the baseline raw (there is nothing to judge them by).
+        When it has `min_points` of them, days more than FIRST_DAYS_FACTOR off their median
+        are pulled to it: a one-off import on day one must not make that weekday busy for
+        the next three months."""
+        rows = np.flatnonzero(~self.tamed & (self.histt[t] >= self.cfg.min_points))
+        if not rows.size:
+            return
+        self.tamed[rows] = True
+        window = self.clean[t : t + self.L, rows]
+        center = _nanmedian_rows(window.T)
+        bound = np.log(FIRST_DAYS_FACTOR)
+        with np.errstate(invalid="ignore"):
+            tamed = np.clip(window, center - bound, center + bound)
+        self.clean[t : t + self.L, rows] = np.where(np.isnan(window), window, tamed)
+
+    def _settled_level(self, window: np.ndarray, t: int) -> np.ndarray:
+        """The level a scan's first window settled on: the window's median, unless the last
+        `pattern_horizon_days` sat mostly (three quarters) on one side of it by more than the
+        drop threshold, in which case that shift outlived the horizon and is the baseline, as
+        a day-by-day replay would have made it. (A drop in the last days of the window is
+        just an outlier to clip.)"""
+        horizon = self.cfg.pattern_horizon_days
+        # Judged on deseasonalized days: a weekend is not a drop.
+        window = window - self._weekday_profile(window, t)
         overall = _nanmedian_rows(window)
-        level = np.where(np.isnan(recent), overall, recent)
-        dow = self.dow[t : t + L]
+        recent = window[:, -horizon:]
+        recent_level = _nanmedian_rows(recent)
+        with np.errstate(invalid="ignore"):
+            shift = recent_level - overall
+            off = np.abs(recent - overall[:, None]) > np.abs(np.log1p(self.drop))[:, None]
+            side = np.sign(recent - overall[:, None]) == np.sign(shift)[:, None]
+            share = np.sum(off & side, axis=1) / np.maximum(np.sum(~np.isnan(recent), axis=1), 1)
+        shifted = (np.abs(shift) > np.abs(np.log1p(self.drop))) & (share >= 0.75)
+        return np.where(shifted, recent_level, overall)
+
+    def _seasonal_fill(
+        self, window: np.ndarray, t: int, level: np.ndarray | None = None
+    ) -> np.ndarray:
+        """A plain robust weekly fit of each window row (a level, by default the last two
+        weeks', plus a weekday profile once every weekday was seen twice), to fill gaps."""
+        if level is None:
+            recent = _nanmedian_rows(window[:, -2 * WEEK :])
+            level = np.where(np.isnan(recent), _nanmedian_rows(window), recent)
+        return level[:, None] + self._weekday_profile(window, t)
+
+    def _weekday_profile(self, window: np.ndarray, t: int) -> np.ndarray:
+        """Each window day's weekday effect (median of that weekday minus the window's
+        median), shaped like the window. Seen once, a weekday has no effect yet; seen twice,
+        only what both days agree on (the smaller effect if both go the same way, else none),
+        so one odd first Monday does not make Mondays busy."""
+        dow = self.dow[t : t + self.L]
+        overall = _nanmedian_rows(window)
         profile = np.zeros((window.shape[0], WEEK))
         for k in range(WEEK):
-            cols = window[:, dow == k]
+            cols = window[:, dow == k] - overall[:, None]
             counts = np.sum(~np.isnan(cols), axis=1)
-            with np.errstate(invalid="ignore"):
-                effect = _nanmedian_rows(cols) - overall
+            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN rows
+                low, high = np.nanmin(cols, axis=1), np.nanmax(cols, axis=1)
+                agreed = np.where(low > 0, low, np.where(high < 0, high, 0.0))
+                effect = np.where(counts >= 3, _nanmedian_rows(cols), agreed)
             profile[:, k] = np.where(counts >= 2, np.nan_to_num(effect), 0.0)
-        return level[:, None] + profile[:, dow]
+        return profile[:, dow]
 
     def _last_year_residuals(self):
         """How unusual each day of last year was against its same-weekday neighbours, as a
@@ -358,6 +422,7 @@ class _Replay:
     def _step(self, t: int):
         cfg, L, op = self.cfg, self.L, self.op
         r = t - self.t0
+        self._tame_first_days(t)
         window = self.clean[t : t + L]  # (days, series)
         # Gaps are rare after the first window: keep a running count per series instead of
         # scanning the whole window every day.
@@ -373,9 +438,11 @@ class _Replay:
 
         f = op.forecast @ window
         level = op.level @ window
-        if r % cfg.scale_refresh_days == 0 or self._force_refresh:
-            self._refresh_scale(window, t)
-            self._force_refresh = False
+        if r % cfg.scale_refresh_days == 0:
+            self._refresh_scale(window, t, slice(None))
+        elif self.refresh_rows.any():
+            self._refresh_scale(window, t, np.flatnonzero(self.refresh_rows))
+        self.refresh_rows[:] = False
 
         expected = np.expm1(f)
         poisson = np.sqrt(np.maximum(expected, 0)) / (1 + np.maximum(expected, 0))
@@ -448,21 +515,21 @@ class _Replay:
         self._level_check(t, level, decidable & mature)
         self._weekly_check(t, e)
 
-    def _refresh_scale(self, window: np.ndarray, t: int):
+    def _refresh_scale(self, window: np.ndarray, t: int, rows):
         cfg = self.cfg
-        resid = self.op.residual @ window
-        resid[~self.genuine[t : t + self.L]] = np.nan
+        resid = self.op.residual @ window[:, rows]
+        resid[~self.genuine[t : t + self.L, rows]] = np.nan
         # float32 halves the sorting work; spreads need no more than 7 digits.
         resid = resid.T.astype(np.float32)
         (q1, med, q3), counts = row_quantiles(resid, (0.25, 0.5, 0.75))
         spread = np.abs(resid - med[:, None])
         mad = row_quantiles(spread, (0.5,))[0][0]
         inflation = self.op.forecast_inflation
-        self.res_sigma = np.nan_to_num(MAD_TO_SIGMA * mad, nan=0.0)
-        self.res_count = counts
+        self.res_sigma[rows] = np.nan_to_num(MAD_TO_SIGMA * mad, nan=0.0)
+        self.res_count[rows] = counts
         iqr = np.nan_to_num(q3 - q1)
-        self.fence_lo = np.nan_to_num((q1 - cfg.iqr_k * iqr) * inflation)
-        self.fence_hi = np.nan_to_num((q3 + cfg.iqr_k * iqr) * inflation)
+        self.fence_lo[rows] = np.nan_to_num((q1 - cfg.iqr_k * iqr) * inflation)
+        self.fence_hi[rows] = np.nan_to_num((q3 + cfg.iqr_k * iqr) * inflation)
 
     def _yearly_check(self, t, e, sigma, neg, pos):
         """Did last year's same period move the same way? Then it is a recurring pattern (a
@@ -531,6 +598,13 @@ class _Replay:
 
     def _close(self, rows: np.ndarray, *, end):
         for row in rows:
+            start = int(self.run_start[row])
+            if (
+                not self.reported[row]
+                and end is not None
+                and self.histt[start, row] < self.cfg.min_history_days
+            ):
+                self._release(int(row), start, int(self.run_last[row]))
             if self.reported[row]:
                 self.events.append(
                     _Event(
@@ -544,6 +618,21 @@ class _Replay:
                 )
         self.active[rows] = False
 
+    def _release(self, row: int, start: int, last: int):
+        """During cold start a run that ended before it became an event was most likely a
+        weekday the profile had not learned yet: its days join the baseline as normal days
+        do, Huber-clipped, instead of staying imputed. (Once the profile is settled, a lone
+        odd weekday stays out of it; three in a row are a weekly pattern change.)"""
+        r0, r1 = start - self.t0, last - self.t0 + 1
+        raw = self.yt[start : last + 1, row]
+        f = self.forecast[r0:r1, row]
+        bound = HUBER_CLIP * self.sigma[r0:r1, row]
+        flagged = self.flag[r0:r1, row] != 0
+        kept = f + np.clip(raw - f, -bound, bound)
+        days = np.arange(start, last + 1)[flagged & ~np.isnan(raw)] + self.L
+        self.clean[days, row] = kept[flagged & ~np.isnan(raw)]
+        self.genuine[days, row] = True
+
     def _rebaseline(self, row: int, start: int, t: int):
         L = self.L
         days = slice(start + L, t + L + 1)
@@ -551,7 +640,7 @@ class _Replay:
         self.clean[days, row] = np.where(np.isnan(raw), self.clean[days, row], raw)
         self.genuine[days, row] = ~np.isnan(raw)
         self.level_cooldown[row] = t
-        self._force_refresh = True
+        self.refresh_rows[row] = True
 
     def _abandoned(self, row: int, start: int, end: int) -> bool:
         if not self.is_feature[row] or self.run_sign[row] >= 0:
@@ -566,7 +655,8 @@ class _Replay:
 
     def _level_check(self, t: int, level: np.ndarray, ready: np.ndarray):
         """Slow shifts (a gradual decline, creeping growth) never trip the daily test because
-        the trend follows them; compare the trend now with the trend a few weeks ago."""
+        the baseline follows them; compare the level now (the last two weeks' deseasonalized
+        mean) with the level `level_lookback_days` ago."""
         G, L = self.cfg.level_lookback_days, self.L
         ref = self.level[t + L - G]
         week_ago = self.level[t + L - WEEK]
@@ -584,7 +674,9 @@ class _Replay:
         for row in np.flatnonzero(down | up):
             path = self.level[t + L - G : t + L + 1, row] - ref[row]
             moved = np.flatnonzero(np.abs(path) >= abs(d[row]) / 4)
-            start = t - G + int(moved[0]) if moved.size else t - G
+            # A level is the mean of the 14 days before it: it moves about a week after the
+            # days do.
+            start = t - G + int(moved[0]) - WEEK if moved.size else t - G
             self.events.append(
                 _Event(
                     int(row),
@@ -607,17 +699,37 @@ class _Replay:
         habit is the baseline from then on (a level shift is the horizon's business)."""
         r = t - self.t0
         weeks = WEEKLY_CHANGE_WEEKS
-        span = WEEK * weeks
-        if r < span - 1:
+        span = WEEK * (weeks + 1)  # one spare week in case a holiday took one of them
+        if r < WEEK * weeks - 1:
             return
-        recent = self.flag[r - span + 1 : r + 1]  # (span, n), the last `weeks` weeks
-        by_weekday = recent.reshape(weeks, WEEK, self.n)
-        first = by_weekday[0]
-        changed = (first != 0) & np.all(by_weekday == first, axis=0)  # (WEEK, n)
-        today = changed[-1]
+        # A habit changes on a settled profile: four weeks of history before the weeks judged.
+        settled = self.histt[max(t - span + 1, 0)] >= self.cfg.min_history_days
+        if not (settled & (self.flag[r] != 0)).any():
+            return
+        flags = np.zeros((span, self.n), dtype=np.int8)
+        excused = np.zeros((span, self.n), dtype=bool)
+        lo = max(r - span + 1, 0)
+        flags[span - (r + 1 - lo) :] = self.flag[lo : r + 1]
+        excused[span - (r + 1 - lo) :] = self.excused[lo : r + 1]
+        flags = flags.reshape(weeks + 1, WEEK, self.n)
+        excused = excused.reshape(weeks + 1, WEEK, self.n)
+        # Per weekday, walk back from this week over the days that count (holidays and
+        # outages neither confirm nor break the streak): the last `weeks` of them must all be
+        # flagged the same way.
+        seen = np.zeros((WEEK, self.n), dtype=np.int64)
+        sign = np.zeros((WEEK, self.n), dtype=np.int8)
+        streak = np.ones((WEEK, self.n), dtype=bool)
+        for week in range(weeks, -1, -1):
+            counts = ~excused[week] & (seen < weeks)
+            sign = np.where(counts & (seen == 0), flags[week], sign)
+            streak &= ~counts | ((flags[week] == sign) & (sign != 0))
+            seen += counts
+        changed = streak & (seen >= weeks)  # (WEEK, n); row 6 is today's weekday
+        today = changed[-1] & settled
         if not today.any():
             return
         n_changed = changed.sum(axis=0)
+        recent = flags[1:].reshape(weeks * WEEK, self.n)
         others = (recent != 0).sum(axis=0) - weeks * n_changed
         rows = np.flatnonzero(
             today & (n_changed <= MAX_CHANGED_WEEKDAYS) & (others <= weeks * WEEK // 4)
@@ -635,8 +747,12 @@ class _Replay:
             if not offsets:
                 continue
             names = []
+            earliest = t
             for k in offsets:
-                days = t - (WEEK - 1 - k) - WEEK * np.arange(weeks)
+                days = t - (WEEK - 1 - k) - WEEK * np.arange(weeks + 1)
+                days = days[days >= self.t0]
+                days = days[~self.excused[days - self.t0, row]][:weeks]
+                earliest = min(earliest, int(days.min()))
                 rr = days - self.t0
                 raw = self.yt[days, row]
                 shift = float(np.nanmean(raw - self.forecast[rr, row]))
@@ -650,18 +766,17 @@ class _Replay:
                 names.append(self.batch.day(int(days[0])).strftime("%A"))
             if self.active[row]:
                 self._close(np.array([row]), end="last")
-            self._force_refresh = True
+            self.refresh_rows[row] = True
             # A weekend changes one day after the other: within a week it is one change.
             if recent_change:
                 previous.end = t
                 previous.weekdays += ", " + ", ".join(names)
                 continue
-            start = t - (WEEK - 1 - int(offsets[0])) - WEEK * (weeks - 1)
             event = _Event(
                 int(row),
                 "pattern",
                 int(self.flag[r, row]),
-                max(start, self.t0),
+                earliest,
                 t,
                 t,
                 weekdays=", ".join(names),
@@ -741,8 +856,10 @@ class _Replay:
         sums, col = self.flag_sums[ev.sign], self.col[row]
         flagged_days = int(sums["days"][r1, col] - sums["days"][r0, col])
         if ev.kind == "pattern" and not math.isnan(ev.level_from):
-            baseline, actual = float(np.expm1(ev.level_from)), float(np.expm1(ev.level_to))
-            low = float(np.expm1(ev.level_from - z_thr * ev.level_sd))
+            # Levels are log1p means and can dip below zero on near-empty series.
+            baseline = max(float(np.expm1(ev.level_from)), 0.0)
+            actual = max(float(np.expm1(ev.level_to)), 0.0)
+            low = max(float(np.expm1(ev.level_from - z_thr * ev.level_sd)), 0.0)
             high = float(np.expm1(ev.level_from + z_thr * ev.level_sd))
             score = abs(ev.level_to - ev.level_from) / max(ev.level_sd, MIN_SIGMA)
             seasonal_share = 0.0
