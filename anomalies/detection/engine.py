@@ -5,8 +5,9 @@ Every day t of the replay, for all series at once:
 1. Baseline. The trailing `window_days` of each series' *clean* history (log1p of the values,
    with missing, flagged and excused days replaced by what was expected of them, normal days
    Huber-clipped) go through the linear STL operator: the forecast for day t is the mean of
-   the last week's deseasonalized values plus the seasonal of the same weekday. Working in log space makes weekly and yearly patterns multiplicative,
-   noise roughly constant across account sizes, and percentages natural.
+   the last week's deseasonalized values plus the seasonal of the same weekday. Working in
+   log space makes weekly and yearly patterns multiplicative, noise roughly constant across
+   account sizes, and percentages natural.
 2. Spread. Robust statistics of the STL residuals (median/MAD for a robust z, quartiles for
    Tukey fences), inflated to one-step-ahead errors, with a Poisson floor so tiny counts do
    not look precise.
