@@ -278,12 +278,23 @@ class ScanRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched by every chunk: a queued or running scan whose heartbeat stopped long ago was
+    # abandoned (its workers died) and no longer blocks its scope.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    ACTIVE_STATUSES = (ScanStatus.QUEUED, ScanStatus.RUNNING)
 
     class Meta:
         ordering = ["-created_at"]
         constraints = [
             choices_constraint("trigger", ScanTrigger, name="scan_trigger_valid"),
             choices_constraint("status", ScanStatus, name="scan_status_valid"),
+            # The lock: two scans of one scope never run at once, whatever the entry point.
+            models.UniqueConstraint(
+                fields=["scope_key"],
+                condition=Q(status__in=["queued", "running"]),
+                name="scan_one_active_per_scope",
+            ),
         ]
         indexes = [models.Index(fields=["scope_key", "status"], name="scan_scope_status_idx")]
 
@@ -295,3 +306,95 @@ class ScanRun(models.Model):
         if self.started_at and self.finished_at:
             return self.finished_at - self.started_at
         return None
+
+
+class ChunkStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class ScanChunk(models.Model):
+    """One slice of a scan's customers, processed by one task. Its status is written in the
+    same transaction as its results, so a redelivered task sees it done and stops there."""
+
+    Status = ChunkStatus
+
+    run = models.ForeignKey(ScanRun, on_delete=models.CASCADE, related_name="chunks")
+    index = models.PositiveIntegerField()
+    customer_ids = models.JSONField(default=list)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    series_count = models.PositiveIntegerField(default=0)
+    anomalies_new = models.PositiveIntegerField(default=0)
+    anomalies_updated = models.PositiveIntegerField(default=0)
+    anomalies_resolved = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True)
+    timings = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["run", "index"]
+        constraints = [
+            choices_constraint("status", ChunkStatus, name="scan_chunk_status_valid"),
+            models.UniqueConstraint(fields=["run", "index"], name="scan_chunk_unique_index"),
+        ]
+
+    def __str__(self):
+        return f"chunk {self.index} of {self.run_id} ({self.status})"
+
+
+class DataQualityKind(models.TextChoices):
+    PORTFOLIO_OUTAGE = "portfolio_outage", "Portfolio-wide outage or holiday"
+    DATA_ISSUE = "data_issue", "Data issue (dismissed anomaly)"
+
+
+class DataQualityEvent(models.Model):
+    """Data that must not be read as customer behaviour, shown to ops: days on which a large
+    share of the portfolio moved together (an outage or a global holiday), or one series'
+    days a CSM dismissed as a data issue. Scans keep these days out of every baseline."""
+
+    Kind = DataQualityKind
+
+    kind = models.CharField(max_length=20, choices=DataQualityKind.choices)
+    start_date = models.DateField()
+    end_date = models.DateField()
+    customer = models.ForeignKey(
+        Customer, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    metric = models.CharField(max_length=METRIC_MAX_LENGTH, blank=True, default="")
+    affected_share = models.FloatField(null=True, blank=True)
+    series_affected = models.PositiveIntegerField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    scan_run = models.ForeignKey(
+        ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    anomaly = models.ForeignKey(
+        UsageAnomaly, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-start_date"]
+        constraints = [
+            choices_constraint("kind", DataQualityKind, name="dq_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(end_date__gte=models.F("start_date")), name="dq_end_after_start"
+            ),
+            # Every chunk of a scan sees the same outage: it is recorded once.
+            models.UniqueConstraint(
+                fields=["kind", "start_date"],
+                condition=Q(kind="portfolio_outage"),
+                name="dq_one_outage_per_start",
+            ),
+            models.UniqueConstraint(
+                fields=["anomaly"],
+                condition=Q(anomaly__isnull=False),
+                name="dq_one_per_anomaly",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.start_date}..{self.end_date}"

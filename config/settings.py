@@ -182,6 +182,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    # With acks_late, a task whose worker died is redelivered after this many seconds: long
+    # enough for the slowest chunk, short enough that a scan recovers the same night.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+    }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
 # --- Logging --------------------------------------------------------------------------
@@ -201,3 +207,14 @@ USAGE_API_MAX_RECORDS = env.int("USAGE_API_MAX_RECORDS", default=50_000)
 # A batch at that limit is about 5 MB of JSON; Django's 2.5 MB default would refuse it before
 # the view could answer with per-record errors.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
+
+# The nightly scan (UTC); ops can change it in admin (django-celery-beat) afterwards.
+SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)
+SCAN_SCHEDULE_MINUTE = env.int("SCAN_SCHEDULE_MINUTE", default=0)
+# Customers per scan task: one usage read and one engine call each.
+SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=500)
+# Days of usage a scan reads: the engine's 12-week window, its 6-week replay and a year back
+# for recurring patterns.
+SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)
+# A queued or running scan silent this long was abandoned by its workers.
+SCAN_STALE_MINUTES = env.int("SCAN_STALE_MINUTES", default=30)

@@ -1,0 +1,85 @@
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from anomalies import services
+from anomalies.models import ScanRun
+from customers.models import Customer
+
+
+class Command(BaseCommand):
+    help = "Scan accounts for usage anomalies now (all active accounts, or the given ones)."
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--customer",
+            action="append",
+            dest="customers",
+            metavar="EXTERNAL_ID",
+            help="scan only this account (repeatable)",
+        )
+        parser.add_argument(
+            "--sync",
+            action="store_true",
+            help="scan in this process instead of sending the work to Celery workers",
+        )
+        parser.add_argument(
+            "--timeout", type=int, default=3600, help="seconds to wait for the workers"
+        )
+
+    def handle(self, *args, customers, sync, timeout, verbosity, **options):
+        ids = None
+        if customers:
+            found = dict(
+                Customer.objects.filter(external_id__in=customers).values_list("external_id", "pk")
+            )
+            unknown = sorted(set(customers) - set(found))
+            if unknown:
+                raise CommandError(f"unknown customer external id(s): {', '.join(unknown)}")
+            ids = list(found.values())
+        try:
+            run = services.scan_start(
+                trigger=ScanRun.Trigger.SHELL, customer_ids=ids, enqueue=not sync
+            )
+        except services.ScanAlreadyRunning as exc:
+            raise CommandError(str(exc)) from None
+
+        bar = tqdm(total=run.chunks_total, unit="chunk", file=sys.stderr, disable=verbosity == 0)
+        if sync:
+            run = services.scan_run_sync(run=run, progress=lambda outcome: bar.update(1))
+        else:
+            deadline = time.monotonic() + timeout
+            while run.status in ScanRun.ACTIVE_STATUSES:
+                if time.monotonic() > deadline:
+                    bar.close()
+                    raise CommandError(
+                        f"scan {run.pk} still {run.status} after {timeout}s: are workers running?"
+                    )
+                time.sleep(0.5)
+                run.refresh_from_db()
+                bar.update(run.chunks_done - bar.n)
+        bar.close()
+        self._summary(run)
+        if run.status == ScanRun.Status.FAILED:
+            raise CommandError(f"scan {run.pk} failed: {run.errors[-1:] or 'see admin'}")
+
+    def _summary(self, run: ScanRun):
+        rows = [
+            ("scan", str(run.pk)),
+            ("status", run.get_status_display()),
+            ("as of", str(run.as_of)),
+            ("customers", f"{run.customers_done} / {run.customers_total}"),
+            ("series", str(run.series_count)),
+            ("anomalies new", str(run.anomalies_new)),
+            ("anomalies updated", str(run.anomalies_updated)),
+            ("anomalies resolved", str(run.anomalies_resolved)),
+            ("errors", str(run.error_count)),
+            ("duration", f"{run.duration.total_seconds():.1f}s" if run.duration else "-"),
+        ]
+        width = max(len(k) for k, _ in rows)
+        for key, value in rows:
+            self.stdout.write(f"{key.ljust(width)}  {value}")
+        for error in run.errors[:20]:
+            self.stderr.write(f"error: {error}")

@@ -1,0 +1,306 @@
+"""Writing a scan chunk's findings: reconcile them with the anomalies already stored, in bulk.
+
+Idempotent by construction: a finding updates the stored anomaly of the same event (same
+series, direction, kind of event, overlapping days) instead of adding one; an event that is
+over resolves its anomaly; a dismissed event stays dismissed; risk signals and notification
+requests hang off anomalies through unique keys, so a rescan, a retry or two workers cannot
+double them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from decimal import Decimal
+
+import numpy as np
+from django.db.models import Q
+from django.utils import timezone
+
+from customers.models import Customer, RiskSignal
+from notifications.models import NotificationRequest
+
+from .detection import Finding, SeriesBatch
+from .models import AnomalyStatus, UsageAnomaly
+from .text import anomaly_sentence
+
+# A pattern change is over the day it is found (it becomes the baseline), but a CSM should
+# see it: it stays open this long unless dismissed.
+PATTERN_REVIEW_DAYS = 14
+# Stored anomalies a finding may be the continuation of: open ones, and others this recent.
+RECENT_DAYS = 90
+# An open abandonment the engine no longer reports (its replay window settled on the low
+# level) stays open while the last week is still below this share of its baseline.
+ABANDONMENT_STILL_RATIO = 0.25
+
+_RUN_TYPES = {"drop", "spike", "feature_abandonment", "seasonal_deviation"}
+_UPDATED_FIELDS = [
+    "anomaly_type",
+    "severity",
+    "status",
+    "baseline_value",
+    "actual_value",
+    "deviation_percent",
+    "end_date",
+    "score",
+    "expected_low",
+    "expected_high",
+    "confidence",
+    "data_completeness",
+    "possible_cause",
+    "last_evaluated_at",
+]
+
+
+@dataclass
+class WriteCounts:
+    new: int = 0
+    updated: int = 0
+    resolved: int = 0
+
+
+def findings_apply(
+    *,
+    findings: list[Finding],
+    batch: SeriesBatch,
+    as_of: dt.date,
+    suppressed: frozenset = frozenset(),
+) -> WriteCounts:
+    """Store one chunk's findings. Call inside a transaction."""
+    now = timezone.now()
+    customer_ids = sorted(set(batch.groups))
+    stored = list(
+        UsageAnomaly.objects.filter(customer_id__in=customer_ids).filter(_open_or_recent(as_of))
+    )
+    by_series: dict[tuple[str, str], list[UsageAnomaly]] = defaultdict(list)
+    for anomaly in stored:
+        by_series[(str(anomaly.customer_id), anomaly.metric_type)].append(anomaly)
+    before = {a.pk: _state(a) for a in stored}
+    was_open = {a.pk for a in stored if a.status == AnomalyStatus.OPEN}
+
+    created: list[UsageAnomaly] = []
+    seen: set = set()  # stored anomalies some finding continues
+    for finding in findings:
+        customer, metric = finding.series_id.split("/", 1)
+        if (customer, metric, finding.type) in suppressed:
+            continue
+        candidates = by_series[(customer, metric)]
+        match = _same_event(finding, candidates, as_of)
+        if match is not None:
+            seen.add(match.pk)
+            if match.status == AnomalyStatus.DISMISSED:
+                continue  # dismissed stays dismissed, ongoing or not
+            _fill(match, finding, as_of, now)
+            continue
+        anomaly = UsageAnomaly(customer_id=uuid.UUID(customer), metric_type=metric, detected_at=now)
+        _fill(anomaly, finding, as_of, now)
+        anomaly.start_date = finding.start
+        anomaly.direction = finding.direction
+        candidates.append(anomaly)
+        created.append(anomaly)
+
+    # Open anomalies of scanned series that no finding continues are over.
+    created_pks = {a.pk for a in created}
+    scanned = set(batch.series_ids)
+    row_of = {sid: i for i, sid in enumerate(batch.series_ids)}
+    for (customer, metric), anomalies in by_series.items():
+        if f"{customer}/{metric}" not in scanned:
+            continue  # no data at all in the window: missing is not zero, leave it be
+        for anomaly in anomalies:
+            if anomaly.pk in seen or anomaly.pk in created_pks:
+                continue
+            if anomaly.status != AnomalyStatus.OPEN:
+                continue
+            if anomaly.anomaly_type == "feature_abandonment" and _still_abandoned(
+                anomaly, batch, row_of[f"{customer}/{metric}"]
+            ):
+                anomaly.last_evaluated_at = now
+                continue
+            anomaly.status = AnomalyStatus.RESOLVED
+            anomaly.end_date = max(anomaly.start_date, as_of - dt.timedelta(days=1))
+            anomaly.last_evaluated_at = now
+
+    _one_open_per_kind(by_series)
+
+    existing = [a for a in stored if _state(a) != before[a.pk]]
+    closing = [a for a in existing if a.status != AnomalyStatus.OPEN]
+    staying = [a for a in existing if a.status == AnomalyStatus.OPEN]
+    # Close first: the database allows one open anomaly per series and type at any moment.
+    UsageAnomaly.objects.bulk_update(closing, _UPDATED_FIELDS, batch_size=500)
+    UsageAnomaly.objects.bulk_update(staying, _UPDATED_FIELDS, batch_size=500)
+    UsageAnomaly.objects.bulk_create(created, batch_size=500)
+    # Unchanged open anomalies were evaluated too.
+    UsageAnomaly.objects.filter(customer_id__in=customer_ids, status=AnomalyStatus.OPEN).update(
+        last_evaluated_at=now
+    )
+
+    touched = created + existing
+    _risk_signals_sync(touched, now)
+    _notifications_request(created + staying)
+    return WriteCounts(
+        new=len(created),
+        updated=len(existing) - len([a for a in closing if a.pk in was_open]),
+        resolved=len([a for a in closing if a.pk in was_open]),
+    )
+
+
+def _open_or_recent(as_of: dt.date) -> Q:
+    since = as_of - dt.timedelta(days=RECENT_DAYS)
+    return Q(status=AnomalyStatus.OPEN) | Q(start_date__gte=since) | Q(end_date__gte=since)
+
+
+def _family(anomaly_type: str) -> str:
+    return "run" if anomaly_type in _RUN_TYPES else "pattern"
+
+
+def _same_event(finding: Finding, candidates: list[UsageAnomaly], as_of: dt.date):
+    """The stored anomaly this finding continues: same direction and kind of event, and the
+    same start, or else overlapping days (a scan's replay may place a start a day apart)."""
+    family = _family(finding.type)
+    end = finding.end or as_of
+    exact, overlapping = None, None
+    for anomaly in candidates:
+        if anomaly.direction != finding.direction or _family(anomaly.anomaly_type) != family:
+            continue
+        if anomaly.start_date == finding.start:
+            exact = anomaly
+            break
+        anomaly_end = anomaly.end_date or as_of
+        if anomaly.start_date <= end and anomaly_end >= finding.start and overlapping is None:
+            overlapping = anomaly
+    return exact or overlapping
+
+
+def _ongoing(finding: Finding, as_of: dt.date) -> bool:
+    if finding.type == "pattern_change":
+        return (as_of - finding.detected_at).days < PATTERN_REVIEW_DAYS
+    return finding.end is None
+
+
+def _fill(anomaly: UsageAnomaly, finding: Finding, as_of: dt.date, now) -> None:
+    anomaly.anomaly_type = finding.type
+    anomaly.severity = finding.severity
+    anomaly.status = AnomalyStatus.OPEN if _ongoing(finding, as_of) else AnomalyStatus.RESOLVED
+    anomaly.baseline_value = _decimal(finding.baseline)
+    anomaly.actual_value = _decimal(finding.actual)
+    anomaly.deviation_percent = _decimal(finding.deviation_percent, places=2)
+    anomaly.end_date = finding.end
+    anomaly.score = float(np.nan_to_num(finding.score, posinf=1e6))
+    anomaly.expected_low = _decimal(finding.expected_low)
+    anomaly.expected_high = _decimal(finding.expected_high)
+    anomaly.confidence = finding.confidence
+    anomaly.data_completeness = finding.completeness
+    anomaly.possible_cause = finding.possible_cause[:255]
+    anomaly.last_evaluated_at = now
+
+
+def _decimal(value: float, places: int = 4) -> Decimal:
+    # The columns hold up to 10^16: astronomic inputs are clamped, not a failed scan.
+    value = float(np.clip(np.nan_to_num(value, nan=0.0), -9.99e15, 9.99e15))
+    return Decimal(f"{value:.{places}f}")
+
+
+def _state(anomaly: UsageAnomaly) -> tuple:
+    return tuple(getattr(anomaly, f) for f in _UPDATED_FIELDS if f != "last_evaluated_at")
+
+
+def _still_abandoned(anomaly: UsageAnomaly, batch: SeriesBatch, row: int) -> bool:
+    last_week = batch.values[row, -7:]
+    if np.all(np.isnan(last_week)) or float(anomaly.baseline_value) <= 0:
+        return True  # no news is no recovery
+    return float(np.nanmean(last_week)) <= ABANDONMENT_STILL_RATIO * float(anomaly.baseline_value)
+
+
+def _one_open_per_kind(by_series) -> None:
+    """At most one open anomaly per series and type: the latest keeps it, older ones close."""
+    for anomalies in by_series.values():
+        latest: dict[str, UsageAnomaly] = {}
+        for anomaly in sorted(anomalies, key=lambda a: a.start_date):
+            if anomaly.status != AnomalyStatus.OPEN:
+                continue
+            older = latest.get(anomaly.anomaly_type)
+            if older is not None:
+                older.status = AnomalyStatus.RESOLVED
+                older.end_date = older.end_date or max(
+                    older.start_date, anomaly.start_date - dt.timedelta(days=1)
+                )
+            latest[anomaly.anomaly_type] = anomaly
+
+
+def _qualifies_for_signal(anomaly: UsageAnomaly) -> bool:
+    return (
+        anomaly.status == AnomalyStatus.OPEN
+        and anomaly.direction == "negative"
+        and anomaly.severity in ("warning", "critical")
+    )
+
+
+def _signal_kind(anomaly_type: str) -> str:
+    return {
+        "drop": RiskSignal.Kind.USAGE_DROP,
+        "feature_abandonment": RiskSignal.Kind.FEATURE_ABANDONMENT,
+    }.get(anomaly_type, RiskSignal.Kind.USAGE_ANOMALY)
+
+
+def _risk_signals_sync(anomalies: list[UsageAnomaly], now) -> None:
+    """One risk signal per warning or critical negative anomaly, updated with it, resolved
+    when it closes (or is downgraded)."""
+    if not anomalies:
+        return
+    signals = {
+        s.anomaly_id: s for s in RiskSignal.objects.filter(anomaly__in=[a.pk for a in anomalies])
+    }
+    to_create, to_update = [], []
+    for anomaly in anomalies:
+        signal = signals.get(anomaly.pk)
+        if _qualifies_for_signal(anomaly):
+            fields = {
+                "kind": _signal_kind(anomaly.anomaly_type),
+                "severity": anomaly.severity,
+                "title": anomaly_sentence(
+                    anomaly_type=anomaly.anomaly_type,
+                    metric=anomaly.metric_type,
+                    deviation_percent=float(anomaly.deviation_percent),
+                )[:200],
+                "details": {
+                    "metric": anomaly.metric_type,
+                    "start_date": anomaly.start_date.isoformat(),
+                    "baseline": float(anomaly.baseline_value),
+                    "actual": float(anomaly.actual_value),
+                    "possible_cause": anomaly.possible_cause,
+                },
+            }
+            if signal is None:
+                to_create.append(
+                    RiskSignal(customer_id=anomaly.customer_id, anomaly=anomaly, **fields)
+                )
+            else:
+                for key, value in fields.items():
+                    setattr(signal, key, value)
+                signal.resolved_at = None
+                to_update.append(signal)
+        elif signal is not None and signal.resolved_at is None:
+            signal.resolved_at = now
+            to_update.append(signal)
+    RiskSignal.objects.bulk_create(to_create, ignore_conflicts=True, batch_size=500)
+    RiskSignal.objects.bulk_update(
+        to_update, ["kind", "severity", "title", "details", "resolved_at"], batch_size=500
+    )
+
+
+def _notifications_request(anomalies: list[UsageAnomaly]) -> None:
+    critical = [a for a in anomalies if a.status == AnomalyStatus.OPEN and a.severity == "critical"]
+    if not critical:
+        return
+    csm_of = dict(
+        Customer.objects.filter(pk__in={a.customer_id for a in critical}).values_list(
+            "pk", "csm_id"
+        )
+    )
+    NotificationRequest.objects.bulk_create(
+        [NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id)) for a in critical],
+        ignore_conflicts=True,
+        batch_size=500,
+    )

@@ -1,0 +1,408 @@
+"""Writes and workflows of the anomalies app: scans and dismissals.
+
+A scan is a ScanRun split into ScanChunks of customers. `scan_start` claims the scope (the
+database refuses a second active run of one scope) and creates the chunks; each chunk is then
+processed by `scan_chunk_run` (a Celery task in production, a loop with `sync`), which reads,
+detects and writes its customers in one transaction together with its own "done" mark, so a
+chunk redelivered after a worker died is either redone from scratch or skipped.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from customers.models import Customer, RiskSignal
+
+from . import scan_inputs, scan_results
+from .detection import detect
+from .models import (
+    AnomalyStatus,
+    DataQualityEvent,
+    DismissReason,
+    ScanChunk,
+    ScanRun,
+    UsageAnomaly,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ScanAlreadyRunning(Exception):
+    def __init__(self, run: ScanRun):
+        super().__init__(f"a scan of this scope is already {run.status} (run {run.pk})")
+        self.run = run
+
+
+def _scope_key(customer_ids: Sequence | None) -> str:
+    if customer_ids is None:
+        return "all"
+    digest = hashlib.sha256(",".join(sorted(str(c) for c in customer_ids)).encode())
+    return "customers:" + digest.hexdigest()[:40]
+
+
+def scan_runs_expire_stale(*, now: dt.datetime | None = None) -> int:
+    """Fail queued or running scans whose heartbeat stopped: their workers died, and they must
+    not hold their scope's lock forever. The next scan redoes their work."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(minutes=settings.SCAN_STALE_MINUTES)
+    return ScanRun.objects.filter(
+        status__in=ScanRun.ACTIVE_STATUSES, heartbeat_at__lt=cutoff
+    ).update(status=ScanRun.Status.FAILED, finished_at=now)
+
+
+def scan_start(
+    *,
+    trigger: str,
+    user=None,
+    customer_ids: Sequence | None = None,
+    as_of: dt.date | None = None,
+    enqueue: bool = True,
+) -> ScanRun:
+    """Create a scan of all active customers (customer_ids None) or of the given ones, and
+    (with `enqueue`) send its chunks to the workers once the transaction commits.
+
+    Raises ScanAlreadyRunning when a scan of the same scope is queued or running.
+    """
+    scan_runs_expire_stale()
+    scope_key = _scope_key(customer_ids)
+    customers = Customer.objects.exclude(status=Customer.Status.CHURNED)
+    if customer_ids is not None:
+        customers = Customer.objects.filter(pk__in=list(customer_ids))
+    ids = [str(pk) for pk in customers.order_by("pk").values_list("pk", flat=True)]
+    size = settings.SCAN_CHUNK_CUSTOMERS
+    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = ScanRun.objects.create(
+                trigger=trigger,
+                triggered_by=user if user is not None and user.is_authenticated else None,
+                scope_key=scope_key,
+                scope={"customers": "all"} if customer_ids is None else {"customers": ids},
+                as_of=as_of or timezone.localdate(),
+                customers_total=len(ids),
+                chunks_total=len(chunks),
+                heartbeat_at=now,
+            )
+            created = ScanChunk.objects.bulk_create(
+                [ScanChunk(run=run, index=i, customer_ids=c) for i, c in enumerate(chunks)]
+            )
+            if not chunks:
+                _run_finish(run.pk)
+            elif enqueue:
+                chunk_ids = [c.pk for c in created]
+                transaction.on_commit(lambda: _enqueue_chunks(chunk_ids))
+    except IntegrityError:
+        active = ScanRun.objects.filter(
+            scope_key=scope_key, status__in=ScanRun.ACTIVE_STATUSES
+        ).first()
+        if active is None:  # it finished between our insert and this read: try once more
+            return scan_start(
+                trigger=trigger,
+                user=user,
+                customer_ids=customer_ids,
+                as_of=as_of,
+                enqueue=enqueue,
+            )
+        raise ScanAlreadyRunning(active) from None
+    run.refresh_from_db()
+    return run
+
+
+def _enqueue_chunks(chunk_ids: list[int]) -> None:
+    from .tasks import scan_chunk_task
+
+    for chunk_id in chunk_ids:
+        scan_chunk_task.delay(chunk_id)
+
+
+@dataclass
+class ChunkOutcome:
+    skipped: bool = False
+    series: int = 0
+    new: int = 0
+    updated: int = 0
+    resolved: int = 0
+    errors: int = 0
+
+
+def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
+    """Scan one chunk: read its usage window, detect, write, mark it done (one transaction).
+
+    A chunk already done is skipped, so a redelivered task is harmless. A customer whose data
+    the engine rejects is recorded in the chunk's errors; the others are still scanned.
+    """
+    chunk = ScanChunk.objects.select_related("run").get(pk=chunk_id)
+    if chunk.status == ScanChunk.Status.DONE:
+        return ChunkOutcome(skipped=True)
+    run = chunk.run
+    started = timezone.now()
+    ScanChunk.objects.filter(pk=chunk.pk).update(
+        status=ScanChunk.Status.RUNNING, started_at=started, attempts=F("attempts") + 1
+    )
+    ScanRun.objects.filter(pk=run.pk, status=ScanRun.Status.QUEUED).update(
+        status=ScanRun.Status.RUNNING, started_at=started
+    )
+    ScanRun.objects.filter(pk=run.pk).update(heartbeat_at=started)
+
+    as_of = run.as_of
+    start = as_of - dt.timedelta(days=settings.SCAN_HISTORY_DAYS - 1)
+    timings = {}
+    clock = time.perf_counter()
+    frame = scan_inputs.usage_frame(customer_ids=chunk.customer_ids, start=start, end=as_of)
+    batch = scan_inputs.series_batch(frame, start=start, end=as_of)
+    configs = scan_inputs.detection_configs(batch=batch)
+    history = scan_inputs.reviewed_history(batch=batch, as_of=as_of)
+    timings["read"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    findings, outages, errors = _detect_isolating_customers(batch, configs, history, as_of)
+    timings["detect"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    with transaction.atomic():
+        # Only one worker writes a chunk: a redelivered copy waits here, then sees it done.
+        locked = ScanChunk.objects.select_for_update().get(pk=chunk.pk)
+        if locked.status == ScanChunk.Status.DONE:
+            return ChunkOutcome(skipped=True)
+        good = _without_customers(batch, {e["customer_id"] for e in errors})
+        counts = scan_results.findings_apply(
+            findings=findings, batch=good, as_of=as_of, suppressed=history.suppressed
+        )
+        _portfolio_events_record(outages, run)
+        timings["write"] = time.perf_counter() - clock
+        ScanChunk.objects.filter(pk=chunk.pk).update(
+            status=ScanChunk.Status.DONE,
+            finished_at=timezone.now(),
+            series_count=batch.n_series,
+            anomalies_new=counts.new,
+            anomalies_updated=counts.updated,
+            anomalies_resolved=counts.resolved,
+            errors=errors,
+            timings={k: round(v, 4) for k, v in timings.items()},
+        )
+        ScanRun.objects.filter(pk=run.pk).update(
+            chunks_done=F("chunks_done") + 1,
+            customers_done=F("customers_done") + len(chunk.customer_ids),
+            series_count=F("series_count") + batch.n_series,
+            anomalies_new=F("anomalies_new") + counts.new,
+            anomalies_updated=F("anomalies_updated") + counts.updated,
+            anomalies_resolved=F("anomalies_resolved") + counts.resolved,
+            error_count=F("error_count") + len(errors),
+            heartbeat_at=timezone.now(),
+        )
+        if errors:
+            _run_errors_append(run.pk, errors)
+        _run_finish_if_complete(run.pk)
+    return ChunkOutcome(
+        series=batch.n_series,
+        new=counts.new,
+        updated=counts.updated,
+        resolved=counts.resolved,
+        errors=len(errors),
+    )
+
+
+def scan_chunk_fail(*, chunk_id: int, error: str) -> None:
+    """A chunk gave up after its retries: record it so the run can finish (partially)."""
+    with transaction.atomic():
+        chunk = ScanChunk.objects.select_for_update().select_related("run").get(pk=chunk_id)
+        if chunk.status == ScanChunk.Status.DONE:
+            return
+        chunk.status = ScanChunk.Status.FAILED
+        chunk.finished_at = timezone.now()
+        chunk.errors = [{"chunk": chunk.index, "error": error[:500]}]
+        chunk.save(update_fields=["status", "finished_at", "errors"])
+        ScanRun.objects.filter(pk=chunk.run_id).update(
+            chunks_done=F("chunks_done") + 1,
+            error_count=F("error_count") + 1,
+            heartbeat_at=timezone.now(),
+        )
+        _run_errors_append(chunk.run_id, chunk.errors)
+        _run_finish_if_complete(chunk.run_id)
+
+
+def _detect_isolating_customers(batch, configs, history, as_of):
+    """Run the engine on the whole chunk; if it rejects the data, rerun customer by customer
+    so one account's bad data fails that account only."""
+    try:
+        result = detect(batch, config=configs, as_of=as_of, hints=history.hints)
+        return result.findings, result.portfolio_events, []
+    except ValueError:
+        pass
+    findings, errors = [], []
+    for customer in sorted(set(batch.groups)):
+        rows = [i for i, g in enumerate(batch.groups) if g == customer]
+        sub = _subset(batch, rows)
+        hints = history.hints
+        sub_hints = type(hints)(
+            exclude=hints.exclude[rows],
+            rebaseline_from=hints.rebaseline_from[rows],
+            evidence=hints.evidence[rows],
+        )
+        try:
+            result = detect(sub, config=[configs[i] for i in rows], as_of=as_of, hints=sub_hints)
+        except ValueError as exc:
+            errors.append({"customer_id": customer, "error": str(exc)[:500]})
+            continue
+        findings.extend(result.findings)
+    return findings, [], errors
+
+
+def _subset(batch, rows):
+    from .detection import SeriesBatch
+
+    return SeriesBatch(
+        batch.values[rows],
+        batch.start,
+        tuple(batch.series_ids[i] for i in rows),
+        tuple(batch.metrics[i] for i in rows),
+        tuple(batch.groups[i] for i in rows),
+    )
+
+
+def _without_customers(batch, customers: set):
+    if not customers:
+        return batch
+    return _subset(batch, [i for i, g in enumerate(batch.groups) if g not in customers])
+
+
+def _portfolio_events_record(outages, run: ScanRun) -> None:
+    for event in outages:
+        DataQualityEvent.objects.get_or_create(
+            kind=DataQualityEvent.Kind.PORTFOLIO_OUTAGE,
+            start_date=event.start,
+            defaults={
+                "end_date": event.end,
+                "affected_share": event.affected_share,
+                "series_affected": event.series_affected,
+                "scan_run": run,
+                "note": "A large share of accounts moved together: outage or global holiday.",
+            },
+        )
+
+
+def _run_errors_append(run_id, errors: list[dict]) -> None:
+    run = ScanRun.objects.select_for_update().get(pk=run_id)
+    run.errors = (run.errors + errors)[-200:]  # the latest errors; the count says how many
+    run.save(update_fields=["errors"])
+
+
+def _run_finish_if_complete(run_id) -> None:
+    run = ScanRun.objects.select_for_update().get(pk=run_id)
+    if run.chunks_done >= run.chunks_total and run.status in ScanRun.ACTIVE_STATUSES:
+        _run_finish(run_id)
+
+
+def _run_finish(run_id) -> None:
+    run = ScanRun.objects.get(pk=run_id)
+    failed = run.chunks.filter(status=ScanChunk.Status.FAILED).count()
+    if run.chunks_total and failed == run.chunks_total:
+        status = ScanRun.Status.FAILED
+    elif failed or run.error_count:
+        status = ScanRun.Status.PARTIALLY_FAILED
+    else:
+        status = ScanRun.Status.SUCCEEDED
+    ScanRun.objects.filter(pk=run_id).update(
+        status=status, finished_at=timezone.now(), started_at=run.started_at or timezone.now()
+    )
+
+
+def scan_run_sync(
+    *, run: ScanRun, progress: Callable[[ChunkOutcome], None] | None = None
+) -> ScanRun:
+    """Process every pending chunk of a run in this process (no broker needed)."""
+    for chunk_id in run.chunks.exclude(status=ScanChunk.Status.DONE).values_list("pk", flat=True):
+        outcome = scan_chunk_run(chunk_id=chunk_id)
+        if progress:
+            progress(outcome)
+    run.refresh_from_db()
+    return run
+
+
+# --- dismissals ---------------------------------------------------------------------------
+
+
+def anomaly_dismiss(
+    *,
+    anomaly: UsageAnomaly,
+    user,
+    reason: str,
+    note: str = "",
+    until: dt.date | None = None,
+) -> UsageAnomaly:
+    """Dismiss with a reason; dismissing an already dismissed anomaly changes nothing.
+
+    The reason steers later scans (see anomalies.scan_inputs): `expected` suppresses this
+    series and type until `until`; `new_normal` re-baselines the series from the event's
+    start; `data_issue` keeps its days out of every baseline and shows them to ops;
+    `false_positive` raises the evidence the series needs in that direction.
+    """
+    if reason not in DismissReason.values:
+        raise ValueError(f"unknown dismiss reason {reason!r}")
+    with transaction.atomic():
+        anomaly = UsageAnomaly.objects.select_for_update().get(pk=anomaly.pk)
+        if anomaly.status == AnomalyStatus.DISMISSED:
+            return anomaly
+        now = timezone.now()
+        anomaly.status = AnomalyStatus.DISMISSED
+        anomaly.dismissed_at = now
+        anomaly.dismissed_by = user
+        anomaly.dismiss_reason = reason
+        anomaly.dismiss_note = note
+        anomaly.dismissed_until = until if reason == DismissReason.EXPECTED else None
+        anomaly.save()
+        RiskSignal.objects.filter(anomaly=anomaly, resolved_at__isnull=True).update(resolved_at=now)
+        if reason == DismissReason.DATA_ISSUE:
+            DataQualityEvent.objects.get_or_create(
+                anomaly=anomaly,
+                defaults={
+                    "kind": DataQualityEvent.Kind.DATA_ISSUE,
+                    "customer_id": anomaly.customer_id,
+                    "metric": anomaly.metric_type,
+                    "start_date": anomaly.start_date,
+                    "end_date": anomaly.end_date or timezone.localdate(),
+                    "note": note,
+                },
+            )
+    return anomaly
+
+
+def anomaly_reopen(*, anomaly: UsageAnomaly, user) -> UsageAnomaly:
+    """Undo a dismissal. The next scan decides whether the event is still going on."""
+    with transaction.atomic():
+        anomaly = UsageAnomaly.objects.select_for_update().get(pk=anomaly.pk)
+        if anomaly.status != AnomalyStatus.DISMISSED:
+            return anomaly
+        status = AnomalyStatus.RESOLVED if anomaly.end_date else AnomalyStatus.OPEN
+        if (
+            status == AnomalyStatus.OPEN
+            and UsageAnomaly.objects.filter(
+                customer_id=anomaly.customer_id,
+                metric_type=anomaly.metric_type,
+                anomaly_type=anomaly.anomaly_type,
+                status=AnomalyStatus.OPEN,
+            ).exists()
+        ):
+            # A newer open event of this kind exists: this one stays in the past.
+            status = AnomalyStatus.RESOLVED
+            anomaly.end_date = anomaly.end_date or anomaly.start_date
+        anomaly.status = status
+        anomaly.dismissed_at = None
+        anomaly.dismissed_by = None
+        anomaly.dismiss_reason = ""
+        anomaly.dismiss_note = ""
+        anomaly.dismissed_until = None
+        anomaly.save()
+        DataQualityEvent.objects.filter(anomaly=anomaly).delete()
+    return anomaly

@@ -1,0 +1,25 @@
+"""How an anomaly reads to a person: one sentence, the same in risk signals, notifications,
+the API summary and the pages."""
+
+from __future__ import annotations
+
+from customers.metrics import FEATURE_PREFIX, metric_label
+
+
+def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float) -> str:
+    """'67% drop in API calls', 'Feature abandonment: Reports module -80%',
+    '150% increase in logins'."""
+    pct = abs(round(float(deviation_percent)))
+    label = metric_label(metric)
+    lower = label[:1].lower() + label[1:] if not label.startswith("API") else label
+    if anomaly_type == "feature_abandonment":
+        module = metric[len(FEATURE_PREFIX) :].replace("_", " ").replace("-", " ").title()
+        return f"Feature abandonment: {module} module -{pct}%"
+    if anomaly_type == "drop":
+        return f"{pct}% drop in {lower}"
+    if anomaly_type == "spike":
+        return f"{pct}% increase in {lower}"
+    direction = "down" if deviation_percent < 0 else "up"
+    if anomaly_type == "pattern_change":
+        return f"Pattern change in {lower}: {direction} {pct}%"
+    return f"Seasonal deviation in {lower}: {direction} {pct}%"
