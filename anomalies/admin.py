@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import DetectionSettings, ScanRun, UsageAnomaly
+from .models import DataQualityEvent, DetectionSettings, ScanChunk, ScanRun, UsageAnomaly
 
 
 @admin.register(UsageAnomaly)
@@ -32,8 +32,52 @@ class DetectionSettingsAdmin(admin.ModelAdmin):
     readonly_fields = ["updated_at"]
 
 
+class ScanChunkInline(admin.TabularInline):
+    model = ScanChunk
+    fields = [
+        "index",
+        "status",
+        "attempts",
+        "series_count",
+        "anomalies_new",
+        "anomalies_updated",
+        "anomalies_resolved",
+        "timings",
+        "errors",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(DataQualityEvent)
+class DataQualityEventAdmin(admin.ModelAdmin):
+    list_display = [
+        "kind",
+        "start_date",
+        "end_date",
+        "customer",
+        "metric",
+        "affected_share",
+        "series_affected",
+        "created_at",
+    ]
+    list_filter = ["kind"]
+    search_fields = ["customer__name", "metric", "note"]
+    date_hierarchy = "start_date"
+    list_select_related = ["customer"]
+    raw_id_fields = ["customer", "scan_run", "anomaly"]
+
+
 @admin.register(ScanRun)
 class ScanRunAdmin(admin.ModelAdmin):
+    inlines = [ScanChunkInline]
     list_display = [
         "created_at",
         "trigger",
@@ -41,9 +85,14 @@ class ScanRunAdmin(admin.ModelAdmin):
         "customers_done",
         "customers_total",
         "anomalies_new",
+        "progress",
         "error_count",
         "duration",
     ]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"
     readonly_fields = [f.name for f in ScanRun._meta.fields]
+
+    @admin.display(description="chunks")
+    def progress(self, obj):
+        return f"{obj.chunks_done} / {obj.chunks_total}"

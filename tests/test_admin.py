@@ -13,6 +13,8 @@ MODELS = [
     "anomalies/usageanomaly",
     "anomalies/detectionsettings",
     "anomalies/scanrun",
+    "anomalies/dataqualityevent",
+    "notifications/notificationrequest",
     "django_celery_beat/periodictask",
 ]
 
@@ -38,3 +40,14 @@ def test_csm_cannot_open_admin(client, csm):
     response = client.get(reverse("admin:customers_customer_changelist"))
     assert response.status_code == 302
     assert "login" in response["Location"]
+
+
+def test_scan_run_page_shows_its_chunks(client, superuser, make_customer):
+    from anomalies.services import scan_start
+
+    make_customer(name="Scanned Co")
+    run = scan_start(trigger="shell", enqueue=False)
+    client.force_login(superuser)
+    response = client.get(reverse("admin:anomalies_scanrun_change", args=[run.pk]))
+    assert response.status_code == 200
+    assert b"0 / 1" in response.content or b"pending" in response.content.lower()
