@@ -91,7 +91,11 @@ def findings_apply(
         if match is not None:
             seen.add(match.pk)
             if match.status == AnomalyStatus.DISMISSED:
-                continue  # dismissed stays dismissed, ongoing or not
+                # Dismissed stays dismissed, but its days are still tracked: once the event
+                # ends, a later one on the series is news again.
+                match.end_date = finding.end
+                match.last_evaluated_at = now
+                continue
             _fill(match, finding, as_of, now)
             continue
         anomaly = UsageAnomaly(customer_id=uuid.UUID(customer), metric_type=metric, detected_at=now)
@@ -110,6 +114,9 @@ def findings_apply(
             continue  # no data at all in the window: missing is not zero, leave it be
         for anomaly in anomalies:
             if anomaly.pk in seen or anomaly.pk in created_pks:
+                continue
+            if anomaly.status == AnomalyStatus.DISMISSED and anomaly.end_date is None:
+                anomaly.end_date = max(anomaly.start_date, as_of - dt.timedelta(days=1))
                 continue
             if anomaly.status != AnomalyStatus.OPEN:
                 continue
@@ -148,7 +155,12 @@ def findings_apply(
 
 def _open_or_recent(as_of: dt.date) -> Q:
     since = as_of - dt.timedelta(days=RECENT_DAYS)
-    return Q(status=AnomalyStatus.OPEN) | Q(start_date__gte=since) | Q(end_date__gte=since)
+    return (
+        Q(status=AnomalyStatus.OPEN)
+        | Q(end_date__isnull=True)
+        | Q(start_date__gte=since)
+        | Q(end_date__gte=since)
+    )
 
 
 def _family(anomaly_type: str) -> str:
