@@ -39,6 +39,21 @@ def checksum() -> str:
     return hashlib.sha256(repr((list(usage), list(health), list(customers))).encode()).hexdigest()
 
 
+def nexus_spike(nexus: Customer) -> UsageAnomaly:
+    return UsageAnomaly.objects.create(
+        customer=nexus,
+        metric_type="logins",
+        anomaly_type="spike",
+        severity="info",
+        direction="positive",
+        baseline_value=180,
+        actual_value=450,
+        deviation_percent=150,
+        detected_at=timezone.now(),
+        start_date=AS_OF,
+    )
+
+
 def printed_logins(output: str) -> dict[str, str]:
     return dict(re.findall(r"^  (\w+) / (\S+)", output, flags=re.MULTILINE))
 
@@ -127,18 +142,7 @@ def test_it_never_touches_other_customers(make_customer, csm):
 def test_reseeding_clears_the_demo_accounts_anomalies():
     seed()
     nexus = Customer.objects.get(external_id=demo.NEXUS)
-    UsageAnomaly.objects.create(
-        customer=nexus,
-        metric_type="logins",
-        anomaly_type="spike",
-        severity="info",
-        direction="positive",
-        baseline_value=180,
-        actual_value=450,
-        deviation_percent=150,
-        detected_at=timezone.now(),
-        start_date=AS_OF,
-    )
+    nexus_spike(nexus)
 
     seed()
 
@@ -184,18 +188,7 @@ def test_it_rejects_bad_arguments(args, message):
 def test_if_stale_keeps_current_demo_data_and_its_anomalies():
     seed()
     nexus = Customer.objects.get(external_id=demo.NEXUS)
-    UsageAnomaly.objects.create(
-        customer=nexus,
-        metric_type="logins",
-        anomaly_type="spike",
-        severity="info",
-        direction="positive",
-        baseline_value=180,
-        actual_value=450,
-        deviation_percent=150,
-        detected_at=timezone.now(),
-        start_date=AS_OF,
-    )
+    nexus_spike(nexus)
     before = checksum()
 
     output = seed(*SMALL, "--if-stale", verbosity=1)
