@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -31,66 +32,63 @@ FALSE_POSITIVE_MEMORY_DAYS = 180
 
 
 def usage_frame(*, customer_ids: Sequence, start: dt.date, end: dt.date) -> pd.DataFrame:
-    """All usage of these customers between start and end (inclusive): columns customer_id
-    (str), metric, date (datetime64), value. One query; no model instance per row."""
+    """All usage of these customers between start and end (inclusive), one query, no model
+    instance per row: columns `customer` (position in `customer_ids`), `metric`, `day`
+    (days since `start`) and `value`."""
     ids = [str(c) for c in customer_ids]
     if not ids:
-        return pd.DataFrame({"customer_id": [], "metric": [], "date": [], "value": []})
+        return pd.DataFrame({"customer": [], "metric": [], "day": [], "value": []})
     table = UsageMetric._meta.db_table
     if connection.vendor == "postgresql":
-        # COPY streams rows as CSV that pandas parses in C: several times faster than
-        # building a Python tuple per row through the cursor.
+        # COPY streams CSV that pandas parses in C, several times faster than a Python tuple
+        # per row through the cursor; positions and day numbers instead of UUIDs and dates
+        # spare PostgreSQL the formatting and us the parsing.
         sql = (
-            f"COPY (SELECT customer_id, metric, date, value FROM {table} "  # noqa: S608
-            "WHERE customer_id = ANY(%s::uuid[]) AND date BETWEEN %s AND %s) "
+            "COPY (SELECT ids.pos - 1, u.metric, u.date - %s::date, u.value "  # noqa: S608
+            f"FROM {table} u JOIN unnest(%s::uuid[]) WITH ORDINALITY AS ids(id, pos) "
+            "ON u.customer_id = ids.id WHERE u.date BETWEEN %s AND %s) "
             "TO STDOUT WITH (FORMAT csv)"
         )
         buffer = io.BytesIO()
         with connection.cursor() as cursor:
-            with cursor.connection.cursor().copy(sql, (ids, start, end)) as copy:
+            with cursor.connection.cursor().copy(sql, (start, ids, start, end)) as copy:
                 for block in copy:
                     buffer.write(block)
         buffer.seek(0)
-        frame = pd.read_csv(
+        return pd.read_csv(
             buffer,
-            names=["customer_id", "metric", "date", "value"],
-            dtype={"customer_id": str, "metric": str, "value": float},
-            parse_dates=["date"],
+            names=["customer", "metric", "day", "value"],
+            dtype={"customer": np.int64, "metric": str, "day": np.int64, "value": float},
         )
-    else:
-        rows = UsageMetric.objects.filter(
-            customer_id__in=ids, date__gte=start, date__lte=end
-        ).values_list("customer_id", "metric", "date", "value")
-        frame = pd.DataFrame(list(rows), columns=["customer_id", "metric", "date", "value"])
-        frame["customer_id"] = frame["customer_id"].astype(str)
-        frame["date"] = pd.to_datetime(frame["date"])
-    # SQLite hands back UUIDs without dashes: normalise to the canonical form.
-    frame["customer_id"] = frame["customer_id"].map(_canonical_uuid)
+    position = {uuid.UUID(c): i for i, c in enumerate(ids)}
+    rows = UsageMetric.objects.filter(
+        customer_id__in=ids, date__gte=start, date__lte=end
+    ).values_list("customer_id", "metric", "date", "value")
+    frame = pd.DataFrame(list(rows), columns=["customer", "metric", "day", "value"])
+    frame["customer"] = frame["customer"].map(position).astype(np.int64)
+    frame["day"] = (pd.to_datetime(frame["day"]) - pd.Timestamp(start)).dt.days
     return frame
 
 
-def _canonical_uuid(value: str) -> str:
-    if len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return value
-
-
-def series_batch(frame: pd.DataFrame, *, start: dt.date, end: dt.date) -> SeriesBatch:
-    """The engine's batch from a usage frame: one series per customer and metric on the
-    calendar start..end, NaN for days without a row."""
+def series_batch(
+    frame: pd.DataFrame, *, customer_ids: Sequence, start: dt.date, end: dt.date
+) -> SeriesBatch:
+    """The engine's batch from a usage frame: one series per customer and metric (ids
+    `customer/metric`, grouped by customer) on the calendar start..end, NaN for days without
+    a row."""
     n_days = (end - start).days + 1
     if frame.empty:
-        empty = np.zeros((0, n_days))
-        return SeriesBatch(empty, start, (), (), ())
-    keys = frame["customer_id"] + "/" + frame["metric"]
-    codes, series_ids = pd.factorize(keys, sort=True)
-    cols = (frame["date"] - pd.Timestamp(start)).dt.days.to_numpy()
-    values = np.full((len(series_ids), n_days), np.nan)
-    values[codes, cols] = frame["value"].to_numpy()
-    ids = tuple(series_ids)
-    groups = tuple(s.split("/", 1)[0] for s in ids)
-    metrics = tuple(s.split("/", 1)[1] for s in ids)
-    return SeriesBatch(values, start, ids, metrics, groups)
+        return SeriesBatch(np.zeros((0, n_days)), start, (), (), ())
+    metric_codes, metrics = pd.factorize(frame["metric"], sort=True)
+    key = frame["customer"].to_numpy() * len(metrics) + metric_codes
+    keys, rows = np.unique(key, return_inverse=True)
+    values = np.full((len(keys), n_days), np.nan)
+    values[rows, frame["day"].to_numpy()] = frame["value"].to_numpy()
+    ids = [str(c) for c in customer_ids]
+    groups = tuple(ids[k // len(metrics)] for k in keys.tolist())
+    series_metrics = tuple(metrics[k % len(metrics)] for k in keys.tolist())
+    series_ids = tuple(f"{g}/{m}" for g, m in zip(groups, series_metrics, strict=True))
+    return SeriesBatch(values, start, series_ids, series_metrics, groups)
 
 
 def detection_configs(*, batch: SeriesBatch) -> list[DetectionConfig]:

@@ -84,18 +84,19 @@ def findings_apply(
     seen: set = set()  # stored anomalies some finding continues
     for finding in findings:
         customer, metric = finding.series_id.split("/", 1)
-        if (customer, metric, finding.type) in suppressed:
-            continue
         candidates = by_series[(customer, metric)]
         match = _same_event(finding, candidates, as_of)
+        if match is not None and match.status == AnomalyStatus.DISMISSED:
+            # Dismissed stays dismissed, but its days are still tracked (suppressed by an
+            # "expected" dismissal or not): once the event ends, a later one is news again.
+            seen.add(match.pk)
+            match.end_date = finding.end
+            match.last_evaluated_at = now
+            continue
+        if (customer, metric, finding.type) in suppressed:
+            continue
         if match is not None:
             seen.add(match.pk)
-            if match.status == AnomalyStatus.DISMISSED:
-                # Dismissed stays dismissed, but its days are still tracked: once the event
-                # ends, a later one on the series is news again.
-                match.end_date = finding.end
-                match.last_evaluated_at = now
-                continue
             _fill(match, finding, as_of, now)
             continue
         anomaly = UsageAnomaly(customer_id=uuid.UUID(customer), metric_type=metric, detected_at=now)

@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -35,6 +36,9 @@ from .models import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A chunk whose worker died this many times is failed rather than redelivered once more.
+MAX_CHUNK_ATTEMPTS = 3
 
 
 class ScanAlreadyRunning(Exception):
@@ -79,8 +83,11 @@ def scan_start(
     if customer_ids is not None:
         customers = Customer.objects.filter(pk__in=list(customer_ids))
     ids = [str(pk) for pk in customers.order_by("pk").values_list("pk", flat=True)]
-    size = settings.SCAN_CHUNK_CUSTOMERS
-    chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+    # Even chunks: a tiny last chunk would be too small for the engine's portfolio guard,
+    # which judges "many accounts fell on the same day" within the series it is given.
+    n_chunks = -(-len(ids) // settings.SCAN_CHUNK_CUSTOMERS)
+    chunks = [list(part) for part in np.array_split(np.array(ids, dtype=object), n_chunks)]
+    chunks = [c for c in chunks if c]
     now = timezone.now()
     try:
         with transaction.atomic():
@@ -143,8 +150,12 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     the engine rejects is recorded in the chunk's errors; the others are still scanned.
     """
     chunk = ScanChunk.objects.select_related("run").get(pk=chunk_id)
-    if chunk.status == ScanChunk.Status.DONE:
+    if chunk.status in (ScanChunk.Status.DONE, ScanChunk.Status.FAILED):
         return ChunkOutcome(skipped=True)
+    if chunk.attempts >= MAX_CHUNK_ATTEMPTS:
+        # Redelivered again and again: it keeps killing its worker (memory, time limit).
+        scan_chunk_fail(chunk_id=chunk.pk, error=f"gave up after {chunk.attempts} attempts")
+        return ChunkOutcome(skipped=True, errors=1)
     run = chunk.run
     started = timezone.now()
     ScanChunk.objects.filter(pk=chunk.pk).update(
@@ -160,7 +171,7 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     timings = {}
     clock = time.perf_counter()
     frame = scan_inputs.usage_frame(customer_ids=chunk.customer_ids, start=start, end=as_of)
-    batch = scan_inputs.series_batch(frame, start=start, end=as_of)
+    batch = scan_inputs.series_batch(frame, customer_ids=chunk.customer_ids, start=start, end=as_of)
     configs = scan_inputs.detection_configs(batch=batch)
     history = scan_inputs.reviewed_history(batch=batch, as_of=as_of)
     timings["read"] = time.perf_counter() - clock
@@ -405,4 +416,7 @@ def anomaly_reopen(*, anomaly: UsageAnomaly, user) -> UsageAnomaly:
         anomaly.dismissed_until = None
         anomaly.save()
         DataQualityEvent.objects.filter(anomaly=anomaly).delete()
+        # The dismissal resolved its risk signal; an anomaly open again needs it back now (a
+        # rescan only touches signals of anomalies whose values changed).
+        scan_results._risk_signals_sync([anomaly], timezone.now())
     return anomaly

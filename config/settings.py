@@ -178,6 +178,10 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
+# acks_late alone acknowledges a task whose pool process was killed (OOM, hard time limit):
+# requeue it instead. Scan chunks cap their own attempts, so a chunk that kills its worker
+# every time is failed, not retried forever.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
@@ -212,7 +216,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 
 SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)
 SCAN_SCHEDULE_MINUTE = env.int("SCAN_SCHEDULE_MINUTE", default=0)
 # Customers per scan task: one usage read and one engine call each.
-SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=500)
+SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 # Days of usage a scan reads: the engine's 12-week window, its 6-week replay and a year back
 # for recurring patterns.
 SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)

@@ -62,7 +62,10 @@ class Customer(models.Model):
 class UsageMetric(models.Model):
     """One day's value of one metric for one customer (a daily total from analytics)."""
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="usage")
+    # No index of its own: the unique (customer, metric, date) index starts with it.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="usage", db_index=False
+    )
     metric = models.CharField(max_length=METRIC_MAX_LENGTH)
     date = models.DateField()
     value = models.FloatField()
