@@ -29,6 +29,7 @@ from .detection import detect
 from .models import (
     AnomalyStatus,
     DataQualityEvent,
+    DetectionSettings,
     DismissReason,
     ScanChunk,
     ScanRun,
@@ -86,7 +87,7 @@ def scan_start(
     # Even chunks: a tiny last chunk would be too small for the engine's portfolio guard,
     # which judges "many accounts fell on the same day" within the series it is given.
     n_chunks = -(-len(ids) // settings.SCAN_CHUNK_CUSTOMERS)
-    chunks = [list(part) for part in np.array_split(np.array(ids, dtype=object), n_chunks)]
+    chunks = [list(part) for part in np.array_split(np.array(ids, dtype=object), max(n_chunks, 1))]
     chunks = [c for c in chunks if c]
     now = timezone.now()
     try:
@@ -420,3 +421,32 @@ def anomaly_reopen(*, anomaly: UsageAnomaly, user) -> UsageAnomaly:
         # rescan only touches signals of anomalies whose values changed).
         scan_results._risk_signals_sync([anomaly], timezone.now())
     return anomaly
+
+
+# --- settings -----------------------------------------------------------------------------
+
+
+def settings_save(*, customer_id, metric: str, values: dict, user) -> DetectionSettings:
+    """Create or update the settings row of one scope (customer or None, metric or "");
+    thresholds left out or None fall back to the sensitivity preset."""
+    fields = {
+        "sensitivity": values["sensitivity"],
+        "drop_percent": values.get("drop_percent"),
+        "spike_percent": values.get("spike_percent"),
+        "z_threshold": values.get("z_threshold"),
+        "min_duration_days": values.get("min_duration_days"),
+        "min_volume": values.get("min_volume"),
+        "updated_by": user,
+    }
+    with transaction.atomic():
+        row = (
+            DetectionSettings.objects.select_for_update()
+            .filter(customer_id=customer_id, metric=metric)
+            .first()
+        )
+        if row is None:
+            row = DetectionSettings(customer_id=customer_id, metric=metric)
+        for key, value in fields.items():
+            setattr(row, key, value)
+        row.save()
+    return row

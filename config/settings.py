@@ -151,9 +151,10 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Django REST Framework ------------------------------------------------------------
 REST_FRAMEWORK = {
+    # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
@@ -175,6 +176,15 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.openapi.add_error_responses",
+    ],
+    "ENUM_NAME_OVERRIDES": {
+        "AnomalyStatusEnum": "anomalies.models.AnomalyStatus",
+        "ScanStatusEnum": "anomalies.models.ScanStatus",
+        "DismissReasonEnum": "anomalies.models.DismissReason",
+    },
 }
 
 # --- Celery ---------------------------------------------------------------------------

@@ -11,3 +11,6 @@ urlpatterns = [
     path("api/", include("customers.api_urls")),
     path("", include("customers.urls")),
 ]
+
+handler404 = "config.errors.not_found"
+handler500 = "config.errors.internal_error"

@@ -1,13 +1,21 @@
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import permissions, serializers, status
 from rest_framework.exceptions import ParseError, PermissionDenied, ValidationError
 from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from anomalies.api import Pagination, page_of
+
 from . import ingest
-from .selectors import customer_list_visible
+from .selectors import (
+    customer_get_visible,
+    customer_list_visible,
+    customer_list_with_open_anomalies,
+    customer_metrics,
+)
 from .services import usage_ingest
 
 
@@ -34,11 +42,53 @@ class UsageIngestApi(APIView):
         create_customers = serializers.BooleanField(default=False)
 
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "UsageIngested"
+
         inserted = serializers.IntegerField()
         updated = serializers.IntegerField()
         unchanged = serializers.IntegerField()
         customers_created = serializers.IntegerField()
 
+    class RecordSerializer(serializers.Serializer):
+        # Documents the record shape; validation is customers.ingest's, shared with the CSV.
+        class Meta:
+            ref_name = "UsageRecord"
+
+        customer_external_id = serializers.CharField(max_length=100)
+        metric = serializers.CharField(max_length=50)
+        date = serializers.DateField()
+        value = serializers.FloatField(min_value=0)
+        customer_name = serializers.CharField(max_length=200, required=False)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("create_customers", bool)],
+        request=RecordSerializer(many=True),
+        responses={
+            200: OutputSerializer,
+            400: inline_serializer(
+                "UsageRejected",
+                {
+                    # Per-record errors, or `detail` when the body as a whole is wrong.
+                    "errors": inline_serializer(
+                        "UsageRecordError",
+                        {
+                            "index": serializers.IntegerField(),
+                            "field": serializers.CharField(),
+                            "message": serializers.CharField(),
+                        },
+                        many=True,
+                        required=False,
+                    ),
+                    "detail": serializers.CharField(required=False),
+                    "create_customers": serializers.ListField(
+                        child=serializers.CharField(), required=False
+                    ),
+                },
+            ),
+            413: inline_serializer("UsageTooLarge", {"detail": serializers.CharField()}),
+        },
+    )
     def post(self, request):
         query = self.QuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
@@ -76,3 +126,59 @@ class UsageIngestApi(APIView):
             ]
             return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
         return Response(self.OutputSerializer(result).data, status=status.HTTP_200_OK)
+
+
+class CsmSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    username = serializers.CharField()
+    name = serializers.CharField(source="get_full_name")
+
+
+class CustomerSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+    external_id = serializers.CharField()
+    csm = CsmSerializer(allow_null=True)
+    tier = serializers.CharField()
+    arr = serializers.DecimalField(max_digits=14, decimal_places=2)
+    status = serializers.CharField()
+    open_anomalies = serializers.IntegerField()
+
+
+class CustomerListApi(APIView):
+    """The caller's accounts (staff: all), by name."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("search", str, description="name or external id contains"),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ],
+        responses=page_of(CustomerSerializer, "CustomerPage"),
+        operation_id="customers_list",
+    )
+    def get(self, request):
+        search = request.query_params.get("search", "")[:200]
+        qs = customer_list_with_open_anomalies(user=request.user, search=search)
+        paginator = Pagination()
+        page = paginator.paginate_queryset(qs, request, view=self)
+        return paginator.get_paginated_response(CustomerSerializer(page, many=True).data)
+
+
+class CustomerDetailApi(APIView):
+    class OutputSerializer(CustomerSerializer):
+        class Meta:
+            ref_name = "CustomerDetail"
+
+        metrics = inline_serializer(
+            "CustomerMetric",
+            {"metric": serializers.CharField(), "last_date": serializers.DateField()},
+            many=True,
+        )
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request, customer_id):
+        customer = customer_get_visible(user=request.user, customer_id=customer_id)
+        customer = customer_list_with_open_anomalies(user=request.user).filter(pk=customer.pk).get()
+        customer.metrics = customer_metrics(customer=customer)
+        return Response(self.OutputSerializer(customer).data)

@@ -5,7 +5,7 @@ Nothing in this package may import Django: it runs in the scan workers, in the C
 """
 
 from .config import DetectionConfig, preset
-from .engine import detect, detect_series
+from .engine import SeriesTrace, detect, detect_series, series_trace
 from .types import DetectionResult, Finding, PortfolioEvent, SeriesBatch, SeriesHints
 
 __all__ = [
@@ -15,7 +15,9 @@ __all__ = [
     "PortfolioEvent",
     "SeriesBatch",
     "SeriesHints",
+    "SeriesTrace",
     "detect",
     "detect_series",
     "preset",
+    "series_trace",
 ]

@@ -969,3 +969,40 @@ def _nanmedian_axis0(stack: np.ndarray) -> np.ndarray:
     out = (a + b) / 2
     out[counts == 0] = np.nan
     return out
+
+
+@dataclass(frozen=True)
+class SeriesTrace:
+    """What the replay expected of each day of one series: for charts and the API."""
+
+    start: dt.date
+    actual: np.ndarray
+    expected: np.ndarray
+    expected_low: np.ndarray
+    expected_high: np.ndarray
+    flagged: np.ndarray  # -1, 0 or +1 per day
+
+
+def series_trace(
+    values: Sequence[float] | np.ndarray,
+    *,
+    start: dt.date,
+    metric: str = "series",
+    config: DetectionConfig | None = None,
+) -> SeriesTrace:
+    """Replay one series day by day and return each day's expectation and band (NaN until the
+    series has enough history). Same computation as `detect(..., backtest=True)`."""
+    row = np.asarray([np.nan if v is None else v for v in values], dtype=float)[None, :]
+    batch = SeriesBatch(row, start, (f"series/{metric}",), (metric,), ("series",))
+    shared, thresholds = _resolve_configs(config, 1)
+    checked = _validated_values(batch)
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        replay = _Replay(batch, checked, shared, thresholds, np.ones((1, 2)), backtest=True)
+        replay.run()
+        f, s = replay.forecast[:, 0], replay.sigma[:, 0]
+        z = thresholds["z_threshold"][0]
+        decided = replay.histt[:-1, 0] >= shared.min_points
+        expected = np.where(decided, np.expm1(f), np.nan)
+        low = np.where(decided, np.maximum(np.expm1(f - z * s), 0.0), np.nan)
+        high = np.where(decided, np.expm1(f + z * s), np.nan)
+    return SeriesTrace(start, row[0], expected, low, high, replay.flag[:, 0].copy())

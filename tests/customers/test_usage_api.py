@@ -26,7 +26,8 @@ def accounts(make_customer, csm, other_csm):
 
 def test_it_requires_login(client, accounts):
     response = post(client, [record(external_id="mine")])
-    assert response.status_code == 403
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
     assert not UsageMetric.objects.exists()
 
 

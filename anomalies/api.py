@@ -1,0 +1,421 @@
+"""The analytics API: anomalies, dismissals, scans, settings and the chat-assistant summary.
+
+Thin views: parse with an input serializer, call one selector or service, render with an
+output serializer. Visibility (a CSM sees only their accounts; another CSM's object is a 404)
+comes from the selectors.
+"""
+
+import datetime as dt
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import serializers, status
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from customers.metrics import METRIC_MAX_LENGTH, metric_error
+from customers.selectors import customer_find_visible, customer_get_visible
+
+from . import selectors, services
+from .models import (
+    AnomalyStatus,
+    AnomalyType,
+    DismissReason,
+    ScanRun,
+    Sensitivity,
+    UsageAnomaly,
+)
+from .serializers import (
+    AnomalyDetailSerializer,
+    AnomalySerializer,
+    ScanRunSerializer,
+    SettingsSerializer,
+)
+from .text import anomaly_sentence
+
+SUMMARY_DAYS = 30
+
+
+class Pagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
+class StrictUUIDField(serializers.UUIDField):
+    """A UUID written as a string: DRF's UUIDField also takes integers (UUID(int=123))."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class AnomalyFilterSerializer(serializers.Serializer):
+    status = serializers.ChoiceField(choices=AnomalyStatus.choices, required=False)
+    severity = serializers.ChoiceField(choices=["critical", "warning", "info"], required=False)
+    anomaly_type = serializers.ChoiceField(choices=AnomalyType.choices, required=False)
+    metric = serializers.CharField(max_length=METRIC_MAX_LENGTH, required=False)
+    since = serializers.DateField(required=False)
+    until = serializers.DateField(required=False)
+
+    def validate(self, data):
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise serializers.ValidationError({"until": "must not be before since"})
+        return data
+
+
+class PortfolioFilterSerializer(AnomalyFilterSerializer):
+    customer = serializers.UUIDField(required=False)
+
+
+def page_of(serializer_class, name: str):
+    """The schema of one page of a paginated list (count, next, previous, results)."""
+    return inline_serializer(
+        name,
+        {
+            "count": serializers.IntegerField(),
+            "next": serializers.URLField(allow_null=True),
+            "previous": serializers.URLField(allow_null=True),
+            "results": serializer_class(many=True),
+        },
+    )
+
+
+def _paginated(view, request, queryset, serializer_class):
+    paginator = Pagination()
+    page = paginator.paginate_queryset(queryset, request, view=view)
+    return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+_FILTER_PARAMETERS = [
+    OpenApiParameter("status", str, enum=AnomalyStatus.values),
+    OpenApiParameter("severity", str, enum=["critical", "warning", "info"]),
+    OpenApiParameter("anomaly_type", str, enum=AnomalyType.values),
+    OpenApiParameter("metric", str),
+    OpenApiParameter("since", dt.date, description="start_date on or after"),
+    OpenApiParameter("until", dt.date, description="start_date on or before"),
+    OpenApiParameter("page", int),
+    OpenApiParameter("page_size", int),
+]
+
+
+class AnomalyListApi(APIView):
+    """The caller's portfolio anomalies, newest first."""
+
+    @extend_schema(
+        parameters=[*_FILTER_PARAMETERS, OpenApiParameter("customer", str)],
+        responses=page_of(AnomalySerializer, "AnomalyPage"),
+        operation_id="analytics_anomalies_list",
+    )
+    def get(self, request):
+        filters = PortfolioFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = selectors.anomaly_list_filtered(user=request.user, filters=filters.validated_data)
+        return _paginated(self, request, qs, AnomalySerializer)
+
+
+class CustomerAnomalyListApi(APIView):
+    """One customer's anomalies, newest first."""
+
+    @extend_schema(
+        parameters=_FILTER_PARAMETERS,
+        responses=page_of(AnomalySerializer, "CustomerAnomalyPage"),
+        operation_id="customers_usage_anomalies_list",
+    )
+    def get(self, request, customer_id):
+        customer = customer_get_visible(user=request.user, customer_id=customer_id)
+        filters = AnomalyFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        qs = selectors.anomaly_list_filtered(
+            user=request.user, filters={**filters.validated_data, "customer": customer.pk}
+        )
+        return _paginated(self, request, qs, AnomalySerializer)
+
+
+class AnomalyDetailApi(APIView):
+    """One anomaly with the days around it: actual usage, expected value and band."""
+
+    @extend_schema(responses=AnomalyDetailSerializer)
+    def get(self, request, anomaly_id):
+        anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+        anomaly.series = selectors.anomaly_series(anomaly=anomaly, today=timezone.localdate())
+        return Response(AnomalyDetailSerializer(anomaly).data)
+
+
+class AnomalyDismissApi(APIView):
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "DismissInput"
+
+        reason = serializers.ChoiceField(choices=DismissReason.choices)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        until = serializers.DateField(required=False, allow_null=True)
+
+        def validate(self, data):
+            if data.get("until") and data["reason"] != DismissReason.EXPECTED:
+                raise serializers.ValidationError(
+                    {"until": "only an 'expected' dismissal takes an until date"}
+                )
+            return data
+
+    @extend_schema(request=InputSerializer, responses=AnomalySerializer)
+    def put(self, request, anomaly_id):
+        anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        anomaly = services.anomaly_dismiss(
+            anomaly=anomaly,
+            user=request.user,
+            reason=data.validated_data["reason"],
+            note=data.validated_data.get("note", ""),
+            until=data.validated_data.get("until"),
+        )
+        return Response(AnomalySerializer(_reloaded(anomaly)).data)
+
+
+class AnomalyReopenApi(APIView):
+    @extend_schema(request=None, responses=AnomalySerializer)
+    def put(self, request, anomaly_id):
+        anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+        anomaly = services.anomaly_reopen(anomaly=anomaly, user=request.user)
+        return Response(AnomalySerializer(_reloaded(anomaly)).data)
+
+
+def _reloaded(anomaly: UsageAnomaly) -> UsageAnomaly:
+    return UsageAnomaly.objects.select_related("customer", "dismissed_by").get(pk=anomaly.pk)
+
+
+class ScanStartApi(APIView):
+    """Start a scan of the caller's accounts (staff: all accounts) or of the given ones."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "scan"
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ScanStartInput"
+
+        customer_ids = serializers.ListField(
+            child=StrictUUIDField(), required=False, allow_empty=False, max_length=10_000
+        )
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "ScanStarted"
+
+        run = ScanRunSerializer()
+        poll_url = serializers.CharField()
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            202: OutputSerializer,
+            409: inline_serializer(
+                "ScanConflict", {"detail": serializers.CharField(), "run": ScanRunSerializer()}
+            ),
+        },
+    )
+    def post(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        ids = data.validated_data.get("customer_ids")
+        if ids is not None:
+            ids = selectors.visible_customer_ids(user=request.user, ids=ids)
+        elif not request.user.is_staff:
+            # "All my accounts" means what the nightly scan covers: churned ones are out.
+            ids = list(
+                request.user.customers.exclude(status="churned").values_list("pk", flat=True)
+            )
+        try:
+            run = services.scan_start(
+                trigger=ScanRun.Trigger.API, user=request.user, customer_ids=ids
+            )
+        except services.ScanAlreadyRunning as exc:
+            return Response(
+                {"detail": str(exc), "run": ScanRunSerializer(exc.run).data},
+                status=status.HTTP_409_CONFLICT,
+            )
+        body = {"run": run, "poll_url": f"/api/analytics/scans/{run.pk}"}
+        return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ScanDetailApi(APIView):
+    @extend_schema(responses=ScanRunSerializer)
+    def get(self, request, run_id):
+        run = selectors.scan_run_get_visible(user=request.user, run_id=run_id)
+        return Response(ScanRunSerializer(run).data)
+
+
+class SettingsApi(APIView):
+    """Sensitivity and thresholds: global (staff), per metric (staff), per customer."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SettingsInput"
+
+        customer = serializers.UUIDField(required=False, allow_null=True)
+        metric = serializers.CharField(required=False, allow_blank=True, max_length=60)
+        sensitivity = serializers.ChoiceField(choices=Sensitivity.choices)
+        drop_percent = serializers.FloatField(
+            required=False, allow_null=True, min_value=0.1, max_value=99.9
+        )
+        spike_percent = serializers.FloatField(
+            required=False, allow_null=True, min_value=0.1, max_value=10_000
+        )
+        z_threshold = serializers.FloatField(
+            required=False, allow_null=True, min_value=0.5, max_value=50
+        )
+        min_duration_days = serializers.IntegerField(
+            required=False, allow_null=True, min_value=1, max_value=90
+        )
+        min_volume = serializers.FloatField(
+            required=False, allow_null=True, min_value=0, max_value=1e12
+        )
+
+        def validate_metric(self, value):
+            if value and (message := metric_error(value)):
+                raise serializers.ValidationError(message)
+            return value
+
+    # "global" is a Python keyword, hence the fields dict.
+    OutputSerializer = inline_serializer(
+        "SettingsOverview",
+        {
+            "global": SettingsSerializer(allow_null=True),
+            "metrics": SettingsSerializer(many=True),
+            "customers": SettingsSerializer(many=True),
+        },
+    ).__class__
+
+    @extend_schema(responses=OutputSerializer)
+    def get(self, request):
+        rows = list(selectors.settings_list_visible(user=request.user))
+        body = {
+            "global": next((r for r in rows if not r.customer_id and not r.metric), None),
+            "metrics": [r for r in rows if not r.customer_id and r.metric],
+            "customers": [r for r in rows if r.customer_id],
+        }
+        return Response(self.OutputSerializer(body).data)
+
+    @extend_schema(request=InputSerializer, responses=SettingsSerializer)
+    def put(self, request):
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = dict(data.validated_data)
+        customer_id = values.pop("customer", None)
+        metric = values.pop("metric", "") or ""
+        if customer_id is None:
+            if not request.user.is_staff:
+                raise PermissionDenied("Only staff may change global or per-metric settings.")
+        else:
+            customer_get_visible(user=request.user, customer_id=customer_id)
+        row = services.settings_save(
+            customer_id=customer_id, metric=metric, values=values, user=request.user
+        )
+        return Response(SettingsSerializer(row).data)
+
+
+class AnomalySummaryApi(APIView):
+    """'Are there any usage anomalies for <customer>?', answered for a chat assistant."""
+
+    class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "AnomalySummary"
+
+        customer = inline_serializer(
+            "SummaryCustomer", {"id": serializers.UUIDField(), "name": serializers.CharField()}
+        )
+        period_days = serializers.IntegerField()
+        counts = inline_serializer(
+            "SummaryCounts",
+            {
+                "critical": serializers.IntegerField(),
+                "warning": serializers.IntegerField(),
+                "info": serializers.IntegerField(),
+            },
+        )
+        anomalies = inline_serializer(
+            "SummaryLine",
+            {
+                "id": serializers.UUIDField(),
+                "severity": serializers.CharField(),
+                "anomaly_type": serializers.CharField(),
+                "line": serializers.CharField(),
+            },
+            many=True,
+        )
+        text = serializers.CharField()
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SummaryQuery"
+
+        customer = serializers.CharField(max_length=200)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("customer", str, required=True)],
+        responses=OutputSerializer,
+    )
+    def get(self, request):
+        data = self.InputSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        customer = customer_find_visible(user=request.user, query=data.validated_data["customer"])
+        since = timezone.localdate() - dt.timedelta(days=SUMMARY_DAYS)
+        anomalies = list(
+            selectors.anomaly_list_visible(user=request.user)
+            .filter(customer=customer)
+            .exclude(status=AnomalyStatus.DISMISSED)
+            .filter(start_date__gte=since)
+            .order_by("-detected_at")
+        ) + list(
+            selectors.anomaly_list_visible(user=request.user).filter(
+                customer=customer, status=AnomalyStatus.OPEN, start_date__lt=since
+            )
+        )
+        counts = {"critical": 0, "warning": 0, "info": 0}
+        lines = []
+        for anomaly in anomalies:
+            counts[anomaly.severity] += 1
+            lines.append(
+                {
+                    "id": anomaly.pk,
+                    "severity": anomaly.severity,
+                    "anomaly_type": anomaly.anomaly_type,
+                    "line": _summary_line(anomaly),
+                }
+            )
+        if lines:
+            text = f"Usage anomalies for {customer.name} in the last {SUMMARY_DAYS} days:\n"
+            text += "\n".join(f"- {line['line']}" for line in lines)
+        else:
+            text = f"No usage anomalies for {customer.name} in the last {SUMMARY_DAYS} days."
+        body = {
+            "customer": {"id": customer.pk, "name": customer.name},
+            "period_days": SUMMARY_DAYS,
+            "counts": counts,
+            "anomalies": lines,
+            "text": text,
+        }
+        return Response(self.OutputSerializer(body).data)
+
+
+def _summary_line(anomaly: UsageAnomaly) -> str:
+    last = anomaly.end_date or timezone.localdate()
+    days = max((last - anomaly.start_date).days + 1, 1)
+    sentence = anomaly_sentence(
+        anomaly_type=anomaly.anomaly_type,
+        metric=anomaly.metric_type,
+        deviation_percent=float(anomaly.deviation_percent),
+    )
+    line = (
+        f"{sentence} for {days} day{'s' if days != 1 else ''}, "
+        f"baseline {float(anomaly.baseline_value):,.0f}/day, "
+        f"now {float(anomaly.actual_value):,.0f}/day"
+    )
+    if anomaly.possible_cause:
+        line += f"; possible cause: {anomaly.possible_cause}"
+    return line

@@ -1,0 +1,124 @@
+"""Reads of anomalies, scans and settings, scoped to what the user may see."""
+
+import datetime as dt
+
+import numpy as np
+from django.db.models import QuerySet
+from django.http import Http404
+
+from customers.models import UsageMetric
+from customers.selectors import customer_list_visible
+
+from .detection import series_trace
+from .models import DetectionSettings, ScanRun, UsageAnomaly
+from .scan_inputs import detection_configs, series_batch, usage_frame
+
+# Days shown around an anomaly: enough history to see the baseline, some after it.
+SERIES_BEFORE_DAYS = 42
+SERIES_AFTER_DAYS = 14
+# History the replay needs before the first shown day for its baseline to be settled.
+SERIES_WARMUP_DAYS = 120
+
+
+def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
+    qs = UsageAnomaly.objects.select_related("customer", "dismissed_by")
+    if user.is_staff:
+        return qs
+    return qs.filter(customer__csm=user)
+
+
+def anomaly_list_filtered(*, user, filters: dict) -> QuerySet[UsageAnomaly]:
+    """Visible anomalies, newest first, with the API's filters (already validated)."""
+    qs = anomaly_list_visible(user=user)
+    lookups = {
+        "status": "status",
+        "severity": "severity",
+        "anomaly_type": "anomaly_type",
+        "metric": "metric_type",
+        "customer": "customer_id",
+        "since": "start_date__gte",
+        "until": "start_date__lte",
+    }
+    for key, lookup in lookups.items():
+        if filters.get(key) not in (None, ""):
+            qs = qs.filter(**{lookup: filters[key]})
+    return qs.order_by("-detected_at", "pk")
+
+
+def anomaly_get_visible(*, user, anomaly_id) -> UsageAnomaly:
+    anomaly = anomaly_list_visible(user=user).filter(pk=anomaly_id).first()
+    if anomaly is None:
+        raise Http404("No such anomaly.")
+    return anomaly
+
+
+def anomaly_series(*, anomaly: UsageAnomaly, today: dt.date) -> dict:
+    """The days around an anomaly with what the engine expected of each: for a chart."""
+    last = min(today, (anomaly.end_date or today) + dt.timedelta(days=SERIES_AFTER_DAYS))
+    first = anomaly.start_date - dt.timedelta(days=SERIES_BEFORE_DAYS)
+    return series_window(
+        customer=anomaly.customer, metric=anomaly.metric_type, first=first, last=last
+    )
+
+
+def series_window(*, customer, metric: str, first: dt.date, last: dt.date) -> dict:
+    warmup = first - dt.timedelta(days=SERIES_WARMUP_DAYS)
+    frame = usage_frame(customer_ids=[customer.pk], start=warmup, end=last)
+    frame = frame[frame["metric"] == metric]
+    empty = {
+        "metric": metric,
+        "dates": [],
+        "actual": [],
+        "expected": [],
+        "expected_low": [],
+        "expected_high": [],
+    }
+    if frame.empty:
+        return empty
+    batch = series_batch(frame, customer_ids=[customer.pk], start=warmup, end=last)
+    config = detection_configs(batch=batch)[0]
+    trace = series_trace(batch.values[0], start=warmup, metric=metric, config=config)
+    shown = slice((first - warmup).days, (last - warmup).days + 1)
+    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+
+    def clean(values):
+        return [None if np.isnan(v) else round(float(v), 2) for v in values[shown]]
+
+    return {
+        "metric": metric,
+        "dates": [d.isoformat() for d in days],
+        "actual": clean(trace.actual),
+        "expected": clean(trace.expected),
+        "expected_low": clean(trace.expected_low),
+        "expected_high": clean(trace.expected_high),
+    }
+
+
+def scan_run_get_visible(*, user, run_id) -> ScanRun:
+    qs = ScanRun.objects.all()
+    if not user.is_staff:
+        qs = qs.filter(triggered_by=user)
+    run = qs.filter(pk=run_id).first()
+    if run is None:
+        raise Http404("No such scan.")
+    return run
+
+
+def settings_list_visible(*, user) -> QuerySet[DetectionSettings]:
+    qs = DetectionSettings.objects.select_related("updated_by", "customer")
+    if user.is_staff:
+        return qs
+    return qs.filter(customer__isnull=True) | qs.filter(customer__csm=user)
+
+
+def usage_exists(*, customer, metric: str) -> bool:
+    return UsageMetric.objects.filter(customer=customer, metric=metric).exists()
+
+
+def visible_customer_ids(*, user, ids) -> list:
+    """The given ids if all are visible to the user; 404 otherwise (unknown reads the same
+    as another CSM's)."""
+    found = set(customer_list_visible(user=user).filter(pk__in=ids).values_list("pk", flat=True))
+    if len(found) != len(set(ids)):
+        raise Http404("No such customer.")
+    return sorted(found)

@@ -1,0 +1,156 @@
+"""Output shapes shared by several API views (input shapes live in their views)."""
+
+from rest_framework import serializers
+
+from customers.metrics import METRIC_MAX_LENGTH
+
+from .models import (
+    AnomalyStatus,
+    AnomalyType,
+    Confidence,
+    DetectionSettings,
+    Direction,
+    DismissReason,
+    ScanRun,
+    Sensitivity,
+    UsageAnomaly,
+)
+from .text import anomaly_sentence
+
+
+class CustomerRefSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    name = serializers.CharField()
+
+
+class AnomalySerializer(serializers.ModelSerializer):
+    customer = CustomerRefSerializer()
+    anomaly_type = serializers.ChoiceField(choices=AnomalyType.choices)
+    severity = serializers.ChoiceField(choices=["critical", "warning", "info"])
+    direction = serializers.ChoiceField(choices=Direction.choices)
+    status = serializers.ChoiceField(choices=AnomalyStatus.choices)
+    confidence = serializers.ChoiceField(choices=Confidence.choices)
+    dismiss_reason = serializers.ChoiceField(
+        choices=[("", "")] + DismissReason.choices, allow_blank=True
+    )
+    baseline_value = serializers.FloatField()
+    actual_value = serializers.FloatField()
+    deviation_percent = serializers.FloatField()
+    expected_low = serializers.FloatField(allow_null=True)
+    expected_high = serializers.FloatField(allow_null=True)
+    duration_days = serializers.SerializerMethodField()
+    summary = serializers.SerializerMethodField()
+    dismissed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = UsageAnomaly
+        fields = [
+            "id",
+            "customer",
+            "metric_type",
+            "anomaly_type",
+            "severity",
+            "direction",
+            "status",
+            "baseline_value",
+            "actual_value",
+            "deviation_percent",
+            "start_date",
+            "end_date",
+            "duration_days",
+            "detected_at",
+            "last_evaluated_at",
+            "score",
+            "expected_low",
+            "expected_high",
+            "confidence",
+            "data_completeness",
+            "possible_cause",
+            "summary",
+            "dismissed_at",
+            "dismissed_by",
+            "dismiss_reason",
+            "dismiss_note",
+            "dismissed_until",
+        ]
+
+    def get_duration_days(self, anomaly) -> int:
+        last = anomaly.end_date or (anomaly.last_evaluated_at or anomaly.detected_at).date()
+        return max((last - anomaly.start_date).days + 1, 1)
+
+    def get_summary(self, anomaly) -> str:
+        return anomaly_sentence(
+            anomaly_type=anomaly.anomaly_type,
+            metric=anomaly.metric_type,
+            deviation_percent=float(anomaly.deviation_percent),
+        )
+
+
+class SeriesSerializer(serializers.Serializer):
+    metric = serializers.CharField()
+    dates = serializers.ListField(child=serializers.DateField())
+    actual = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    expected = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    expected_low = serializers.ListField(child=serializers.FloatField(allow_null=True))
+    expected_high = serializers.ListField(child=serializers.FloatField(allow_null=True))
+
+
+class AnomalyDetailSerializer(AnomalySerializer):
+    series = SeriesSerializer(read_only=True)
+
+    class Meta(AnomalySerializer.Meta):
+        fields = AnomalySerializer.Meta.fields + ["series"]
+
+
+class ScanRunSerializer(serializers.ModelSerializer):
+    trigger = serializers.ChoiceField(choices=ScanRun.Trigger.choices)
+    status = serializers.ChoiceField(choices=ScanRun.Status.choices)
+    errors = serializers.ListField(child=serializers.DictField())
+
+    class Meta:
+        model = ScanRun
+        fields = [
+            "id",
+            "status",
+            "trigger",
+            "as_of",
+            "customers_total",
+            "customers_done",
+            "chunks_total",
+            "chunks_done",
+            "series_count",
+            "anomalies_new",
+            "anomalies_updated",
+            "anomalies_resolved",
+            "error_count",
+            "errors",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
+
+
+class SettingsSerializer(serializers.ModelSerializer):
+    customer = serializers.UUIDField(source="customer_id", allow_null=True)
+    metric = serializers.CharField(max_length=METRIC_MAX_LENGTH, allow_blank=True)
+    sensitivity = serializers.ChoiceField(choices=Sensitivity.choices)
+    updated_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = DetectionSettings
+        fields = [
+            "customer",
+            "metric",
+            "sensitivity",
+            "drop_percent",
+            "spike_percent",
+            "z_threshold",
+            "min_duration_days",
+            "min_volume",
+            "updated_by",
+            "updated_at",
+        ]
