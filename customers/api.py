@@ -148,6 +148,13 @@ class CustomerSerializer(serializers.Serializer):
 class CustomerListApi(APIView):
     """The caller's accounts (staff: all), by name."""
 
+    class QuerySerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "CustomerQuery"
+
+        # CharField refuses NUL characters, which PostgreSQL text cannot hold.
+        search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+
     @extend_schema(
         parameters=[
             OpenApiParameter("search", str, description="name or external id contains"),
@@ -158,8 +165,11 @@ class CustomerListApi(APIView):
         operation_id="customers_list",
     )
     def get(self, request):
-        search = request.query_params.get("search", "")[:200]
-        qs = customer_list_with_open_anomalies(user=request.user, search=search)
+        query = self.QuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        qs = customer_list_with_open_anomalies(
+            user=request.user, search=query.validated_data.get("search", "")
+        )
         paginator = Pagination()
         page = paginator.paginate_queryset(qs, request, view=self)
         return paginator.get_paginated_response(CustomerSerializer(page, many=True).data)
