@@ -398,3 +398,36 @@ class DataQualityEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.start_date}..{self.end_date}"
+
+
+class ActionKind(models.TextChoices):
+    INVESTIGATE = "investigate", "Investigate"
+    CONTACT_CUSTOMER = "contact_customer", "Contact customer"
+    SCHEDULE_TRAINING = "schedule_training", "Schedule training"
+    EXPLORE_EXPANSION = "explore_expansion", "Explore expansion"
+    SEND_CONGRATULATIONS = "send_congratulations", "Send congratulations"
+    DISMISS = "dismiss", "Dismiss"
+    REOPEN = "reopen", "Reopen"
+    RESCAN = "rescan", "Rescan"
+
+
+class AnomalyAction(models.Model):
+    """What a CSM did about an anomaly (who, what, when): the audit trail, and the learning
+    loop's record of which anomalies led to action."""
+
+    Kind = ActionKind
+
+    anomaly = models.ForeignKey(UsageAnomaly, on_delete=models.CASCADE, related_name="actions")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=30, choices=ActionKind.choices)
+    note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [choices_constraint("kind", ActionKind, name="anomaly_action_kind_valid")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} by {self.user_id} on {self.anomaly_id}"

@@ -450,3 +450,12 @@ def settings_save(*, customer_id, metric: str, values: dict, user) -> DetectionS
             setattr(row, key, value)
         row.save()
     return row
+
+
+def anomaly_action_record(*, anomaly: UsageAnomaly, user, kind: str, note: str = ""):
+    """Record that `user` did `kind` about `anomaly` (see AnomalyAction)."""
+    from .models import AnomalyAction
+
+    if kind not in AnomalyAction.Kind.values:
+        raise ValueError(f"unknown action {kind!r}")
+    return AnomalyAction.objects.create(anomaly=anomaly, user=user, kind=kind, note=note)

@@ -5,6 +5,6 @@ from .selectors import customer_list_with_usage_summary
 
 
 @login_required
-def home(request):
+def customer_list(request):
     customers = customer_list_with_usage_summary(user=request.user)
     return render(request, "customers/customer_list.html", {"customers": customers})
