@@ -1,27 +1,118 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.utils.html import format_html
 
-from .models import DataQualityEvent, DetectionSettings, ScanChunk, ScanRun, UsageAnomaly
+from . import services
+from .forms import DismissForm
+from .models import (
+    AnomalyAction,
+    AnomalyStatus,
+    DataQualityEvent,
+    DetectionSettings,
+    ScanChunk,
+    ScanRun,
+    UsageAnomaly,
+)
+from .text import anomaly_sentence
+
+
+class AnomalyActionInline(admin.TabularInline):
+    model = AnomalyAction
+    fields = ["created_at", "kind", "user", "note"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(UsageAnomaly)
 class UsageAnomalyAdmin(admin.ModelAdmin):
+    inlines = [AnomalyActionInline]
+    actions = ["bulk_dismiss"]
     list_display = [
         "customer",
         "metric_type",
         "anomaly_type",
-        "severity",
+        "severity_badge",
         "status",
         "deviation_percent",
         "start_date",
         "end_date",
         "detected_at",
     ]
-    list_filter = ["severity", "anomaly_type", "status", "direction", "customer__csm"]
+    list_filter = [
+        "severity",
+        "anomaly_type",
+        "status",
+        "detected_at",
+        "direction",
+        ("customer__csm", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["customer__name", "customer__external_id", "metric_type"]
     date_hierarchy = "detected_at"
     list_select_related = ["customer"]
     raw_id_fields = ["customer", "dismissed_by"]
-    readonly_fields = ["id", "created_at", "updated_at", "last_evaluated_at"]
+    readonly_fields = ["id", "summary", "duration", "created_at", "updated_at", "last_evaluated_at"]
+
+    @admin.display(description="severity", ordering="severity")
+    def severity_badge(self, obj):
+        return format_html("<strong>{}</strong>", obj.get_severity_display().upper())
+
+    @admin.display(description="summary")
+    def summary(self, obj):
+        if obj._state.adding:  # the add page: a UUID pk exists before saving
+            return "-"
+        return anomaly_sentence(
+            anomaly_type=obj.anomaly_type,
+            metric=obj.metric_type,
+            deviation_percent=float(obj.deviation_percent),
+        )
+
+    @admin.display(description="duration")
+    def duration(self, obj):
+        if obj._state.adding:  # the add page: a UUID pk exists before saving
+            return "-"
+        if obj.end_date is None:
+            return f"ongoing since {obj.start_date:%Y-%m-%d}"
+        days = (obj.end_date - obj.start_date).days + 1
+        return f"{days} day{'s' if days != 1 else ''}"
+
+    @admin.action(description="Dismiss selected anomalies…", permissions=["change"])
+    def bulk_dismiss(self, request, queryset):
+        """An intermediate page asks for the reason; its submit comes back here with `apply`.
+        Each anomaly goes through services.anomaly_dismiss, like a CSM's dismissal."""
+        form = DismissForm(request.POST if "apply" in request.POST else None)
+        if form.is_valid():
+            dismissed = 0
+            for anomaly in queryset.exclude(status=AnomalyStatus.DISMISSED):
+                services.anomaly_dismiss(
+                    anomaly=anomaly,
+                    user=request.user,
+                    reason=form.cleaned_data["reason"],
+                    note=form.cleaned_data["note"],
+                    until=form.cleaned_data["until"],
+                )
+                dismissed += 1
+            self.message_user(
+                request,
+                f"Dismissed {dismissed} anomal{'y' if dismissed == 1 else 'ies'}.",
+                messages.SUCCESS,
+            )
+            return None
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "Dismiss anomalies",
+            "opts": self.model._meta,
+            "form": form,
+            "anomalies": queryset.select_related("customer"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/anomalies/dismiss_confirmation.html", context)
 
 
 @admin.register(DetectionSettings)

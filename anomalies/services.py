@@ -375,6 +375,9 @@ def anomaly_dismiss(
         anomaly.dismissed_until = until if reason == DismissReason.EXPECTED else None
         anomaly.save()
         RiskSignal.objects.filter(anomaly=anomaly, resolved_at__isnull=True).update(resolved_at=now)
+        # Every dismissal is an action for the audit trail and the learning loop, whatever
+        # the entry point (page, admin, API).
+        anomaly_action_record(anomaly=anomaly, user=user, kind="dismiss", note=note)
         if reason == DismissReason.DATA_ISSUE:
             DataQualityEvent.objects.get_or_create(
                 anomaly=anomaly,
@@ -420,6 +423,7 @@ def anomaly_reopen(*, anomaly: UsageAnomaly, user) -> UsageAnomaly:
         # The dismissal resolved its risk signal; an anomaly open again needs it back now (a
         # rescan only touches signals of anomalies whose values changed).
         scan_results._risk_signals_sync([anomaly], timezone.now())
+        anomaly_action_record(anomaly=anomaly, user=user, kind="reopen")
     return anomaly
 
 

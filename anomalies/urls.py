@@ -1,7 +1,16 @@
 from django.urls import path
 
-from .views import portfolio
+from .views import customer, portfolio, table
+from .views import sensitivity as sensitivity_views
 
 urlpatterns = [
     path("", portfolio.portfolio, name="home"),
+    path("customers/<uuid:customer_id>/", customer.customer_detail, name="customer-detail"),
+    path("customers/<uuid:customer_id>/rescan", customer.customer_rescan, name="customer-rescan"),
+    path("anomalies/<uuid:anomaly_id>/dismiss", customer.anomaly_dismiss, name="anomaly-dismiss"),
+    path("anomalies/<uuid:anomaly_id>/reopen", customer.anomaly_reopen, name="anomaly-reopen"),
+    path("settings/", sensitivity_views.sensitivity, name="sensitivity"),
+    path("anomalies/", table.anomaly_table, name="anomaly-table"),
+    path("anomalies/export.csv", table.anomaly_export, name="anomaly-export"),
+    path("anomalies/<uuid:anomaly_id>/action", portfolio.anomaly_action, name="anomaly-action"),
 ]

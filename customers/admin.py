@@ -1,16 +1,57 @@
 from django.contrib import admin
-from django.db.models import Count
+from django.db.models import Count, Max
+from django.forms.models import BaseInlineFormSet
+from django.utils.html import format_html, format_html_join
+
+from anomalies.models import UsageAnomaly
 
 from .models import Customer, HealthScoreHistory, RiskSignal, UsageMetric
+
+LATEST_ANOMALIES = 20
+
+
+class LatestAnomaliesFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        # Sliced after the inline's filter on the customer: slicing in the inline's own
+        # get_queryset would make that filter fail.
+        return super().get_queryset()[:LATEST_ANOMALIES]
+
+
+class AnomalyInline(admin.TabularInline):
+    model = UsageAnomaly
+    formset = LatestAnomaliesFormSet
+    verbose_name_plural = f"anomalies (latest {LATEST_ANOMALIES})"
+    fields = [
+        "detected_at",
+        "metric_type",
+        "anomaly_type",
+        "severity",
+        "status",
+        "deviation_percent",
+        "start_date",
+        "end_date",
+    ]
+    readonly_fields = fields
+    ordering = ["-detected_at"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
+    inlines = [AnomalyInline]
     list_display = ["name", "external_id", "csm", "tier", "arr", "status", "metric_rows"]
     list_filter = ["status", "tier", "csm"]
     search_fields = ["name", "external_id", "contact_email"]
     list_select_related = ["csm"]
-    readonly_fields = ["id", "created_at", "updated_at"]
+    readonly_fields = ["id", "usage_summary", "created_at", "updated_at"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_metric_rows=Count("usage"))
@@ -18,6 +59,30 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(description="usage rows", ordering="_metric_rows")
     def metric_rows(self, obj):
         return obj._metric_rows
+
+    @admin.display(description="usage metrics")
+    def usage_summary(self, obj):
+        """Rows and last day per metric, in one grouped query."""
+        if obj._state.adding:  # the add page: a UUID pk exists before saving
+            return "-"
+        metrics = (
+            UsageMetric.objects.filter(customer=obj)
+            .values("metric")
+            .annotate(rows=Count("id"), last=Max("date"))
+            .order_by("metric")
+        )
+        if not metrics:
+            return "No usage yet."
+        body = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+            ((m["metric"], m["rows"], m["last"]) for m in metrics),
+        )
+        return format_html(
+            "<table><thead><tr><th>metric</th><th>rows</th><th>last day</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            body,
+        )
 
 
 @admin.register(UsageMetric)

@@ -27,6 +27,13 @@ def _missing_service(item) -> str | None:
             redis.Redis.from_url(url, socket_connect_timeout=2).ping()
         except redis.RedisError as exc:
             return f"needs Redis at {url}: {exc}"
+    if item.get_closest_marker("browser"):
+        import importlib.util
+
+        if not os.access("/usr/bin/chromium", os.X_OK):
+            return "needs Chromium: apt-get install chromium"
+        if importlib.util.find_spec("playwright") is None:
+            return "needs Playwright for Python: pip install -e '.[test]'"
     return None
 
 

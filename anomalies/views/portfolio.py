@@ -1,12 +1,189 @@
-"""The CSM's landing page: open anomalies of their portfolio (filled in by the pages issue)."""
+"""The CSM's landing page: open anomalies of their portfolio, one card per account, and the
+"Are there any usage anomalies for <customer>?" box; plus the card's action buttons."""
 
+import datetime as dt
+from urllib.parse import quote, urlencode
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.shortcuts import render
+from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_POST
 
-from ..selectors import anomaly_list_visible
+from customers.selectors import customer_find_visible
+
+from ..api import SUMMARY_DAYS, _summary_line
+from ..forms import DismissForm
+from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
+from ..selectors import anomaly_get_visible, anomaly_list_visible
+from ..services import anomaly_action_record
+from ..text import anomaly_sentence
+
+# Cards and anomalies read worst first: losses by severity, then good news and info.
+TIER_RANK = {"critical": 0, "warning": 1, "positive": 2, "info": 2}
+TIER_LABEL = {"critical": "Critical", "warning": "Warning", "positive": "Positive", "info": "Info"}
+# Past this many days a running anomaly reads "started N weeks ago" rather than a day count.
+WEEKS_FROM_DAYS = 14
+
+# The buttons a card shows; Dismiss has its own form and the customer page's view.
+ACTIONS_LOSS = (ActionKind.INVESTIGATE, ActionKind.CONTACT_CUSTOMER)
+ACTIONS_ABANDONMENT = (ActionKind.SCHEDULE_TRAINING, ActionKind.INVESTIGATE)
+ACTIONS_GAIN = (ActionKind.EXPLORE_EXPANSION, ActionKind.SEND_CONGRATULATIONS)
+CARD_ACTIONS = {*ACTIONS_LOSS, *ACTIONS_ABANDONMENT, *ACTIONS_GAIN}
+
+
+def anomaly_tier(anomaly) -> str:
+    """'critical', 'warning', 'positive' or 'info': the badge. A gain is good news whatever
+    its severity, so it never sits among the critical losses."""
+    if anomaly.direction == Direction.POSITIVE:
+        return "positive"
+    return anomaly.severity
+
+
+def anomaly_actions(anomaly) -> tuple:
+    if anomaly.anomaly_type == AnomalyType.FEATURE_ABANDONMENT:
+        return ACTIONS_ABANDONMENT
+    if anomaly.direction == Direction.POSITIVE:
+        return ACTIONS_GAIN
+    return ACTIONS_LOSS
+
+
+def duration_text(anomaly, *, today: dt.date) -> tuple[str, str]:
+    """('Duration', '5 days') or, for a long running one, ('Started', '2 weeks ago')."""
+    last = anomaly.end_date or today
+    days = max((last - anomaly.start_date).days + 1, 1)
+    if anomaly.end_date is None and days >= WEEKS_FROM_DAYS:
+        return "Started", f"{days // 7} weeks ago"
+    return "Duration", f"{days} day{'s' if days != 1 else ''}"
+
+
+def _row(anomaly, *, today: dt.date) -> dict:
+    tier = anomaly_tier(anomaly)
+    return {
+        "anomaly": anomaly,
+        "tier": tier,
+        "tier_label": TIER_LABEL[tier],
+        "rank": TIER_RANK[tier],
+        "sentence": anomaly_sentence(
+            anomaly_type=anomaly.anomaly_type,
+            metric=anomaly.metric_type,
+            deviation_percent=float(anomaly.deviation_percent),
+        ),
+        "duration": duration_text(anomaly, today=today),
+        "baseline": f"{float(anomaly.baseline_value):,.0f}",
+        "actual": f"{float(anomaly.actual_value):,.0f}",
+        "actions": [(kind.value, kind.label) for kind in anomaly_actions(anomaly)],
+        # The customer page's dismiss view reads the form under this prefix.
+        "dismiss_form": DismissForm(prefix=str(anomaly.pk)),
+    }
+
+
+def portfolio_cards(anomalies, *, today: dt.date) -> list[dict]:
+    """One card per account, worst account first; within a card, worst anomaly first."""
+    by_customer: dict = {}
+    for anomaly in anomalies:
+        card = by_customer.setdefault(
+            anomaly.customer_id, {"customer": anomaly.customer, "rows": []}
+        )
+        card["rows"].append(_row(anomaly, today=today))
+    cards = list(by_customer.values())
+    for card in cards:
+        card["rows"].sort(key=lambda r: (r["rank"], -abs(r["anomaly"].deviation_percent)))
+        card["top"] = card["rows"][0]
+    cards.sort(key=lambda c: (c["top"]["rank"], c["customer"].name.lower(), str(c["customer"].pk)))
+    return cards
+
+
+def _portfolio_csm(request) -> str:
+    """Staff may look at one CSM's portfolio with ?csm=<username>; others always see theirs."""
+    if request.user.is_staff:
+        return request.GET.get("csm", "").strip()
+    return ""
+
+
+def _ask(request) -> dict | None:
+    """The answer to 'Are there any usage anomalies for <customer>?', as the summary API
+    gives it: non-dismissed anomalies that started in the last 30 days, plus older ones
+    still open."""
+    # PostgreSQL text cannot hold NUL; drop it rather than fail the query.
+    query = request.GET.get("customer", "").replace("\x00", "").strip()[:200]
+    if not query:
+        return None
+    try:
+        customer = customer_find_visible(user=request.user, query=query)
+    except Http404:
+        # The same answer for an unknown account and another CSM's: nothing leaks.
+        return {"query": query, "customer": None, "lines": []}
+    since = timezone.localdate() - dt.timedelta(days=SUMMARY_DAYS)
+    visible = anomaly_list_visible(user=request.user).filter(customer=customer)
+    recent = (
+        visible.exclude(status=AnomalyStatus.DISMISSED)
+        .filter(start_date__gte=since)
+        .order_by("-detected_at")
+    )
+    older_open = visible.filter(status=AnomalyStatus.OPEN, start_date__lt=since)
+    lines = [_summary_line(a) for a in [*recent, *older_open]]
+    return {"query": query, "customer": customer, "lines": lines}
 
 
 @login_required
 def portfolio(request):
-    anomalies = anomaly_list_visible(user=request.user).filter(status="open")
-    return render(request, "anomalies/portfolio.html", {"anomalies": anomalies})
+    anomalies = anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN)
+    csm = _portfolio_csm(request)
+    if csm:
+        anomalies = anomalies.filter(customer__csm__username=csm)
+    cards = portfolio_cards(anomalies, today=timezone.localdate())
+    context = {
+        "cards": cards,
+        "csm": csm,
+        "answer": _ask(request),
+        "summary_days": SUMMARY_DAYS,
+        "next_url": request.get_full_path(),
+    }
+    return render(request, "anomalies/portfolio.html", context)
+
+
+class MailtoRedirect(HttpResponseRedirect):
+    # Django refuses to redirect to schemes other than http(s) and ftp unless told.
+    allowed_schemes = ["mailto"]
+
+
+def _back(request):
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return redirect(target)
+    return redirect("home")
+
+
+@require_POST
+@login_required
+def anomaly_action(request, anomaly_id):
+    anomaly = anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+    kind = request.POST.get("kind", "")
+    if kind not in CARD_ACTIONS:
+        return HttpResponseBadRequest("Unknown action.", content_type="text/plain")
+    anomaly_action_record(
+        anomaly=anomaly, user=request.user, kind=kind, note=request.POST.get("note", "")
+    )
+    customer = anomaly.customer
+    if kind == ActionKind.INVESTIGATE:
+        url = reverse("customer-detail", args=[customer.pk])
+        return redirect(f"{url}?{urlencode({'metric': anomaly.metric_type})}")
+    if kind == ActionKind.CONTACT_CUSTOMER:
+        if not customer.contact_email:
+            messages.warning(request, f"{customer.name} has no contact email on file.")
+            return _back(request)
+        sentence = anomaly_sentence(
+            anomaly_type=anomaly.anomaly_type,
+            metric=anomaly.metric_type,
+            deviation_percent=float(anomaly.deviation_percent),
+        )
+        subject = quote(f"Your {customer.name} account: {sentence}")
+        return MailtoRedirect(f"mailto:{quote(customer.contact_email, safe='@')}?subject={subject}")
+    messages.success(request, f"Recorded: {ActionKind(kind).label} for {customer.name}.")
+    return _back(request)

@@ -1,0 +1,72 @@
+"""Forms of the anomalies pages and admin: parsing and range checks only, no business rules.
+
+The ranges are the settings API's (anomalies.api.SettingsApi.InputSerializer): a threshold a
+page accepts must be one the API accepts, and the other way round.
+"""
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from customers.metrics import METRIC_MAX_LENGTH, metric_error
+
+from .models import DismissReason, Sensitivity
+
+
+class SettingsForm(forms.Form):
+    """One settings scope and its values. `customers` is what the user may choose from (their
+    own accounts, or every account for staff): another CSM's account fails as an unknown
+    choice, so the answer never tells whether it exists."""
+
+    customer = forms.ModelChoiceField(
+        queryset=None, required=False, empty_label="All customers (global)"
+    )
+    metric = forms.CharField(
+        required=False,
+        max_length=METRIC_MAX_LENGTH,
+        help_text="Empty: every metric.",
+    )
+    sensitivity = forms.ChoiceField(choices=Sensitivity.choices, initial=Sensitivity.MEDIUM)
+    drop_percent = forms.FloatField(required=False, min_value=0.1, max_value=99.9)
+    spike_percent = forms.FloatField(required=False, min_value=0.1, max_value=10_000)
+    min_duration_days = forms.IntegerField(required=False, min_value=1, max_value=90)
+    min_volume = forms.FloatField(required=False, min_value=0, max_value=1e12)
+    z_threshold = forms.FloatField(required=False, min_value=0.5, max_value=50)
+
+    THRESHOLDS = ("drop_percent", "spike_percent", "z_threshold", "min_duration_days", "min_volume")
+
+    def __init__(self, *args, customers, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["customer"].queryset = customers
+
+    def clean_metric(self):
+        metric = self.cleaned_data["metric"].strip()
+        if metric and (message := metric_error(metric)):
+            raise ValidationError(message)
+        return metric
+
+    def values(self) -> dict:
+        """What services.settings_save takes: the sensitivity and explicit thresholds."""
+        return {
+            "sensitivity": self.cleaned_data["sensitivity"],
+            **{name: self.cleaned_data[name] for name in self.THRESHOLDS},
+        }
+
+
+class DismissForm(forms.Form):
+    """The reason, note and date of a dismissal (the dismiss API's rules)."""
+
+    reason = forms.ChoiceField(choices=DismissReason.choices)
+    note = forms.CharField(
+        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    until = forms.DateField(
+        required=False,
+        help_text="Only for 'expected': suppress these series and types until this day.",
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("until") and data.get("reason") != DismissReason.EXPECTED:
+            self.add_error("until", "Only an 'expected' dismissal takes an until date.")
+        return data

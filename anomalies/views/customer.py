@@ -1,0 +1,173 @@
+"""One account: its usage charts, its anomalies, and what a CSM can do about them (dismiss,
+reopen, rescan)."""
+
+import datetime as dt
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import urlencode
+from django.utils.safestring import mark_safe
+from django.views.decorators.http import require_POST
+
+from customers.metrics import metric_label
+from customers.selectors import customer_get_visible, customer_metrics
+
+from .. import services
+from ..charts import usage_chart_svg
+from ..detection.calendar import holiday_mask
+from ..forms import DismissForm
+from ..models import AnomalyStatus
+from ..selectors import anomaly_get_visible, anomaly_list_visible, series_window
+from ..text import anomaly_sentence
+
+CHART_DAYS = 90
+# The engine's default calendar (DetectionConfig.holiday_country).
+HOLIDAY_COUNTRY = "US"
+
+
+@login_required
+def customer_detail(request, customer_id):
+    customer = customer_get_visible(user=request.user, customer_id=customer_id)
+    return _render_page(request, customer)
+
+
+@login_required
+@require_POST
+def anomaly_dismiss(request, anomaly_id):
+    anomaly = anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+    form = DismissForm(request.POST, prefix=str(anomaly.pk))
+    if not form.is_valid():
+        return _render_page(request, anomaly.customer, bound_form=(anomaly.pk, form), status=400)
+    if anomaly.status != AnomalyStatus.DISMISSED:
+        services.anomaly_dismiss(
+            anomaly=anomaly,
+            user=request.user,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+            until=form.cleaned_data["until"],
+        )
+        messages.success(request, f"Dismissed: {_sentence(anomaly)}.")
+    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
+
+
+@login_required
+@require_POST
+def anomaly_reopen(request, anomaly_id):
+    anomaly = anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+    if anomaly.status == AnomalyStatus.DISMISSED:
+        services.anomaly_reopen(anomaly=anomaly, user=request.user)
+        messages.success(request, f"Reopened: {_sentence(anomaly)}.")
+    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
+
+
+@login_required
+@require_POST
+def customer_rescan(request, customer_id):
+    customer = customer_get_visible(user=request.user, customer_id=customer_id)
+    try:
+        run = services.scan_start(
+            trigger="user", user=request.user, customer_ids=[customer.pk], enqueue=False
+        )
+    except services.ScanAlreadyRunning:
+        messages.warning(request, "A scan of this account is already running.")
+        return redirect("customer-detail", customer_id=customer.pk)
+    # One account scans in about a second: run it here rather than wait on a worker.
+    run = services.scan_run_sync(run=run)
+    summary = (
+        f"{run.anomalies_new} new, {run.anomalies_updated} updated, "
+        f"{run.anomalies_resolved} resolved"
+    )
+    if run.error_count:
+        messages.error(request, f"The scan finished with errors ({summary}).")
+    else:
+        messages.success(request, f"Scan finished: {summary}.")
+    return redirect("customer-detail", customer_id=customer.pk)
+
+
+def _render_page(request, customer, *, bound_form=None, status=200):
+    anomalies = list(
+        anomaly_list_visible(user=request.user)
+        .filter(customer=customer)
+        .order_by("-start_date", "-detected_at")
+    )
+    selected = request.GET.get("metric", "")
+    if bound_form is not None:
+        selected = next(a.metric_type for a in anomalies if a.pk == bound_form[0])
+    charts = _charts(customer, anomalies, selected)
+    for anomaly in anomalies:
+        anomaly.sentence = _sentence(anomaly)
+        anomaly.metric_label = metric_label(anomaly.metric_type)
+        if bound_form is not None and bound_form[0] == anomaly.pk:
+            anomaly.dismiss_form = bound_form[1]
+        else:
+            anomaly.dismiss_form = DismissForm(prefix=str(anomaly.pk))
+    context = {
+        "customer": customer,
+        "charts": charts,
+        "selected_metric": selected,
+        "anomalies": anomalies,
+        "open_count": sum(a.status == AnomalyStatus.OPEN for a in anomalies),
+    }
+    return render(request, "anomalies/customer.html", context, status=status)
+
+
+def _charts(customer, anomalies, selected: str) -> list[dict]:
+    metrics = customer_metrics(customer=customer)
+    if not metrics:
+        return []
+    # One window for every metric, so the charts line up day for day.
+    last = max(m["last_date"] for m in metrics)
+    first = last - dt.timedelta(days=CHART_DAYS - 1)
+    mask = holiday_mask(HOLIDAY_COUNTRY, first, CHART_DAYS)
+    holidays = [first + dt.timedelta(days=int(i)) for i in mask.nonzero()[0]]
+    names = sorted((m["metric"] for m in metrics), key=lambda name: name != selected)
+    charts = []
+    for name in names:
+        series = series_window(customer=customer, metric=name, first=first, last=last)
+        label = metric_label(name)
+        svg = usage_chart_svg(
+            dates=series["dates"],
+            actual=series["actual"],
+            expected=series["expected"],
+            low=series["expected_low"],
+            high=series["expected_high"],
+            # A dismissed event was judged not to be one: it is not shaded.
+            anomalies=[
+                (a.start_date, a.end_date, a.severity)
+                for a in anomalies
+                if a.metric_type == name and a.status != AnomalyStatus.DISMISSED
+            ],
+            holidays=holidays,
+            title=label,
+            unit=f"{label} per day",
+        )
+        charts.append(
+            {
+                "metric": name,
+                "label": label,
+                "anchor": _anchor(name),
+                "selected": name == selected,
+                # Safe: usage_chart_svg escapes every text it draws.
+                "svg": mark_safe(svg),  # noqa: S308
+            }
+        )
+    return charts
+
+
+def _anchor(metric: str) -> str:
+    return "metric-" + metric.replace(":", "-")
+
+
+def _customer_url(customer_id, metric: str) -> str:
+    url = reverse("customer-detail", args=[customer_id])
+    return f"{url}?{urlencode({'metric': metric})}#{_anchor(metric)}"
+
+
+def _sentence(anomaly) -> str:
+    return anomaly_sentence(
+        anomaly_type=anomaly.anomaly_type,
+        metric=anomaly.metric_type,
+        deviation_percent=anomaly.deviation_percent,
+    )

@@ -1,0 +1,205 @@
+"""A CSM's morning in a real browser: Debian's Chromium driven by Playwright against the live
+server, over the demo portfolio and a real scan.
+
+Maya logs in, sees her three stories in order of urgency, asks about DataFlow, opens its page
+(charts), dismisses CloudFirst's anomaly as a false positive, exports the report; Leo cannot
+open Maya's account. Every run rewrites docs/screenshots/portfolio.png and customer.png.
+
+The pages say what is recent relative to today (the assistant's answer covers the last 30
+days), so the demo ends on a recent day, not a fixed one: the latest day at most two weeks back
+whose last fortnight holds no US public holiday (holidays damp drops), else today.
+"""
+
+import csv
+import datetime as dt
+import re
+from pathlib import Path
+
+import holidays
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from customers.demo import DEMO_USERS
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+TIMEOUT_MS = 15_000
+PASSWORDS = {u.username: u.password for u in DEMO_USERS}
+STORIES = ("DataFlow Systems", "CloudFirst Inc", "Nexus Corp")  # critical, warning, positive
+CUSTOMER_PATH = re.compile(r"/customers/[0-9a-f-]{36}/$")
+
+
+def _quiet_as_of(today: dt.date) -> dt.date:
+    us = holidays.country_holidays("US", years=range(today.year - 1, today.year + 1))
+    for back in range(15):
+        day = today - dt.timedelta(days=back)
+        if not any(day - dt.timedelta(days=n) in us for n in range(15)):
+            return day
+    return today
+
+
+@pytest.fixture
+def demo(transactional_db, settings, monkeypatch):
+    """The demo portfolio, scanned; cookies that work over the live server's plain HTTP."""
+    from anomalies.services import scan_run_sync, scan_start
+
+    settings.SESSION_COOKIE_SECURE = False
+    settings.CSRF_COOKIE_SECURE = False
+    settings.SECURE_SSL_REDIRECT = False
+    # Playwright's sync API keeps an event loop on this thread; the fixtures' own database
+    # work (flush at teardown) must not be refused as "async".
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    as_of = _quiet_as_of(timezone.localdate())
+    call_command(
+        "seed_demo", "--accounts", "8", "--days", "200", "--as-of", as_of.isoformat(), verbosity=0
+    )
+    run = scan_run_sync(run=scan_start(trigger="shell", enqueue=False, as_of=as_of))
+    assert run.status == "succeeded", run.status
+
+
+@pytest.fixture
+def browser(demo):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+def _login(browser, base_url, username):
+    context = browser.new_context(
+        base_url=base_url, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    server_errors = []
+    page.on("response", lambda r: r.status >= 500 and server_errors.append(f"{r.status} {r.url}"))
+    page.goto("/accounts/login/")
+    page.fill("#id_username", username)
+    page.fill("#id_password", PASSWORDS[username])
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+    return page, server_errors
+
+
+def _main_text(page) -> str:
+    return page.locator("main").inner_text()
+
+
+def _story_link(page, name):
+    """The link of an account's card on the portfolio."""
+    return page.locator("main").get_by_role("link", name=re.compile(re.escape(name))).first
+
+
+def _follows(page, first, second) -> bool:
+    """Whether element `second` comes after element `first` in the document."""
+    return page.evaluate(
+        "([a, b]) => Boolean(a.compareDocumentPosition(b) & Node.DOCUMENT_POSITION_FOLLOWING)",
+        [first.element_handle(), second.element_handle()],
+    )
+
+
+def test_csm_journey(browser, live_server):
+    from playwright.sync_api import expect
+
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page, server_errors = _login(browser, live_server.url, "maya")
+
+    # The portfolio: the three stories, most urgent first.
+    expect(page).to_have_url(re.compile(r"/$"))
+    main = page.locator("main")
+    for name in STORIES:
+        expect(main.get_by_text(name).first).to_be_visible()
+    cards = [main.get_by_text(name).first for name in STORIES]
+    assert _follows(page, cards[0], cards[1]), "DataFlow (critical) must come before CloudFirst"
+    assert _follows(page, cards[1], cards[2]), "CloudFirst (warning) must come before Nexus"
+    page.screenshot(path=str(SCREENSHOTS / "portfolio.png"), full_page=True)
+
+    # The ask box: "Are there any usage anomalies for DataFlow?"
+    before = _main_text(page)
+    expect(main).to_contain_text("Are there any usage anomalies for")
+    ask = page.locator('input[name="customer"]')
+    ask.fill("DataFlow")
+    ask.press("Enter")
+    expect(page).to_have_url(re.compile(r"[?&]customer=DataFlow"))
+    expect(main).to_contain_text("drop in API calls")
+    after = _main_text(page)
+    assert after.count("drop in API calls") > before.count("drop in API calls") or (
+        "CloudFirst Inc" not in after
+    ), "the answer must say something about DataFlow's drop in API calls"
+
+    # DataFlow's page, from its card: a chart per metric.
+    page.goto("/")
+    _story_link(page, "DataFlow Systems").click()
+    expect(page).to_have_url(CUSTOMER_PATH)
+    dataflow_url = page.url
+    expect(main).to_contain_text("DataFlow Systems")
+    expect(main.locator("svg").first).to_be_visible()
+    page.screenshot(path=str(SCREENSHOTS / "customer.png"), full_page=True)
+
+    # Dismiss CloudFirst's anomaly as a false positive: it leaves the portfolio.
+    page.goto("/")
+    _story_link(page, "CloudFirst Inc").click()
+    expect(page).to_have_url(CUSTOMER_PATH)
+    # The reason field carries a per-anomaly prefix ("<id>-reason").
+    forms = main.locator("form").filter(has=page.locator('select[name$="reason"]'))
+    expect(forms).not_to_have_count(0)
+    for remaining in range(forms.count(), 0, -1):
+        form = forms.first
+        if not form.is_visible():  # folded away in a <details>: unfold it as a person would
+            form.locator("xpath=ancestor::details[1]/summary").click()
+        expect(form).to_be_visible()
+        reason = form.locator('select[name$="reason"]')
+        value = reason.evaluate(
+            """s => [...s.options].find(o => /false.?positive/i.test(o.text + ' ' + o.value))
+                    ?.value ?? null"""
+        )
+        assert value is not None, "no 'false positive' reason to choose"
+        reason.select_option(value)
+        form.locator('[type="submit"], button:not([type])').first.click()
+        expect(forms).to_have_count(remaining - 1)
+    page.goto("/")
+    expect(main.get_by_text("DataFlow Systems").first).to_be_visible()
+    expect(main).not_to_contain_text("CloudFirst Inc")
+
+    # The full table.
+    main.get_by_role("link", name="View all anomalies").click()
+    expect(page).to_have_url(re.compile(r"/anomalies/"))
+    expect(main).to_contain_text("DataFlow Systems")
+
+    # The report: a CSV download with a header and DataFlow's anomaly.
+    page.goto("/")
+    with page.expect_download() as download_info:
+        main.get_by_role("link", name="Export report").click()
+    download = download_info.value
+    with open(download.path(), newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.reader(f))
+    assert rows, "the export is empty"
+    header = [h.strip().lower() for h in rows[0]]
+    assert len(header) >= 3 and any("customer" in h for h in header), header
+    assert not any("DataFlow Systems" in cell for cell in rows[0])
+    assert any("DataFlow Systems" in cell for row in rows[1:] for cell in row), rows[:5]
+
+    assert server_errors == []
+
+    # Another CSM cannot open Maya's account.
+    leo, leo_errors = _login(browser, live_server.url, "leo")
+    response = leo.goto(dataflow_url)
+    assert response is not None and response.status == 404
+    assert "DataFlow Systems" not in leo.content()
+    assert leo_errors == []

@@ -1,0 +1,240 @@
+"""The account page: charts and anomalies, dismiss, reopen and rescan, as the owner, as
+another CSM and as staff."""
+
+import pytest
+from django.contrib.messages import get_messages
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from anomalies.models import AnomalyAction, ScanRun, UsageAnomaly
+from tests.anomalies.scan_data import AS_OF, N_DAYS, day, scaled, usage, usage_store
+
+pytestmark = pytest.mark.django_db
+
+# ~120 days of history up to AS_OF, the last 6 of them down 65 %.
+HISTORY = 120
+FIRST_INDEX = N_DAYS - HISTORY
+
+
+@pytest.fixture
+def account(make_customer, csm):
+    customer = make_customer(name="Acme Corp", csm=csm, arr=120000)
+    usage_store(customer, "api_calls", usage(HISTORY, seed=1), first_index=FIRST_INDEX)
+    usage_store(customer, "logins", usage(HISTORY, seed=2, level=80), first_index=FIRST_INDEX)
+    return customer
+
+
+@pytest.fixture
+def anomaly(account):
+    return UsageAnomaly.objects.create(
+        customer=account,
+        metric_type="logins",
+        anomaly_type="drop",
+        severity="critical",
+        direction="negative",
+        baseline_value=80,
+        actual_value=28,
+        deviation_percent=-65,
+        detected_at=timezone.now(),
+        start_date=day(N_DAYS - 6),
+        possible_cause="Seat reduction",
+    )
+
+
+def _page(customer, **query):
+    url = reverse("customer-detail", args=[customer.pk])
+    return url + ("?" + "&".join(f"{k}={v}" for k, v in query.items()) if query else "")
+
+
+def _dismiss(client, anomaly, **data):
+    prefix = str(anomaly.pk)
+    return client.post(
+        reverse("anomaly-dismiss", args=[anomaly.pk]),
+        {f"{prefix}-{key}": value for key, value in data.items()},
+    )
+
+
+def test_it_requires_login(client, account):
+    response = client.get(_page(account))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_owner_sees_one_chart_per_metric_and_the_anomaly(client, csm, account, anomaly):
+    client.force_login(csm)
+    response = client.get(_page(account))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.count("<svg") == 2
+    assert "Acme Corp" in body
+    assert "65% drop in logins" in body
+    assert "Seat reduction" in body
+    assert 'class="anomaly"' in body  # the open anomaly is shaded on its chart
+    assert "API calls per day" in body
+
+
+def test_another_csm_gets_404(client, other_csm, account):
+    client.force_login(other_csm)
+    assert client.get(_page(account)).status_code == 404
+
+
+def test_staff_see_any_account(client, staff, account):
+    client.force_login(staff)
+    assert client.get(_page(account)).status_code == 200
+
+
+def test_the_metric_in_the_query_comes_first_and_is_highlighted(client, csm, account):
+    client.force_login(csm)
+    default = client.get(_page(account)).content.decode()
+    assert default.index('id="metric-api_calls"') < default.index('id="metric-logins"')
+
+    chosen = client.get(_page(account, metric="logins")).content.decode()
+    assert chosen.index('id="metric-logins"') < chosen.index('id="metric-api_calls"')
+    assert 'chart-selected" id="metric-logins"' in chosen
+
+
+def test_an_account_without_usage_has_no_charts(client, csm, make_customer):
+    customer = make_customer(csm=csm)
+    client.force_login(csm)
+    response = client.get(_page(customer))
+    assert response.status_code == 200
+    assert b"<svg" not in response.content
+
+
+def test_dismiss_records_the_reason_and_the_action(client, csm, anomaly):
+    client.force_login(csm)
+    response = _dismiss(client, anomaly, reason="expected", until="2025-06-30", note="Migration")
+
+    assert response.status_code == 302
+    assert response["Location"].startswith(_page(anomaly.customer))
+    anomaly.refresh_from_db()
+    assert (anomaly.status, anomaly.dismiss_reason, str(anomaly.dismissed_until)) == (
+        "dismissed",
+        "expected",
+        "2025-06-30",
+    )
+    assert anomaly.dismissed_by == csm
+    action = AnomalyAction.objects.get()
+    assert (action.kind, action.user, action.note) == ("dismiss", csm, "Migration")
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Dismissed: 65% drop in logins."
+    ]
+    page = client.get(response["Location"]).content.decode()
+    assert "Dismissed: 65% drop in logins." in page
+    assert "Reopen" in page
+
+
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        ({"reason": "bogus"}, "reason"),
+        ({"reason": "false_positive", "until": "2025-06-30"}, "until"),
+        ({"reason": "expected", "until": "not-a-date"}, "until"),
+        ({}, "reason"),
+    ],
+)
+def test_an_invalid_dismissal_rerenders_with_errors_and_changes_nothing(
+    client, csm, anomaly, data, field
+):
+    client.force_login(csm)
+    response = _dismiss(client, anomaly, **data)
+
+    assert response.status_code == 400
+    form = response.context["anomalies"][0].dismiss_form
+    assert field in form.errors
+    assert b'class="errors"' in response.content
+    anomaly.refresh_from_db()
+    assert anomaly.status == "open"
+    assert not AnomalyAction.objects.exists()
+
+
+def test_dismiss_needs_a_csrf_token(csm, anomaly):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(csm)
+    response = _dismiss(client, anomaly, reason="false_positive")
+    assert response.status_code == 403
+    anomaly.refresh_from_db()
+    assert anomaly.status == "open"
+
+
+def test_the_page_carries_csrf_tokens_in_its_forms(client, csm, anomaly):
+    client.force_login(csm)
+    body = client.get(_page(anomaly.customer)).content.decode()
+    assert body.count("csrfmiddlewaretoken") >= 2  # rescan and dismiss
+
+
+def test_another_csm_cannot_dismiss(client, other_csm, anomaly):
+    client.force_login(other_csm)
+    assert _dismiss(client, anomaly, reason="false_positive").status_code == 404
+    anomaly.refresh_from_db()
+    assert anomaly.status == "open"
+
+
+def test_dismiss_and_reopen_only_accept_post(client, csm, anomaly):
+    client.force_login(csm)
+    assert client.get(reverse("anomaly-dismiss", args=[anomaly.pk])).status_code == 405
+    assert client.get(reverse("anomaly-reopen", args=[anomaly.pk])).status_code == 405
+
+
+def test_reopen_undoes_the_dismissal(client, csm, anomaly):
+    client.force_login(csm)
+    _dismiss(client, anomaly, reason="false_positive")
+
+    response = client.post(reverse("anomaly-reopen", args=[anomaly.pk]))
+
+    assert response.status_code == 302
+    anomaly.refresh_from_db()
+    assert (anomaly.status, anomaly.dismiss_reason) == ("open", "")
+    assert list(
+        AnomalyAction.objects.order_by("created_at", "pk").values_list("kind", flat=True)
+    ) == [
+        "dismiss",
+        "reopen",
+    ]
+
+
+def test_another_csm_cannot_reopen(client, other_csm, csm, anomaly):
+    client.force_login(csm)
+    _dismiss(client, anomaly, reason="false_positive")
+    client.force_login(other_csm)
+    assert client.post(reverse("anomaly-reopen", args=[anomaly.pk])).status_code == 404
+
+
+def test_rescan_finds_the_drop_and_reports_it(client, csm, make_customer, monkeypatch):
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: AS_OF)
+    customer = make_customer(csm=csm)
+    values = scaled(usage(HISTORY, seed=1), slice(HISTORY - 6, HISTORY), 0.35)
+    usage_store(customer, "api_calls", values, first_index=FIRST_INDEX)
+    client.force_login(csm)
+
+    response = client.post(reverse("customer-rescan", args=[customer.pk]))
+
+    assert response.status_code == 302
+    run = ScanRun.objects.get()
+    assert (run.trigger, run.triggered_by, run.status) == ("user", csm, "succeeded")
+    assert run.scope == {"customers": [str(customer.pk)]}
+    anomaly = UsageAnomaly.objects.get(customer=customer)
+    assert (anomaly.metric_type, anomaly.anomaly_type) == ("api_calls", "drop")
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Scan finished: 1 new, 0 updated, 0 resolved."
+    ]
+    assert not AnomalyAction.objects.exists()
+
+
+def test_rescan_while_a_scan_is_running_says_so(client, csm, account):
+    from anomalies import services
+
+    services.scan_start(trigger="api", customer_ids=[account.pk], enqueue=False)
+    client.force_login(csm)
+
+    response = client.post(reverse("customer-rescan", args=[account.pk]), follow=True)
+
+    assert b"A scan of this account is already running." in response.content
+    assert ScanRun.objects.count() == 1
+
+
+def test_another_csm_cannot_rescan(client, other_csm, account):
+    client.force_login(other_csm)
+    assert client.post(reverse("customer-rescan", args=[account.pk])).status_code == 404
+    assert not ScanRun.objects.exists()

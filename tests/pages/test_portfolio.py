@@ -1,0 +1,287 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from anomalies.models import AnomalyAction
+from tests.pages.anomalies import make_anomaly
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def portfolio(csm, other_csm, make_customer):
+    """The PRD's three accounts for the CSM, plus one of another CSM."""
+    today = timezone.localdate()
+    nexus = make_customer(name="Nexus Corp", csm=csm)
+    make_anomaly(
+        nexus,
+        metric_type="logins",
+        anomaly_type="spike",
+        severity="info",
+        baseline_value=Decimal("200"),
+        actual_value=Decimal("500"),
+        deviation_percent=Decimal("150"),
+        start_date=today - dt.timedelta(days=9),
+        possible_cause="Team expansion or new use case",
+    )
+    cloud = make_customer(name="CloudFirst Inc", csm=csm)
+    make_anomaly(
+        cloud,
+        metric_type="feature:reports",
+        anomaly_type="feature_abandonment",
+        severity="warning",
+        baseline_value=Decimal("100"),
+        actual_value=Decimal("20"),
+        deviation_percent=Decimal("-80"),
+        start_date=today - dt.timedelta(days=15),
+        possible_cause="Training gap or competing tool",
+    )
+    dataflow = make_customer(name="DataFlow Systems", csm=csm, contact_email="ops@dataflow.test")
+    drop = make_anomaly(dataflow, possible_cause="Integration issue or migration")
+    theirs = make_customer(name="Theirs Inc", csm=other_csm)
+    their_drop = make_anomaly(theirs)
+    return {"drop": drop, "their_drop": their_drop, "dataflow": dataflow, "cloud": cloud}
+
+
+def _positions(content: str, *names):
+    return [content.index(name) for name in names]
+
+
+def test_it_requires_login(client):
+    response = client.get(reverse("home"))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_it_counts_accounts_and_orders_cards_worst_first(client, csm, portfolio):
+    client.force_login(csm)
+    response = client.get(reverse("home"))
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert "Anomalies detected: 3 accounts" in content
+    first, second, third = _positions(
+        content,
+        'data-customer="DataFlow Systems"',
+        'data-customer="CloudFirst Inc"',
+        'data-customer="Nexus Corp"',
+    )
+    assert first < second < third
+
+
+def test_it_shows_badges_sentences_and_numbers(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home")).content.decode()
+    assert '<span class="badge critical">Critical</span>' in content
+    assert '<span class="badge warning">Warning</span>' in content
+    assert '<span class="badge positive">Positive</span>' in content
+    assert "67% drop in API calls" in content
+    assert "Feature abandonment: Reports module -80%" in content
+    assert "150% increase in logins" in content
+    assert "5 days" in content
+    assert "2 weeks ago" in content
+    assert "45,000/day &rarr; Actual: 15,000/day" in content
+    assert "Integration issue or migration" in content
+    assert reverse("customer-detail", args=[portfolio["dataflow"].pk]) in content
+    assert reverse("anomaly-dismiss", args=[portfolio["drop"].pk]) in content
+    assert reverse("sensitivity") in content
+
+
+def test_it_offers_actions_that_fit_the_anomaly(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home")).content.decode()
+
+    def card(name):
+        start = content.index(f'data-customer="{name}"')
+        return content[start : content.index("</section>", start)]
+
+    dataflow, cloud, nexus = card("DataFlow Systems"), card("CloudFirst Inc"), card("Nexus Corp")
+    assert 'value="investigate"' in dataflow and 'value="contact_customer"' in dataflow
+    assert 'value="schedule_training"' in cloud and 'value="investigate"' in cloud
+    assert 'value="explore_expansion"' in nexus and 'value="send_congratulations"' in nexus
+    assert "Contact customer" not in nexus
+    for html in (dataflow, cloud, nexus):
+        assert '-reason"' in html and "csrfmiddlewaretoken" in html
+
+
+def test_dismiss_form_on_a_card_dismisses(client, csm, portfolio):
+    """The card's form speaks the customer page's dismiss view (fields prefixed by id)."""
+    client.force_login(csm)
+    drop = portfolio["drop"]
+    content = client.get(reverse("home")).content.decode()
+    assert f'name="{drop.pk}-reason"' in content
+    response = client.post(
+        reverse("anomaly-dismiss", args=[drop.pk]),
+        {f"{drop.pk}-reason": "false_positive", f"{drop.pk}-note": "known"},
+    )
+    assert response.status_code == 302
+    drop.refresh_from_db()
+    assert (drop.status, drop.dismiss_reason, drop.dismissed_by) == (
+        "dismissed",
+        "false_positive",
+        csm,
+    )
+    assert "Anomalies detected: 2 accounts" in client.get(reverse("home")).content.decode()
+
+
+def test_csm_sees_only_their_accounts(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home")).content.decode()
+    assert "Theirs Inc" not in content
+
+
+def test_staff_can_switch_to_a_csm_portfolio(client, staff, portfolio):
+    client.force_login(staff)
+    everyone = client.get(reverse("home")).content.decode()
+    assert "Anomalies detected: 4 accounts" in everyone
+    bobs = client.get(reverse("home"), {"csm": "bob"}).content.decode()
+    assert "Anomalies detected: 1 account" in bobs
+    assert "Theirs Inc" in bobs
+    assert "DataFlow Systems" not in bobs
+
+
+def test_csm_cannot_switch_portfolio(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"csm": "bob"}).content.decode()
+    assert "Anomalies detected: 3 accounts" in content
+    assert "Theirs Inc" not in content
+
+
+def test_ask_box_answers_with_summary_lines(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "dataflow"}).content.decode()
+    assert "Usage anomalies for DataFlow Systems in the last 30 days:" in content
+    assert (
+        "67% drop in API calls for 5 days, baseline 45,000/day, now 15,000/day; "
+        "possible cause: Integration issue or migration" in content
+    )
+
+
+def test_ask_box_answers_no_anomalies(client, csm, make_customer, portfolio):
+    make_customer(name="Quiet Co", csm=csm)
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "Quiet Co"}).content.decode()
+    assert "No usage anomalies for Quiet Co in the last 30 days." in content
+
+
+def test_ask_box_leaves_out_dismissed_anomalies(client, csm, portfolio):
+    drop = portfolio["drop"]
+    drop.status = "dismissed"
+    drop.dismissed_at = timezone.now()
+    drop.dismiss_reason = "false_positive"
+    drop.save()
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "DataFlow Systems"}).content.decode()
+    assert "No usage anomalies for DataFlow Systems in the last 30 days." in content
+
+
+def test_ask_box_unknown_account(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "Nowhere Ltd"}).content.decode()
+    assert "No account called Nowhere Ltd in your portfolio." in content
+
+
+def test_ask_box_treats_another_csms_account_as_unknown(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "Theirs Inc"}).content.decode()
+    assert "No account called Theirs Inc in your portfolio." in content
+    assert "Usage anomalies for Theirs Inc" not in content
+
+
+def _act(client, anomaly, kind, **extra):
+    url = reverse("anomaly-action", args=[anomaly.pk])
+    return client.post(url, {"kind": kind, **extra})
+
+
+def test_action_is_recorded_with_who_and_what(client, csm, portfolio):
+    client.force_login(csm)
+    response = _act(client, portfolio["drop"], "send_congratulations")
+    assert response.status_code == 302
+    assert response["Location"] == reverse("home")
+    action = AnomalyAction.objects.get()
+    assert (action.anomaly, action.user, action.kind) == (
+        portfolio["drop"],
+        csm,
+        "send_congratulations",
+    )
+    page = client.get(reverse("home")).content.decode()
+    assert "Recorded: Send congratulations for DataFlow Systems." in page
+
+
+def test_investigate_goes_to_the_customer_page_at_the_metric(client, csm, portfolio):
+    client.force_login(csm)
+    response = _act(client, portfolio["drop"], "investigate")
+    url = reverse("customer-detail", args=[portfolio["dataflow"].pk])
+    assert response["Location"] == f"{url}?metric=api_calls"
+    assert AnomalyAction.objects.get().kind == "investigate"
+
+
+def test_contact_customer_opens_mail(client, csm, portfolio):
+    client.force_login(csm)
+    response = _act(client, portfolio["drop"], "contact_customer")
+    assert response.status_code == 302
+    assert response["Location"].startswith("mailto:ops@dataflow.test?subject=")
+
+
+def test_contact_customer_without_email_returns_with_a_message(client, csm, portfolio):
+    client.force_login(csm)
+    cloud_anomaly = portfolio["cloud"].anomalies.get()
+    response = _act(client, cloud_anomaly, "contact_customer", next="/?csm=x")
+    assert response["Location"] == "/?csm=x"
+    page = client.get(reverse("home")).content.decode()
+    assert "CloudFirst Inc has no contact email on file." in page
+
+
+def test_action_ignores_an_offsite_next(client, csm, portfolio):
+    client.force_login(csm)
+    response = _act(client, portfolio["drop"], "explore_expansion", next="https://evil.test/")
+    assert response["Location"] == reverse("home")
+
+
+def test_action_requires_csrf(csm, portfolio):
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(csm)
+    response = _act(client, portfolio["drop"], "investigate")
+    assert response.status_code == 403
+    assert not AnomalyAction.objects.exists()
+
+
+def test_action_on_another_csms_anomaly_is_404(client, csm, portfolio):
+    client.force_login(csm)
+    response = _act(client, portfolio["their_drop"], "investigate")
+    assert response.status_code == 404
+    assert not AnomalyAction.objects.exists()
+
+
+@pytest.mark.parametrize("kind", ["", "nonsense", "dismiss", "rescan"])
+def test_action_with_a_bad_kind_is_400(client, csm, portfolio, kind):
+    client.force_login(csm)
+    response = _act(client, portfolio["drop"], kind)
+    assert response.status_code == 400
+    assert not AnomalyAction.objects.exists()
+
+
+def test_action_refuses_get(client, csm, portfolio):
+    client.force_login(csm)
+    response = client.get(reverse("anomaly-action", args=[portfolio["drop"].pk]))
+    assert response.status_code == 405
+
+
+def test_autocomplete_lists_only_visible_customers(client, csm, portfolio):
+    client.force_login(csm)
+    response = client.get(reverse("customer-autocomplete"), {"q": "inc"})
+    assert response.status_code == 200
+    assert [row["name"] for row in response.json()] == ["CloudFirst Inc"]
+    assert response.json()[0]["id"] == str(portfolio["cloud"].pk)
+
+
+def test_autocomplete_caps_results(client, csm, make_customer):
+    for n in range(12):
+        make_customer(name=f"Acme {n:02}", csm=csm)
+    client.force_login(csm)
+    rows = client.get(reverse("customer-autocomplete"), {"q": "acme"}).json()
+    assert len(rows) == 10
+    assert rows[0]["name"] == "Acme 00"

@@ -1,0 +1,200 @@
+import csv
+import datetime as dt
+import io
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from tests.pages.anomalies import make_anomaly
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rows(csm, other_csm, make_customer):
+    today = timezone.localdate()
+    acme = make_customer(name="Acme", csm=csm)
+    zeta = make_customer(name="Zeta", csm=csm)
+    theirs = make_customer(name="Theirs Inc", csm=other_csm)
+    return {
+        "acme_drop": make_anomaly(acme, severity="warning", start_date=today - dt.timedelta(3)),
+        "zeta_spike": make_anomaly(
+            zeta,
+            anomaly_type="spike",
+            severity="info",
+            metric_type="logins",
+            deviation_percent=Decimal("150"),
+            start_date=today - dt.timedelta(20),
+        ),
+        "zeta_drop": make_anomaly(zeta, severity="critical", start_date=today - dt.timedelta(10)),
+        "theirs": make_anomaly(theirs),
+    }
+
+
+def _table(client, **params):
+    response = client.get(reverse("anomaly-table"), params)
+    assert response.status_code == 200
+    return response
+
+
+def _names(response):
+    return [(a.customer.name, a.anomaly_type) for a in response.context["page"].object_list]
+
+
+def test_table_shows_only_visible_anomalies(client, csm, rows):
+    client.force_login(csm)
+    response = _table(client)
+    assert len(_names(response)) == 3
+    assert b"Theirs Inc" not in response.content
+
+
+@pytest.mark.parametrize(
+    "params, expected",
+    [
+        ({"severity": "critical"}, [("Zeta", "drop")]),
+        ({"anomaly_type": "spike"}, [("Zeta", "spike")]),
+        ({"metric": "logins"}, [("Zeta", "spike")]),
+        ({"q": "acm"}, [("Acme", "drop")]),
+        ({"status": "dismissed"}, []),
+    ],
+)
+def test_table_filters(client, csm, rows, params, expected):
+    client.force_login(csm)
+    assert _names(_table(client, **params)) == expected
+
+
+def test_table_filters_by_start_date(client, csm, rows):
+    client.force_login(csm)
+    today = timezone.localdate()
+    since = _table(client, since=(today - dt.timedelta(5)).isoformat())
+    assert _names(since) == [("Acme", "drop")]
+    until = _table(client, until=(today - dt.timedelta(15)).isoformat())
+    assert _names(until) == [("Zeta", "spike")]
+
+
+def test_table_empty_filter_fields_mean_any(client, csm, rows):
+    client.force_login(csm)
+    response = _table(client, severity="", anomaly_type="", status="", since="", q="")
+    assert len(_names(response)) == 3
+
+
+@pytest.mark.parametrize(
+    "params, field",
+    [
+        ({"severity": "apocalyptic"}, "severity"),
+        ({"since": "yesterday"}, "since"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "until"),
+        ({"q": "x\x00y"}, "q"),
+        ({"q": "x" * 201}, "q"),
+    ],
+)
+def test_table_shows_errors_for_invalid_filters(client, csm, rows, params, field):
+    client.force_login(csm)
+    response = _table(client, **params)
+    assert field in response.context["errors"]
+    assert b'id="filter-errors"' in response.content
+    assert _names(response) == []
+
+
+def test_table_sorts(client, csm, rows):
+    client.force_login(csm)
+    assert _names(_table(client, sort="severity")) == [
+        ("Zeta", "drop"),
+        ("Acme", "drop"),
+        ("Zeta", "spike"),
+    ]
+    assert _names(_table(client, sort="start_date"))[0] == ("Zeta", "spike")
+    assert [n for n, _ in _names(_table(client, sort="-customer"))] == ["Zeta", "Zeta", "Acme"]
+
+
+def test_table_ignores_unknown_sort(client, csm, rows):
+    client.force_login(csm)
+    response = _table(client, sort="customer__csm__password")
+    assert response.context["sort"] == "-detected_at"
+
+
+def test_table_paginates_by_50(client, csm, make_customer):
+    today = timezone.localdate()
+    for n in range(55):
+        customer = make_customer(name=f"Account {n:02}", csm=csm)
+        make_anomaly(customer, start_date=today - dt.timedelta(n))
+    client.force_login(csm)
+    first = _table(client, sort="customer")
+    assert len(first.context["page"].object_list) == 50
+    assert b"Page 1 of 2" in first.content
+    second = _table(client, sort="customer", page="2")
+    assert [n for n, _ in _names(second)] == [f"Account {n}" for n in range(50, 55)]
+    assert len(_names(_table(client, page="nonsense"))) == 50
+
+
+def _csv(response):
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    return list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_export_has_header_and_visible_rows(client, csm, rows):
+    client.force_login(csm)
+    table = _csv(client.get(reverse("anomaly-export")))
+    assert table[0] == [
+        "customer",
+        "external_id",
+        "metric",
+        "type",
+        "severity",
+        "direction",
+        "status",
+        "start_date",
+        "end_date",
+        "baseline",
+        "actual",
+        "deviation_percent",
+        "possible_cause",
+        "detected_at",
+    ]
+    assert len(table) == 4
+    assert all(row[0] != "Theirs Inc" for row in table[1:])
+    spike = next(row for row in table if row[3] == "spike")
+    assert spike[:8] == [
+        "Zeta",
+        rows["zeta_spike"].customer.external_id,
+        "logins",
+        "spike",
+        "info",
+        "positive",
+        "open",
+        rows["zeta_spike"].start_date.isoformat(),
+    ]
+    assert spike[11] == "150.00"
+
+
+def test_export_follows_the_filter(client, csm, rows):
+    client.force_login(csm)
+    table = _csv(client.get(reverse("anomaly-export"), {"severity": "warning"}))
+    assert [row[0] for row in table[1:]] == ["Acme"]
+
+
+def test_export_refuses_invalid_filter(client, csm, rows):
+    client.force_login(csm)
+    response = client.get(reverse("anomaly-export"), {"since": "nope"})
+    assert response.status_code == 400
+
+
+def test_export_neutralises_formulas(client, csm, make_customer):
+    customer = make_customer(name='=HYPERLINK("http://x")', external_id="@evil", csm=csm)
+    make_anomaly(customer, possible_cause="+cmd|' /C calc'!A0")
+    client.force_login(csm)
+    row = _csv(client.get(reverse("anomaly-export")))[1]
+    assert row[0] == '\'=HYPERLINK("http://x")'
+    assert row[1] == "'@evil"
+    assert row[12] == "'+cmd|' /C calc'!A0"
+    # Numbers keep their sign.
+    assert row[11] == "-66.67"
+
+
+def test_table_links_to_export_with_the_current_filter(client, csm, rows):
+    client.force_login(csm)
+    content = _table(client, severity="warning", page="1").content.decode()
+    assert reverse("anomaly-export") + "?severity=warning" in content
