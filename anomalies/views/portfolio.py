@@ -5,6 +5,7 @@ import datetime as dt
 from urllib.parse import quote, urlencode
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -142,6 +143,16 @@ def portfolio(request):
         "answer": _ask(request),
         "summary_days": SUMMARY_DAYS,
         "next_url": request.get_full_path(),
+        # Staff switch portfolios: the CSMs who own accounts.
+        "csm_choices": (
+            get_user_model()
+            .objects.filter(customers__isnull=False)
+            .distinct()
+            .order_by("username")
+            .values_list("username", flat=True)
+            if request.user.is_staff
+            else []
+        ),
     }
     return render(request, "anomalies/portfolio.html", context)
 

@@ -285,3 +285,14 @@ def test_autocomplete_caps_results(client, csm, make_customer):
     rows = client.get(reverse("customer-autocomplete"), {"q": "acme"}).json()
     assert len(rows) == 10
     assert rows[0]["name"] == "Acme 00"
+
+
+def test_staff_get_a_portfolio_switcher_and_csms_do_not(client, staff, csm, make_customer):
+    make_customer(name="Owned Co", csm=csm)
+    client.force_login(staff)
+    page = client.get(reverse("home")).content.decode()
+    assert 'id="csm-switch"' in page
+    assert f'<option value="{csm.username}"' in page
+
+    client.force_login(csm)
+    assert 'id="csm-switch"' not in client.get(reverse("home")).content.decode()
