@@ -70,6 +70,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "notifications.context_processors.unread_notifications",
             ],
         },
     },
@@ -240,6 +241,11 @@ USAGE_API_MAX_RECORDS = env.int("USAGE_API_MAX_RECORDS", default=50_000)
 # A batch at that limit is about 5 MB of JSON; Django's 2.5 MB default would refuse it before
 # the view could answer with per-record errors.
 DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 * 1024 * 1024)
+
+# Links in emails and Slack messages point here.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
+# A Slack webhook that does not answer in this long counts as a failed attempt.
+SLACK_TIMEOUT_SECONDS = env.float("SLACK_TIMEOUT_SECONDS", default=5.0)
 
 # The nightly scan (UTC); ops can change it in admin (django-celery-beat) afterwards.
 SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)

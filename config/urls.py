@@ -9,8 +9,10 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/analytics/", include("anomalies.api_urls")),
     path("api/", include("customers.api_urls")),
+    path("api/", include("notifications.api_urls")),
     path("", include("anomalies.urls")),
     path("", include("customers.urls")),
+    path("", include("notifications.urls")),
 ]
 
 handler404 = "config.errors.not_found"

@@ -1,0 +1,328 @@
+"""Notification workflows: turn the scans' outbox into deliveries, send one delivery, and build
+the daily digest. Every message is a Delivery row written before sending and updated after, and
+the database's unique constraints (one per anomaly, user and channel; one digest a day a
+channel) are what stop a rescan, a retry or a second worker from sending twice."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from anomalies.models import AnomalyStatus, UsageAnomaly
+from anomalies.text import anomaly_sentence
+from customers.models import Severity
+
+from .models import Channel, Delivery, NotificationPreference, NotificationRequest
+from .transports import TRANSPORTS, Message, TransportError
+
+logger = logging.getLogger(__name__)
+
+SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
+# Requests claimed by one dispatch; the minute beat picks up the rest.
+DISPATCH_BATCH = 500
+DIGEST_FALLBACK_WINDOW = dt.timedelta(hours=24)
+
+
+def preference_for(user) -> NotificationPreference:
+    """The user's preferences, created with the defaults on first use."""
+    preference, _ = NotificationPreference.objects.get_or_create(user=user)
+    return preference
+
+
+def preference_update(
+    *, preference: NotificationPreference, values: dict
+) -> NotificationPreference:
+    """Save the page's or the API's validated values on the user's row."""
+    if (
+        values.get("slack_webhook_url", preference.slack_webhook_url)
+        != preference.slack_webhook_url
+    ):
+        # The failing-webhook warning is about the old URL: a new one has not failed yet.
+        preference.slack_failing_since = None
+    for name, value in values.items():
+        setattr(preference, name, value)
+    preference.save()
+    return preference
+
+
+def _enabled_channels(preference: NotificationPreference) -> list[str]:
+    channels = []
+    if preference.in_app:
+        channels.append(Channel.IN_APP)
+    if preference.email:
+        channels.append(Channel.EMAIL)
+    if preference.slack and preference.slack_webhook_url:
+        channels.append(Channel.SLACK)
+    return channels
+
+
+def _wants_immediately(preference: NotificationPreference, severity: str) -> bool:
+    if severity == Severity.CRITICAL:
+        return True
+    return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK[preference.immediate_min_severity]
+
+
+def requests_dispatch() -> list[int]:
+    """Claim unprocessed NotificationRequests and write one immediate Delivery per enabled
+    channel of the CSM. Returns the ids of the pending deliveries to send (the caller enqueues
+    them after commit)."""
+    with transaction.atomic():
+        # skip_locked: a second dispatcher takes other rows instead of waiting (PostgreSQL;
+        # SQLite serialises writers anyway). A request is unique per anomaly, so only its
+        # claimer ever writes that anomaly's deliveries.
+        claimed = list(
+            NotificationRequest.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(processed_at__isnull=True)
+            .select_related("anomaly", "user")
+            .order_by("created_at")[:DISPATCH_BATCH]
+        )
+        if not claimed:
+            return []
+        to_create = []
+        for request in claimed:
+            anomaly = request.anomaly
+            # No CSM, a dismissed or resolved anomaly: nothing to say any more.
+            if request.user is None or anomaly.status != AnomalyStatus.OPEN:
+                continue
+            preference = preference_for(request.user)
+            if not _wants_immediately(preference, anomaly.severity):
+                continue
+            to_create += [
+                Delivery(
+                    user=request.user,
+                    channel=channel,
+                    kind=Delivery.Kind.IMMEDIATE,
+                    anomaly=anomaly,
+                )
+                for channel in _enabled_channels(preference)
+            ]
+        Delivery.objects.bulk_create(to_create, ignore_conflicts=True)
+        NotificationRequest.objects.filter(pk__in=[r.pk for r in claimed]).update(
+            processed_at=timezone.now()
+        )
+        return list(
+            Delivery.objects.filter(
+                kind=Delivery.Kind.IMMEDIATE,
+                status=Delivery.Status.PENDING,
+                anomaly_id__in=[r.anomaly_id for r in claimed],
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+
+
+def site_url(path: str) -> str:
+    return settings.SITE_URL.rstrip("/") + path
+
+
+def anomaly_url(anomaly: UsageAnomaly) -> str:
+    return site_url(f"/customers/{anomaly.customer_id}/?metric={anomaly.metric_type}")
+
+
+def _anomaly_facts(anomaly: UsageAnomaly) -> dict:
+    sentence = anomaly_sentence(
+        anomaly_type=anomaly.anomaly_type,
+        metric=anomaly.metric_type,
+        deviation_percent=float(anomaly.deviation_percent),
+    )
+    return {
+        "anomaly": anomaly,
+        "customer": anomaly.customer,
+        "sentence": sentence,
+        "since": anomaly.start_date,
+        "baseline": f"{float(anomaly.baseline_value):,.0f}",
+        "actual": f"{float(anomaly.actual_value):,.0f}",
+        "cause": anomaly.possible_cause,
+        "url": anomaly_url(anomaly),
+    }
+
+
+def _anomaly_line(facts: dict) -> str:
+    line = (
+        f"{facts['customer'].name}: {facts['sentence']} since {facts['since']:%Y-%m-%d}, "
+        f"baseline {facts['baseline']}/day, now {facts['actual']}/day"
+    )
+    if facts["cause"]:
+        line += f"; possible cause: {facts['cause']}"
+    return line
+
+
+def _anomaly_message(anomaly: UsageAnomaly) -> Message:
+    facts = _anomaly_facts(anomaly)
+    severity = anomaly.get_severity_display()
+    return Message(
+        title=f"{severity}: {facts['sentence']} at {facts['customer'].name}",
+        text=f"{_anomaly_line(facts)}.\n{facts['url']}",
+        url=facts["url"],
+        template="anomaly",
+        context={**facts, "severity": severity},
+        anomaly_id=anomaly.pk,
+    )
+
+
+def _digest_message(delivery: Delivery) -> Message:
+    ids = delivery.payload.get("anomaly_ids", [])
+    anomalies = UsageAnomaly.objects.filter(pk__in=ids).select_related("customer")
+    items = [_anomaly_facts(a) for a in sorted(anomalies, key=lambda a: a.detected_at)]
+    lines = [f"- {_anomaly_line(item)}\n  {item['url']}" for item in items]
+    count = len(items)
+    title = f"Daily digest: {count} new anomal{'y' if count == 1 else 'ies'}"
+    return Message(
+        title=title,
+        text="\n".join(lines),
+        url=site_url("/"),
+        template="digest",
+        context={"items": items, "count": count, "date": delivery.digest_date, "title": title},
+    )
+
+
+def delivery_send(*, delivery_id: int) -> bool:
+    """One attempt at one delivery. Returns True when it failed and should be retried."""
+    delivery = (
+        Delivery.objects.select_related("user", "anomaly__customer").filter(pk=delivery_id).first()
+    )
+    if delivery is None or delivery.status != Delivery.Status.PENDING:
+        # Already sent (a redelivered or retried task) or given up: never send twice.
+        # Accepted race: two copies of one task running at the very same moment can both
+        # send; Celery only does that when a worker is lost mid-task.
+        return False
+    now = timezone.now()
+    Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1, last_attempt_at=now)
+    delivery.refresh_from_db(fields=["attempts", "last_attempt_at"])
+    preference = preference_for(delivery.user)
+    if delivery.channel not in _enabled_channels(preference):
+        _delivery_mark_failed(delivery, error="channel disabled by the user")
+        return False
+    if delivery.kind == Delivery.Kind.IMMEDIATE:
+        message = _anomaly_message(delivery.anomaly)
+    else:
+        message = _digest_message(delivery)
+    transport = TRANSPORTS[delivery.channel](preference)
+    try:
+        if transport.transactional:
+            with transaction.atomic():
+                transport.notify(message)
+                _delivery_mark_sent(delivery)
+        else:
+            transport.notify(message)
+            _delivery_mark_sent(delivery)
+    except TransportError as exc:
+        if exc.permanent:
+            _delivery_mark_failed(delivery, error=str(exc))
+            return False
+        Delivery.objects.filter(pk=delivery.pk).update(last_error=str(exc)[:2000])
+        logger.warning("delivery %s (%s) failed: %s", delivery.pk, delivery.channel, exc)
+        return True
+    return False
+
+
+def _delivery_mark_sent(delivery: Delivery) -> None:
+    Delivery.objects.filter(pk=delivery.pk).update(
+        status=Delivery.Status.SENT, sent_at=timezone.now()
+    )
+    if delivery.channel == Channel.SLACK:
+        # The webhook works again: stop telling its owner it is broken.
+        NotificationPreference.objects.filter(
+            user_id=delivery.user_id, slack_failing_since__isnull=False
+        ).update(slack_failing_since=None)
+
+
+def _delivery_mark_failed(delivery: Delivery, *, error: str) -> None:
+    update = {"status": Delivery.Status.FAILED}
+    if error:
+        update["last_error"] = error[:2000]
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(**update)
+    if delivery.channel == Channel.SLACK:
+        NotificationPreference.objects.filter(
+            user_id=delivery.user_id, slack_failing_since__isnull=True
+        ).update(slack_failing_since=timezone.now())
+
+
+def delivery_fail(*, delivery_id: int) -> None:
+    """Give up on a delivery after its last retry (the last error is already recorded)."""
+    delivery = Delivery.objects.filter(pk=delivery_id).first()
+    if delivery is not None and delivery.status == Delivery.Status.PENDING:
+        _delivery_mark_failed(delivery, error="")
+
+
+def _local_now(preference: NotificationPreference, now: dt.datetime) -> dt.datetime:
+    try:
+        zone = ZoneInfo(preference.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = dt.UTC
+    return now.astimezone(zone)
+
+
+def digest_build_and_send(*, now: dt.datetime) -> list[int]:
+    """Write and send today's digest for every user whose local digest hour is `now`.
+    Returns the ids of digest deliveries whose first attempt failed (to retry)."""
+    retry = []
+    preferences = NotificationPreference.objects.filter(digest_enabled=True).select_related("user")
+    for preference in preferences:
+        local = _local_now(preference, now)
+        if local.hour != preference.digest_hour:
+            continue
+        try:
+            ids = _digest_build(preference=preference, now=now, local_date=local.date())
+        except Exception:
+            # One user's bad data must not cost everyone else their digest.
+            logger.exception("digest for user %s failed", preference.user_id)
+            continue
+        retry += [pk for pk in ids if delivery_send(delivery_id=pk)]
+    return retry
+
+
+def _digest_build(
+    *, preference: NotificationPreference, now: dt.datetime, local_date: dt.date
+) -> list[int]:
+    with transaction.atomic():
+        preference = NotificationPreference.objects.select_for_update().get(pk=preference.pk)
+        last = preference.last_digest_at
+        if last is not None and _local_now(preference, last).date() >= local_date:
+            return []  # already had today's digest (or a DST hour repeated itself)
+        since = last or now - DIGEST_FALLBACK_WINDOW
+        anomaly_ids = [
+            str(pk)
+            for pk in UsageAnomaly.objects.filter(
+                customer__csm_id=preference.user_id,
+                severity__in=[Severity.WARNING, Severity.INFO],
+                detected_at__gt=since,
+                detected_at__lte=now,
+            )
+            .exclude(status=AnomalyStatus.DISMISSED)
+            .order_by("detected_at")
+            .values_list("pk", flat=True)
+        ]
+        preference.last_digest_at = now
+        preference.save(update_fields=["last_digest_at", "updated_at"])
+        if not anomaly_ids:
+            return []
+        Delivery.objects.bulk_create(
+            [
+                Delivery(
+                    user_id=preference.user_id,
+                    channel=channel,
+                    kind=Delivery.Kind.DIGEST,
+                    digest_date=local_date,
+                    payload={"anomaly_ids": anomaly_ids, "since": since.isoformat()},
+                )
+                for channel in _enabled_channels(preference)
+            ],
+            ignore_conflicts=True,
+        )
+        return list(
+            Delivery.objects.filter(
+                user_id=preference.user_id,
+                kind=Delivery.Kind.DIGEST,
+                digest_date=local_date,
+                status=Delivery.Status.PENDING,
+            )
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )

@@ -1,0 +1,112 @@
+"""One small class per channel, each with a single `notify()` (healthchecks' Transport
+pattern). A transport only talks to its peer: the Delivery row around it is written before
+and updated after by `services.delivery_send`, which also owns retries."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+
+from .models import Channel, Notification, NotificationPreference
+
+
+class TransportError(Exception):
+    """The peer refused or did not answer. `permanent` errors (no address, no webhook) are
+    not retried: the next attempt would fail the same way."""
+
+    def __init__(self, message: str, *, permanent: bool = False):
+        super().__init__(message)
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class Message:
+    """What every channel says, rendered once by the service."""
+
+    title: str
+    text: str
+    url: str
+    # Email templates: "anomaly" or "digest", and their context.
+    template: str
+    context: dict = field(default_factory=dict)
+    anomaly_id: object = None
+
+
+class Transport:
+    # True when notify() only writes to our own database: the service then wraps it and the
+    # "sent" update in one transaction, so a crash in between can never show it twice.
+    transactional = False
+
+    def __init__(self, preference: NotificationPreference):
+        self.preference = preference
+        self.user = preference.user
+
+    def notify(self, message: Message) -> None:
+        raise NotImplementedError
+
+
+class InAppTransport(Transport):
+    transactional = True
+
+    def notify(self, message: Message) -> None:
+        Notification.objects.create(
+            user=self.user,
+            anomaly_id=message.anomaly_id,
+            title=message.title[:200],
+            body=message.text,
+            url=message.url[:500],
+        )
+
+
+class EmailTransport(Transport):
+    def notify(self, message: Message) -> None:
+        if not self.user.email:
+            raise TransportError("the user has no email address", permanent=True)
+        context = {**message.context, "user": self.user, "url": message.url}
+        name = f"notifications/emails/{message.template}"
+        # A subject must be one line: a newline in it would be a header injection.
+        subject = " ".join(render_to_string(f"{name}_subject.txt", context).split())
+        body = render_to_string(f"{name}_body.txt", context)
+        email = EmailMultiAlternatives(subject, body, to=[self.user.email])
+        try:
+            email.send()
+        except OSError as exc:  # smtplib's errors and socket errors are all OSErrors
+            raise TransportError(f"email: {type(exc).__name__}: {exc}") from exc
+
+
+class SlackTransport(Transport):
+    def notify(self, message: Message) -> None:
+        url = self.preference.slack_webhook_url
+        if not url:
+            raise TransportError("no Slack webhook URL", permanent=True)
+        if not url.startswith(("https://", "http://")):
+            # urlopen would also open file:// and ftp:// URLs.
+            raise TransportError("the Slack webhook URL must be http(s)", permanent=True)
+        text = f"*{message.title}*\n{message.text}"
+        body = json.dumps({"text": text}).encode()
+        request = urllib.request.Request(  # noqa: S310 (scheme checked above)
+            url, data=body, method="POST", headers={"Content-Type": "application/json"}
+        )
+        timeout = settings.SLACK_TIMEOUT_SECONDS
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            raise TransportError(f"Slack answered HTTP {exc.code}") from exc
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise TransportError(f"Slack unreachable: {exc}") from exc
+        if not 200 <= status < 300:
+            raise TransportError(f"Slack answered HTTP {status}")
+
+
+TRANSPORTS: dict[str, type[Transport]] = {
+    Channel.IN_APP: InAppTransport,
+    Channel.EMAIL: EmailTransport,
+    Channel.SLACK: SlackTransport,
+}
