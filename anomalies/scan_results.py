@@ -304,16 +304,31 @@ def _risk_signals_sync(anomalies: list[UsageAnomaly], now) -> None:
 
 
 def _notifications_request(anomalies: list[UsageAnomaly]) -> None:
-    critical = [a for a in anomalies if a.status == AnomalyStatus.OPEN and a.severity == "critical"]
-    if not critical:
+    """One outbox row per open anomaly its CSM wants to hear about at once: critical always,
+    warnings or everything when their preferences say so (the rest waits for the digest)."""
+    from notifications.models import NotificationPreference
+
+    candidates = [a for a in anomalies if a.status == AnomalyStatus.OPEN]
+    if not candidates:
         return
     csm_of = dict(
-        Customer.objects.filter(pk__in={a.customer_id for a in critical}).values_list(
+        Customer.objects.filter(pk__in={a.customer_id for a in candidates}).values_list(
             "pk", "csm_id"
         )
     )
-    NotificationRequest.objects.bulk_create(
-        [NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id)) for a in critical],
-        ignore_conflicts=True,
-        batch_size=500,
+    wanted = dict(
+        NotificationPreference.objects.filter(user_id__in=set(csm_of.values())).values_list(
+            "user_id", "immediate_min_severity"
+        )
     )
+    requests = [
+        NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id))
+        for a in candidates
+        if a.severity == "critical"
+        or _SEVERITY_RANK[a.severity]
+        >= _SEVERITY_RANK[wanted.get(csm_of.get(a.customer_id), "critical")]
+    ]
+    NotificationRequest.objects.bulk_create(requests, ignore_conflicts=True, batch_size=500)
+
+
+_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

@@ -296,6 +296,14 @@ def _digest_build(
                 detected_at__lte=now,
             )
             .exclude(status=AnomalyStatus.DISMISSED)
+            # Already sent at once (the user asked for warnings immediately): not again.
+            .exclude(
+                pk__in=Delivery.objects.filter(
+                    user_id=preference.user_id,
+                    kind=Delivery.Kind.IMMEDIATE,
+                    status=Delivery.Status.SENT,
+                ).values("anomaly_id")
+            )
             .order_by("detected_at")
             .values_list("pk", flat=True)
         ]

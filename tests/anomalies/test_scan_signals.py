@@ -148,3 +148,14 @@ def test_a_reopened_anomaly_has_its_signal_back(account, csm):
     assert UsageAnomaly.objects.get(pk=anomaly.pk).status == "open"
     assert list(RiskSignal.objects.filter(anomaly=anomaly).values_list("resolved_at")) == [(None,)]
     assert NotificationRequest.objects.count() == 1
+
+
+def test_a_csm_who_wants_warnings_at_once_gets_a_request_for_them(account, csm):
+    from notifications.models import NotificationPreference
+
+    NotificationPreference.objects.create(user=csm, immediate_min_severity="warning")
+
+    scan()
+
+    requested = set(NotificationRequest.objects.values_list("anomaly__metric_type", flat=True))
+    assert requested == {"api_calls", "feature:reports"}  # the critical one and the warning

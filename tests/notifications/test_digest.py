@@ -130,3 +130,27 @@ def test_it_never_sends_twice_the_same_day(digest_user, make_customer, make_anom
     services.digest_build_and_send(now=PARIS_EIGHT + dt.timedelta(days=1, hours=1))
     assert len(mail.outbox) == 2
     assert "logins" in mail.outbox[1].body.lower()
+
+
+def test_a_warning_already_sent_at_once_is_not_in_the_digest(
+    digest_user, make_customer, make_anomaly
+):
+    customer = make_customer(name="Acme", csm=digest_user)
+    recent = PARIS_EIGHT - dt.timedelta(hours=3)
+    sent = make_anomaly(customer=customer, severity="warning", detected_at=recent)
+    listed = make_anomaly(
+        customer=customer, severity="warning", metric_type="logins", detected_at=recent
+    )
+    Delivery.objects.create(
+        user=digest_user,
+        channel="email",
+        kind=Delivery.Kind.IMMEDIATE,
+        anomaly=sent,
+        status=Delivery.Status.SENT,
+    )
+
+    services.digest_build_and_send(now=PARIS_EIGHT)
+
+    digest = Delivery.objects.get(kind=Delivery.Kind.DIGEST, channel="email")
+    assert str(listed.pk) in str(digest.payload)
+    assert str(sent.pk) not in str(digest.payload)
