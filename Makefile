@@ -28,6 +28,7 @@ run: install
 	mkdir -p var/celery-queue var/celery-processed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-stale
+	-$(PY) manage.py scan_anomalies --sync -v0  # a fresh portfolio to look at; never blocks the start
 	@echo ""
 	@echo "  Tremor is starting at http://$(HOST):$(PORT)/ (demo logins above; Ctrl-C stops it)"
 	@echo ""
