@@ -117,6 +117,22 @@ def requests_dispatch() -> list[int]:
         )
 
 
+# A delivery never tried this long after it was written lost its task (the broker was down
+# when it was enqueued): the minute beat sends it again.
+STRANDED_AFTER = dt.timedelta(minutes=10)
+
+
+def deliveries_stranded(*, now: dt.datetime) -> list[int]:
+    """Pending deliveries that were never attempted and are older than STRANDED_AFTER."""
+    return list(
+        Delivery.objects.filter(
+            status=Delivery.Status.PENDING,
+            attempts=0,
+            created_at__lt=now - STRANDED_AFTER,
+        ).values_list("pk", flat=True)[:1000]
+    )
+
+
 def site_url(path: str) -> str:
     return settings.SITE_URL.rstrip("/") + path
 

@@ -36,6 +36,9 @@ def dispatch_notifications_task() -> int:
     """Beat, every minute: the scans' outbox into deliveries, one task per delivery so that
     one failing channel never holds up another."""
     ids = services.requests_dispatch()
+    # Accepted race: a stranded delivery whose original task is merely late may be sent by
+    # two tasks at the same instant; delivery_send skips it once either has marked it sent.
+    ids += services.deliveries_stranded(now=timezone.now())
     _enqueue(ids)
     return len(ids)
 

@@ -1,8 +1,11 @@
 """From the scans' outbox to deliveries: once per anomaly, user and channel, whatever
 repeats (a rescan, a second dispatch, a retried task)."""
 
+import datetime as dt
+
 import pytest
 from django.core import mail
+from django.utils import timezone
 
 from notifications import services
 from notifications.models import Delivery, Notification, NotificationRequest
@@ -113,3 +116,25 @@ def test_preference_for_creates_the_defaults_once(owner):
         False,
         "critical",
     )
+
+
+def test_a_delivery_whose_task_was_lost_is_sent_again_by_the_minute_beat(
+    owner, make_customer, make_anomaly, django_capture_on_commit_callbacks
+):
+    from notifications.tasks import dispatch_notifications_task
+
+    anomaly = make_anomaly(customer=make_customer(csm=owner))
+    stranded = Delivery.objects.create(
+        user=owner, channel="in_app", kind="immediate", anomaly=anomaly
+    )
+    fresh = Delivery.objects.create(user=owner, channel="email", kind="immediate", anomaly=anomaly)
+    Delivery.objects.filter(pk=stranded.pk).update(
+        created_at=timezone.now() - dt.timedelta(minutes=30)
+    )
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        assert dispatch_notifications_task() == 1
+
+    assert len(callbacks) == 1
+    assert services.deliveries_stranded(now=timezone.now()) == [stranded.pk]
+    assert fresh.pk not in services.deliveries_stranded(now=timezone.now())
