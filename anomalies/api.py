@@ -365,16 +365,8 @@ class AnomalySummaryApi(APIView):
         data.is_valid(raise_exception=True)
         customer = customer_find_visible(user=request.user, query=data.validated_data["customer"])
         since = timezone.localdate() - dt.timedelta(days=SUMMARY_DAYS)
-        anomalies = list(
-            selectors.anomaly_list_visible(user=request.user)
-            .filter(customer=customer)
-            .exclude(status=AnomalyStatus.DISMISSED)
-            .filter(start_date__gte=since)
-            .order_by("-detected_at")
-        ) + list(
-            selectors.anomaly_list_visible(user=request.user).filter(
-                customer=customer, status=AnomalyStatus.OPEN, start_date__lt=since
-            )
+        anomalies = selectors.anomaly_list_for_summary(
+            user=request.user, customer=customer, since=since
         )
         counts = {"critical": 0, "warning": 0, "info": 0}
         lines = []

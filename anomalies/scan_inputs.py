@@ -112,12 +112,12 @@ def detection_configs(*, batch: SeriesBatch) -> list[DetectionConfig]:
         scopes = [s for s in scopes if s is not None]
         key = tuple(s.pk for s in scopes)
         if key not in cache:
-            cache[key] = _merged_config(scopes)
+            cache[key] = merged_config(scopes)
         configs.append(cache[key])
     return configs
 
 
-def _merged_config(scopes: list[DetectionSettings]) -> DetectionConfig:
+def merged_config(scopes: list[DetectionSettings]) -> DetectionConfig:
     sensitivity = scopes[0].sensitivity if scopes else "medium"
     overrides = {}
     for field in PER_SERIES_FIELDS:

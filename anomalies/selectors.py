@@ -45,6 +45,20 @@ def anomaly_list_filtered(*, user, filters: dict) -> QuerySet[UsageAnomaly]:
     return qs.order_by("-detected_at", "pk")
 
 
+def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAnomaly]:
+    """What 'Are there any usage anomalies for <customer>?' lists (the API's summary and the
+    page's ask box): non-dismissed anomalies that started since `since`, newest first, then
+    older ones still open."""
+    visible = anomaly_list_visible(user=user).filter(customer=customer)
+    recent = (
+        visible.exclude(status=UsageAnomaly.Status.DISMISSED)
+        .filter(start_date__gte=since)
+        .order_by("-detected_at")
+    )
+    older_open = visible.filter(status=UsageAnomaly.Status.OPEN, start_date__lt=since)
+    return [*recent, *older_open]
+
+
 def anomaly_get_visible(*, user, anomaly_id) -> UsageAnomaly:
     anomaly = anomaly_list_visible(user=user).filter(pk=anomaly_id).first()
     if anomaly is None:

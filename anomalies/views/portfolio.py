@@ -19,7 +19,7 @@ from customers.selectors import customer_find_visible
 from ..api import SUMMARY_DAYS, _summary_line
 from ..forms import DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
-from ..selectors import anomaly_get_visible, anomaly_list_visible
+from ..selectors import anomaly_get_visible, anomaly_list_for_summary, anomaly_list_visible
 from ..services import anomaly_action_record
 from ..text import anomaly_sentence
 
@@ -119,14 +119,8 @@ def _ask(request) -> dict | None:
         # The same answer for an unknown account and another CSM's: nothing leaks.
         return {"query": query, "customer": None, "lines": []}
     since = timezone.localdate() - dt.timedelta(days=SUMMARY_DAYS)
-    visible = anomaly_list_visible(user=request.user).filter(customer=customer)
-    recent = (
-        visible.exclude(status=AnomalyStatus.DISMISSED)
-        .filter(start_date__gte=since)
-        .order_by("-detected_at")
-    )
-    older_open = visible.filter(status=AnomalyStatus.OPEN, start_date__lt=since)
-    lines = [_summary_line(a) for a in [*recent, *older_open]]
+    anomalies = anomaly_list_for_summary(user=request.user, customer=customer, since=since)
+    lines = [_summary_line(a) for a in anomalies]
     return {"query": query, "customer": customer, "lines": lines}
 
 

@@ -121,6 +121,6 @@ def _configs_with(batch, customer: Customer | None, metric: str, values: dict):
         scopes = [by_scope[k] for k in keys if k in by_scope]
         key = tuple(id(s) for s in scopes)  # the unsaved row has no pk to hash
         if key not in cache:
-            cache[key] = scan_inputs._merged_config(scopes)
+            cache[key] = scan_inputs.merged_config(scopes)
         configs.append(cache[key])
     return configs
