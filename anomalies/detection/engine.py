@@ -726,7 +726,10 @@ class _Replay:
             streak &= ~counts | ((flags[week] == sign) & (sign != 0))
             seen += counts
         changed = streak & (seen >= weeks)  # (WEEK, n); row 6 is today's weekday
-        today = changed[-1] & settled
+        # A change is confirmed by a day that shows it: today must itself be flagged. (A
+        # holiday or outage today does not count, and judging on it would make a series'
+        # result depend on whether another series of the batch was flagged today.)
+        today = changed[-1] & settled & (self.flag[r] != 0)
         if not today.any():
             return
         n_changed = changed.sum(axis=0)
