@@ -1,4 +1,6 @@
 # The two commands a newcomer needs: `make run` and `make test`. Everything else is a helper.
+# bash, not sh: `make serve` waits for the first of its processes to end (wait -n).
+SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -6,7 +8,7 @@ STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install lint format check bench clean
+.PHONY: run serve test install lint format check bench clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Tremor needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -29,13 +31,29 @@ run: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-stale
 	-$(PY) manage.py scan_anomalies --sync -v0  # a fresh portfolio to look at; never blocks the start
+	@$(MAKE) --no-print-directory serve
+
+# The three processes of `make run` (web server, Celery worker, beat), on an installed and
+# migrated project. Ctrl-C or TERM stops each of them once and exits: the trap clears itself
+# before it signals (a trap that signalled its own process group would re-enter itself), and
+# runserver's autoreloader child is stopped with its parent.
+serve: export DEBUG ?= true
+serve: export SITE_URL ?= http://$(HOST):$(PORT)
+serve:
+	@mkdir -p var/celery-queue var/celery-processed
 	@echo ""
 	@echo "  Tremor is starting at http://$(HOST):$(PORT)/ (demo logins above; Ctrl-C stops it)"
 	@echo ""
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A config worker --loglevel=warning --pool=solo & \
-	$(VENV)/bin/celery -A config beat --loglevel=warning & \
-	$(PY) manage.py runserver $(HOST):$(PORT)
+	@pids=""; \
+	stop() { trap - INT TERM EXIT; \
+	  for pid in $$pids; do pkill -TERM -P $$pid 2>/dev/null; kill -TERM $$pid 2>/dev/null; done; \
+	  wait; exit 0; }; \
+	trap stop INT TERM EXIT; \
+	$(VENV)/bin/celery -A config worker --loglevel=warning --pool=solo & pids="$$pids $$!"; \
+	$(VENV)/bin/celery -A config beat --loglevel=warning --schedule var/celerybeat-schedule \
+	  & pids="$$pids $$!"; \
+	$(PY) manage.py runserver $(HOST):$(PORT) & pids="$$pids $$!"; \
+	wait -n
 
 # The whole suite: lint, Django's checks, migrations in sync, then pytest. Runs on SQLite when
 # DATABASE_URL is unset; `.ci/run` points it at PostgreSQL and Redis.

@@ -51,6 +51,7 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
         "status",
         "detected_at",
         "direction",
+        "figures_clamped",
         ("customer__csm", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["customer__name", "customer__external_id", "metric_type"]

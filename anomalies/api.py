@@ -217,6 +217,9 @@ class ScanStartApi(APIView):
             409: inline_serializer(
                 "ScanConflict", {"detail": serializers.CharField(), "run": ScanRunSerializer()}
             ),
+            503: inline_serializer(
+                "ScanNotQueued", {"detail": serializers.CharField(), "run": ScanRunSerializer()}
+            ),
         },
     )
     def post(self, request):
@@ -238,6 +241,14 @@ class ScanStartApi(APIView):
             return Response(
                 {"detail": str(exc), "run": ScanRunSerializer(exc.run).data},
                 status=status.HTTP_409_CONFLICT,
+            )
+        except services.ScanNotQueued as exc:
+            # The run is failed already, so a retry is not a 409.
+            failed = ScanRun.objects.get(pk=exc.run_id)
+            return Response(
+                {"detail": str(exc), "run": ScanRunSerializer(failed).data},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                headers={"Retry-After": "60"},
             )
         body = {"run": run, "poll_url": f"/api/analytics/scans/{run.pk}"}
         return Response(self.OutputSerializer(body).data, status=status.HTTP_202_ACCEPTED)

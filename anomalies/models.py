@@ -1,3 +1,4 @@
+import hashlib
 import uuid
 
 from django.conf import settings
@@ -63,7 +64,9 @@ class UsageAnomaly(models.Model):
     severity = models.CharField(max_length=20, choices=Severity.choices)
     baseline_value = models.DecimalField(max_digits=20, decimal_places=4)
     actual_value = models.DecimalField(max_digits=20, decimal_places=4)
-    deviation_percent = models.DecimalField(max_digits=12, decimal_places=2)
+    # Wide enough for every realistic change (a baseline of 0.01/day rising to a trillion is
+    # 1e13 %); the scan clamps anything beyond a column's range and sets figures_clamped.
+    deviation_percent = models.DecimalField(max_digits=20, decimal_places=2)
     detected_at = models.DateTimeField()
     dismissed_at = models.DateTimeField(null=True, blank=True)
     dismissed_by = models.ForeignKey(
@@ -88,6 +91,11 @@ class UsageAnomaly(models.Model):
         default=1.0, help_text="Share of days in the detection window that had data (0 to 1)."
     )
     possible_cause = models.CharField(max_length=255, blank=True)
+    figures_clamped = models.BooleanField(
+        default=False,
+        help_text="A figure (baseline, actual, band or deviation) was beyond what the columns "
+        "hold and is stored at the column's limit: look at the raw usage.",
+    )
     dismiss_reason = models.CharField(
         max_length=20, choices=DismissReason.choices, blank=True, default=""
     )
@@ -229,6 +237,15 @@ class DetectionSettings(models.Model):
         scope = [str(self.customer) if self.customer_id else "all customers"]
         scope.append(self.metric or "all metrics")
         return f"{self.get_sensitivity_display()} sensitivity ({', '.join(scope)})"
+
+
+def scan_scope_key(customer_ids) -> str:
+    """ "all" (customer_ids None) or a stable key of the customer ids a scan covers: two
+    active runs with one key never overlap (the scope lock)."""
+    if customer_ids is None:
+        return "all"
+    digest = hashlib.sha256(",".join(sorted(str(c) for c in customer_ids)).encode())
+    return "customers:" + digest.hexdigest()[:40]
 
 
 class ScanTrigger(models.TextChoices):

@@ -10,6 +10,7 @@ double them.
 from __future__ import annotations
 
 import datetime as dt
+import math
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ _UPDATED_FIELDS = [
     "confidence",
     "data_completeness",
     "possible_cause",
+    "figures_clamped",
     "last_evaluated_at",
 ]
 
@@ -59,6 +61,11 @@ class WriteCounts:
     new: int = 0
     updated: int = 0
     resolved: int = 0
+
+    def __add__(self, other: WriteCounts) -> WriteCounts:
+        return WriteCounts(
+            self.new + other.new, self.updated + other.updated, self.resolved + other.resolved
+        )
 
 
 def findings_apply(
@@ -196,23 +203,45 @@ def _fill(anomaly: UsageAnomaly, finding: Finding, as_of: dt.date, now) -> None:
     anomaly.anomaly_type = finding.type
     anomaly.severity = finding.severity
     anomaly.status = AnomalyStatus.OPEN if _ongoing(finding, as_of) else AnomalyStatus.RESOLVED
-    anomaly.baseline_value = _decimal(finding.baseline)
-    anomaly.actual_value = _decimal(finding.actual)
-    anomaly.deviation_percent = _decimal(finding.deviation_percent, places=2)
+    clamped = False
+    for name, value in (
+        ("baseline_value", finding.baseline),
+        ("actual_value", finding.actual),
+        ("deviation_percent", finding.deviation_percent),
+        ("expected_low", finding.expected_low),
+        ("expected_high", finding.expected_high),
+    ):
+        stored, was_clamped = column_decimal(name, value)
+        setattr(anomaly, name, stored)
+        clamped |= was_clamped
+    anomaly.figures_clamped = clamped
     anomaly.end_date = finding.end
-    anomaly.score = float(np.nan_to_num(finding.score, posinf=1e6))
-    anomaly.expected_low = _decimal(finding.expected_low)
-    anomaly.expected_high = _decimal(finding.expected_high)
+    anomaly.score = float(np.nan_to_num(finding.score, posinf=1e6, neginf=-1e6))
     anomaly.confidence = finding.confidence
-    anomaly.data_completeness = finding.completeness
+    anomaly.data_completeness = float(np.clip(np.nan_to_num(finding.completeness), 0.0, 1.0))
     anomaly.possible_cause = finding.possible_cause[:255]
     anomaly.last_evaluated_at = now
 
 
-def _decimal(value: float, places: int = 4) -> Decimal:
-    # The columns hold up to 10^16: astronomic inputs are clamped, not a failed scan.
-    value = float(np.clip(np.nan_to_num(value, nan=0.0), -9.99e15, 9.99e15))
-    return Decimal(f"{value:.{places}f}")
+def column_decimal(name: str, value: float) -> tuple[Decimal, bool]:
+    """`value` as the Decimal that UsageAnomaly's column `name` holds, and whether it had to
+    be clamped to the column's range (the engine can produce any float, an unbounded band
+    edge included; a write must never overflow). NaN is stored as 0 and counts as clamped."""
+    field = UsageAnomaly._meta.get_field(name)
+    places = field.decimal_places
+    # A margin below the column's 10^(digits - places): SQLite keeps decimals as floats, and a
+    # value at the very limit can read back rounded up past it.
+    limit = COLUMN_HEADROOM * 10.0 ** (field.max_digits - places)
+    value = float(value)
+    if math.isnan(value):
+        return Decimal(0).quantize(Decimal(10) ** -places), True
+    clamped = abs(value) > limit
+    value = max(-limit, min(limit, value))
+    return Decimal(f"{value:.{places}f}"), clamped
+
+
+# Share of a decimal column's range the scan writes up to (see column_decimal).
+COLUMN_HEADROOM = 0.999
 
 
 def _state(anomaly: UsageAnomaly) -> tuple:

@@ -10,7 +10,7 @@ from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
 
 from .detection import series_trace
-from .models import DetectionSettings, ScanRun, UsageAnomaly
+from .models import DetectionSettings, ScanRun, UsageAnomaly, scan_scope_key
 from .scan_inputs import detection_configs, series_batch, usage_frame
 
 # Days shown around an anomaly: enough history to see the baseline, some after it.
@@ -76,7 +76,8 @@ def anomaly_series(*, anomaly: UsageAnomaly, today: dt.date) -> dict:
 
 
 def series_window(*, customer, metric: str, first: dt.date, last: dt.date) -> dict:
-    warmup = first - dt.timedelta(days=SERIES_WARMUP_DAYS)
+    # Not before the calendar's first day (a row dated 0001-01-05 would overflow it).
+    warmup = first - dt.timedelta(days=min(SERIES_WARMUP_DAYS, (first - dt.date.min).days))
     frame = usage_frame(customer_ids=[customer.pk], start=warmup, end=last)
     frame = frame[frame["metric"] == metric]
     empty = {
@@ -106,6 +107,15 @@ def series_window(*, customer, metric: str, first: dt.date, last: dt.date) -> di
         "expected_low": clean(trace.expected_low),
         "expected_high": clean(trace.expected_high),
     }
+
+
+def scan_run_latest_of_customer(*, customer) -> ScanRun | None:
+    """The latest scan of this one account (a Rescan from its page), if any."""
+    return (
+        ScanRun.objects.filter(scope_key=scan_scope_key([customer.pk]))
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def scan_run_get_visible(*, user, run_id) -> ScanRun:

@@ -68,6 +68,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "confidence",
             "data_completeness",
             "possible_cause",
+            "figures_clamped",
             "summary",
             "dismissed_at",
             "dismissed_by",

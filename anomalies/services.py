@@ -10,7 +10,6 @@ chunk redelivered after a worker died is either redone from scratch or skipped.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -24,7 +23,7 @@ from django.utils import timezone
 
 from customers.models import Customer, RiskSignal
 
-from . import scan_inputs, scan_results
+from . import scan_inputs, scan_isolation, scan_results
 from .detection import detect
 from .models import (
     AnomalyStatus,
@@ -34,6 +33,7 @@ from .models import (
     ScanChunk,
     ScanRun,
     UsageAnomaly,
+    scan_scope_key,
 )
 
 logger = logging.getLogger(__name__)
@@ -46,13 +46,6 @@ class ScanAlreadyRunning(Exception):
     def __init__(self, run: ScanRun):
         super().__init__(f"a scan of this scope is already {run.status} (run {run.pk})")
         self.run = run
-
-
-def _scope_key(customer_ids: Sequence | None) -> str:
-    if customer_ids is None:
-        return "all"
-    digest = hashlib.sha256(",".join(sorted(str(c) for c in customer_ids)).encode())
-    return "customers:" + digest.hexdigest()[:40]
 
 
 def scan_runs_expire_stale(*, now: dt.datetime | None = None) -> int:
@@ -76,10 +69,11 @@ def scan_start(
     """Create a scan of all active customers (customer_ids None) or of the given ones, and
     (with `enqueue`) send its chunks to the workers once the transaction commits.
 
-    Raises ScanAlreadyRunning when a scan of the same scope is queued or running.
+    Raises ScanAlreadyRunning when a scan of the same scope is queued or running, and
+    ScanNotQueued (the run marked failed) when the broker cannot take its chunks.
     """
     scan_runs_expire_stale()
-    scope_key = _scope_key(customer_ids)
+    scope_key = scan_scope_key(customer_ids)
     customers = Customer.objects.exclude(status=Customer.Status.CHURNED)
     if customer_ids is not None:
         customers = Customer.objects.filter(pk__in=list(customer_ids))
@@ -89,49 +83,119 @@ def scan_start(
     n_chunks = -(-len(ids) // settings.SCAN_CHUNK_CUSTOMERS)
     chunks = [list(part) for part in np.array_split(np.array(ids, dtype=object), max(n_chunks, 1))]
     chunks = [c for c in chunks if c]
-    now = timezone.now()
-    try:
-        with transaction.atomic():
-            run = ScanRun.objects.create(
-                trigger=trigger,
-                triggered_by=user if user is not None and user.is_authenticated else None,
-                scope_key=scope_key,
-                scope={"customers": "all"} if customer_ids is None else {"customers": ids},
-                as_of=as_of or timezone.localdate(),
-                customers_total=len(ids),
-                chunks_total=len(chunks),
-                heartbeat_at=now,
-            )
-            created = ScanChunk.objects.bulk_create(
-                [ScanChunk(run=run, index=i, customer_ids=c) for i, c in enumerate(chunks)]
-            )
-            if not chunks:
-                _run_finish(run.pk)
-            elif enqueue:
-                chunk_ids = [c.pk for c in created]
-                transaction.on_commit(lambda: _enqueue_chunks(chunk_ids))
-    except IntegrityError:
-        active = ScanRun.objects.filter(
-            scope_key=scope_key, status__in=ScanRun.ACTIVE_STATUSES
-        ).first()
-        if active is None:  # it finished between our insert and this read: try once more
-            return scan_start(
+    # The scope's active run may finish between our refused insert and the read that names
+    # it: then the scope is free and the insert is tried again, a bounded number of times.
+    for _ in range(SCOPE_CLAIM_ATTEMPTS):
+        try:
+            run, chunk_ids = _run_create(
                 trigger=trigger,
                 user=user,
+                scope_key=scope_key,
+                ids=ids,
+                chunks=chunks,
                 customer_ids=customer_ids,
                 as_of=as_of,
-                enqueue=enqueue,
             )
-        raise ScanAlreadyRunning(active) from None
+            break
+        except IntegrityError as exc:
+            if not _is_scope_conflict(exc):
+                raise
+            active = ScanRun.objects.filter(
+                scope_key=scope_key, status__in=ScanRun.ACTIVE_STATUSES
+            ).first()
+            if active is not None:
+                raise ScanAlreadyRunning(active) from None
+    else:
+        raise ScanAlreadyRunning(ScanRun.objects.filter(scope_key=scope_key).first())
+    if enqueue and chunk_ids:
+        if transaction.get_connection().in_atomic_block:
+            # Inside the caller's transaction: the chunks exist for a worker only once it
+            # commits.
+            transaction.on_commit(lambda: scan_enqueue(run_id=run.pk, chunk_ids=chunk_ids))
+        else:
+            scan_enqueue(run_id=run.pk, chunk_ids=chunk_ids)
     run.refresh_from_db()
     return run
 
 
-def _enqueue_chunks(chunk_ids: list[int]) -> None:
+# How often a scan start retries claiming a scope whose active run just finished.
+SCOPE_CLAIM_ATTEMPTS = 3
+SCOPE_CONSTRAINT = "scan_one_active_per_scope"
+
+
+def _is_scope_conflict(exc: IntegrityError) -> bool:
+    """Only the scope lock's violation means "a scan of this scope is active"; any other
+    integrity error is a bug to surface, not a conflict to retry."""
+    cause = exc.__cause__
+    diag = getattr(cause, "diag", None)
+    if diag is not None and getattr(diag, "constraint_name", None):
+        return diag.constraint_name == SCOPE_CONSTRAINT
+    # SQLite names the columns of a violated partial unique index, not the index.
+    message = str(exc)
+    return SCOPE_CONSTRAINT in message or "anomalies_scanrun.scope_key" in message
+
+
+def _run_create(*, trigger, user, scope_key, ids, chunks, customer_ids, as_of):
+    with transaction.atomic():
+        run = ScanRun.objects.create(
+            trigger=trigger,
+            triggered_by=user if user is not None and user.is_authenticated else None,
+            scope_key=scope_key,
+            scope={"customers": "all"} if customer_ids is None else {"customers": ids},
+            as_of=as_of or timezone.localdate(),
+            customers_total=len(ids),
+            chunks_total=len(chunks),
+            heartbeat_at=timezone.now(),
+        )
+        created = ScanChunk.objects.bulk_create(
+            [ScanChunk(run=run, index=i, customer_ids=c) for i, c in enumerate(chunks)]
+        )
+        if not chunks:
+            _run_finish(run.pk)
+    return run, [c.pk for c in created]
+
+
+class ScanNotQueued(Exception):
+    """The broker did not take a scan's chunks; the run is marked failed, so its scope is free
+    for a retry."""
+
+    def __init__(self, run_id, cause: BaseException):
+        super().__init__(
+            "The scan could not be queued: the task queue is unavailable "
+            f"({type(cause).__name__}). Try again in a few minutes."
+        )
+        self.run_id = run_id
+
+
+def scan_enqueue(*, run_id, chunk_ids: list[int]) -> None:
+    """Send a run's chunks to the workers. When the broker refuses (down, unreachable, full),
+    the run is failed at once rather than left queued, which would lock its scope until it
+    went stale; chunks already sent still run and do their (idempotent) work."""
     from .tasks import scan_chunk_task
 
-    for chunk_id in chunk_ids:
-        scan_chunk_task.delay(chunk_id)
+    sent = 0
+    try:
+        for chunk_id in chunk_ids:
+            scan_chunk_task.apply_async(
+                (chunk_id,), retry=True, retry_policy=settings.CELERY_ENQUEUE_RETRY_POLICY
+            )
+            sent += 1
+    except Exception as exc:  # kombu's OperationalError, socket errors, redis errors
+        logger.error("scan %s: queued %d of %d chunks: %s", run_id, sent, len(chunk_ids), exc)
+        error = {
+            "customer_id": "",
+            "metric": "",
+            "stage": "enqueue",
+            "error": f"{len(chunk_ids) - sent} of {len(chunk_ids)} chunks not queued: "
+            f"{type(exc).__name__}: {exc}"[:500],
+        }
+        ScanRun.objects.filter(pk=run_id).update(
+            status=ScanRun.Status.FAILED,
+            finished_at=timezone.now(),
+            errors=[error],
+            error_count=F("error_count") + 1,
+        )
+        raise ScanNotQueued(run_id, exc) from exc
 
 
 @dataclass
@@ -178,7 +242,15 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     timings["read"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    findings, outages, errors = _detect_isolating_customers(batch, configs, history, as_of)
+    detected = scan_isolation.detect_isolating(
+        batch,
+        lambda sub, rows: detect(
+            sub,
+            config=[configs[i] for i in rows],
+            as_of=as_of,
+            hints=scan_isolation.hints_rows(history.hints, rows),
+        ),
+    )
     timings["detect"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
@@ -187,11 +259,18 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
         locked = ScanChunk.objects.select_for_update().get(pk=chunk.pk)
         if locked.status == ScanChunk.Status.DONE:
             return ChunkOutcome(skipped=True)
-        good = _without_customers(batch, {e["customer_id"] for e in errors})
-        counts = scan_results.findings_apply(
-            findings=findings, batch=good, as_of=as_of, suppressed=history.suppressed
+        # Series the engine failed on keep their stored anomalies as they are.
+        scanned = scan_isolation.batch_rows(batch, detected.rows)
+        counts, write_errors = scan_isolation.write_isolating(
+            sorted(set(scanned.groups)),
+            lambda customers: _findings_write(
+                detected.findings, scanned, customers, as_of, history.suppressed
+            ),
+            combine=scan_results.WriteCounts.__add__,
         )
-        _portfolio_events_record(outages, run)
+        counts = counts or scan_results.WriteCounts()
+        errors = detected.errors + write_errors
+        _portfolio_events_record(detected.portfolio_events, run)
         timings["write"] = time.perf_counter() - clock
         ScanChunk.objects.filter(pk=chunk.pk).update(
             status=ScanChunk.Status.DONE,
@@ -225,6 +304,18 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     )
 
 
+def _findings_write(findings, batch, customers, as_of, suppressed):
+    """Write the findings of some of a batch's accounts (one of write_isolating's parts)."""
+    wanted = set(customers)
+    rows = [i for i, group in enumerate(batch.groups) if group in wanted]
+    return scan_results.findings_apply(
+        findings=[f for f in findings if f.account in wanted],
+        batch=scan_isolation.batch_rows(batch, rows),
+        as_of=as_of,
+        suppressed=suppressed,
+    )
+
+
 def scan_chunk_fail(*, chunk_id: int, error: str) -> None:
     """A chunk gave up after its retries: record it so the run can finish (partially)."""
     with transaction.atomic():
@@ -242,51 +333,6 @@ def scan_chunk_fail(*, chunk_id: int, error: str) -> None:
         )
         _run_errors_append(chunk.run_id, chunk.errors)
         _run_finish_if_complete(chunk.run_id)
-
-
-def _detect_isolating_customers(batch, configs, history, as_of):
-    """Run the engine on the whole chunk; if it rejects the data, rerun customer by customer
-    so one account's bad data fails that account only."""
-    try:
-        result = detect(batch, config=configs, as_of=as_of, hints=history.hints)
-        return result.findings, result.portfolio_events, []
-    except ValueError:
-        pass
-    findings, errors = [], []
-    for customer in sorted(set(batch.groups)):
-        rows = [i for i, g in enumerate(batch.groups) if g == customer]
-        sub = _subset(batch, rows)
-        hints = history.hints
-        sub_hints = type(hints)(
-            exclude=hints.exclude[rows],
-            rebaseline_from=hints.rebaseline_from[rows],
-            evidence=hints.evidence[rows],
-        )
-        try:
-            result = detect(sub, config=[configs[i] for i in rows], as_of=as_of, hints=sub_hints)
-        except ValueError as exc:
-            errors.append({"customer_id": customer, "error": str(exc)[:500]})
-            continue
-        findings.extend(result.findings)
-    return findings, [], errors
-
-
-def _subset(batch, rows):
-    from .detection import SeriesBatch
-
-    return SeriesBatch(
-        batch.values[rows],
-        batch.start,
-        tuple(batch.series_ids[i] for i in rows),
-        tuple(batch.metrics[i] for i in rows),
-        tuple(batch.groups[i] for i in rows),
-    )
-
-
-def _without_customers(batch, customers: set):
-    if not customers:
-        return batch
-    return _subset(batch, [i for i, g in enumerate(batch.groups) if g not in customers])
 
 
 def _portfolio_events_record(outages, run: ScanRun) -> None:
@@ -333,13 +379,41 @@ def _run_finish(run_id) -> None:
 def scan_run_sync(
     *, run: ScanRun, progress: Callable[[ChunkOutcome], None] | None = None
 ) -> ScanRun:
-    """Process every pending chunk of a run in this process (no broker needed)."""
-    for chunk_id in run.chunks.exclude(status=ScanChunk.Status.DONE).values_list("pk", flat=True):
-        outcome = scan_chunk_run(chunk_id=chunk_id)
-        if progress:
-            progress(outcome)
+    """Process every pending chunk of a run in this process (no broker needed).
+
+    A chunk that fails is recorded as failed and the next one runs, as on the workers; if
+    this process is stopped (Ctrl-C, a signal turned into SystemExit), the chunks not done are
+    failed and the run finished before the exception goes on, so a dead shell never leaves a
+    run "running" to lock its scope."""
+    try:
+        for chunk_id in run.chunks.exclude(status=ScanChunk.Status.DONE).values_list(
+            "pk", flat=True
+        ):
+            try:
+                outcome = scan_chunk_run(chunk_id=chunk_id)
+            except Exception as exc:
+                logger.exception("scan %s: chunk %s failed", run.pk, chunk_id)
+                scan_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+                outcome = ChunkOutcome(errors=1)
+            if progress:
+                progress(outcome)
+    except BaseException as exc:
+        scan_run_abandon(run_id=run.pk, error=f"interrupted: {type(exc).__name__}: {exc}")
+        raise
     run.refresh_from_db()
     return run
+
+
+def scan_run_abandon(*, run_id, error: str) -> None:
+    """Fail every chunk of a run that is not done and finish the run (its process is going
+    away)."""
+    for chunk_id in ScanChunk.objects.filter(
+        run_id=run_id, status__in=[ScanChunk.Status.PENDING, ScanChunk.Status.RUNNING]
+    ).values_list("pk", flat=True):
+        scan_chunk_fail(chunk_id=chunk_id, error=error)
+    ScanRun.objects.filter(pk=run_id, status__in=ScanRun.ACTIVE_STATUSES).update(
+        status=ScanRun.Status.FAILED, finished_at=timezone.now()
+    )
 
 
 # --- dismissals ---------------------------------------------------------------------------

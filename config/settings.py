@@ -5,6 +5,7 @@ no email server. Production sets DEBUG=false, SECRET_KEY, ALLOWED_HOSTS, DATABAS
 and REDIS_URL (see .env.example); `manage.py check --deploy` is clean then.
 """
 
+import datetime
 from pathlib import Path
 
 import environ
@@ -213,14 +214,35 @@ CELERY_TASK_ACKS_LATE = True
 # every time is failed, not retried forever.
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# --- Time-outs of a scan, in one place --------------------------------------------------
+# A chunk task is killed after CELERY_TASK_TIME_LIMIT. With acks_late, a task whose worker
+# died is redelivered by Redis after CELERY_VISIBILITY_TIMEOUT, which must exceed the time
+# limit (or Redis would hand a chunk that is still running to a second worker). A run whose
+# heartbeat has been silent longer than both together could still get its chunk redelivered,
+# so only then is it stale (failed by the next scan start, freeing its scope):
+#   SCAN_STALE_MINUTES * 60 > CELERY_VISIBILITY_TIMEOUT + CELERY_TASK_TIME_LIMIT
+# anomalies.checks refuses settings that break these rules.
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=60 * 60)
+SCAN_STALE_MINUTES = env.int(
+    "SCAN_STALE_MINUTES",
+    default=(CELERY_VISIBILITY_TIMEOUT + CELERY_TASK_TIME_LIMIT) // 60 + 5,
+)
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# A broker that is down must not hang a web request: connect for a few seconds, retry
+# publishing twice, then the caller is told (a scan start answers 503 and its run is failed).
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("CELERY_BROKER_CONNECTION_TIMEOUT", default=3.0)
+CELERY_ENQUEUE_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 1.0,
+}
 if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
-    # With acks_late, a task whose worker died is redelivered after this many seconds: long
-    # enough for the slowest chunk, short enough that a scan recovers the same night.
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+        "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+        "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
     }
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 
@@ -235,6 +257,11 @@ LOGGING = {
 }
 
 # --- Tremor ---------------------------------------------------------------------------
+# Bounds on usage at every entry point (CSV import, POST /api/usage/, the ingest task, admin):
+# a value above USAGE_VALUE_MAX per day, a date before USAGE_FIRST_DATE or after tomorrow is
+# refused with the row's error. See customers/limits.py.
+USAGE_VALUE_MAX = env.float("USAGE_VALUE_MAX", default=1e12)
+USAGE_FIRST_DATE = datetime.date.fromisoformat(env.str("USAGE_FIRST_DATE", default="2000-01-01"))
 # Upper bound on records in one POST /api/usage/ call: larger batches go through the CSV
 # import or several calls, so a single request cannot hold a worker for minutes.
 USAGE_API_MAX_RECORDS = env.int("USAGE_API_MAX_RECORDS", default=50_000)
@@ -255,5 +282,3 @@ SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 # Days of usage a scan reads: the engine's 12-week window, its 6-week replay and a year back
 # for recurring patterns.
 SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)
-# A queued or running scan silent this long was abandoned by its workers.
-SCAN_STALE_MINUTES = env.int("SCAN_STALE_MINUTES", default=30)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from anomalies.api import Pagination, page_of
 
 from . import ingest
+from .limits import usage_limits
 from .selectors import (
     customer_get_visible,
     customer_list_visible,
@@ -115,7 +116,7 @@ class UsageIngestApi(APIView):
             raise ValidationError({"detail": "The list of records is empty."})
 
         result = usage_ingest(
-            batch=ingest.parse_records(records),
+            batch=ingest.parse_records(records, limits=usage_limits()),
             create_customers=create_customers,
             visible_customers=customer_list_visible(user=request.user),
         )

@@ -39,6 +39,28 @@ _BAD_CHARS_RE = re.compile("[\x00\ud800-\udfff]")
 _ESCAPED_BYTE_RE = re.compile("[\udc80-\udcff]")
 
 
+# Bounds on a value and a date beyond their form. A day's count of one metric of one account
+# above a trillion is a unit or export error (bytes for calls, a cumulative counter, a
+# timestamp in the value column), not usage; it would also dwarf every baseline it enters.
+DEFAULT_MAX_VALUE = 1e12
+# Product analytics with daily usage older than this is an epoch or a parse error (0001-01-05).
+DEFAULT_FIRST_DATE = date(2000, 1, 1)
+
+
+@dataclass(frozen=True, slots=True)
+class UsageLimits:
+    """What a record may hold. `last_date` None means no upper bound on dates; entry points
+    pass tomorrow in the server's time zone (customers.limits.usage_limits), since only the
+    caller knows the clock."""
+
+    max_value: float = DEFAULT_MAX_VALUE
+    first_date: date = DEFAULT_FIRST_DATE
+    last_date: date | None = None
+
+
+NO_CLOCK_LIMITS = UsageLimits()
+
+
 @dataclass(frozen=True, slots=True)
 class UsageRecord:
     ref: int
@@ -95,7 +117,9 @@ def _text(raw: object, field: str, *, required: bool, max_length: int) -> tuple[
     return text, None
 
 
-def parse_date(raw: object) -> tuple[date | None, str | None]:
+def parse_date(
+    raw: object, *, limits: UsageLimits = NO_CLOCK_LIMITS
+) -> tuple[date | None, str | None]:
     if raw is None or raw == "":
         return None, "date is missing"
     if not isinstance(raw, str):
@@ -104,12 +128,25 @@ def parse_date(raw: object) -> tuple[date | None, str | None]:
     if not _DATE_RE.match(text):
         return None, f"date {raw!r} is not in YYYY-MM-DD form"
     try:
-        return date.fromisoformat(text), None
+        day = date.fromisoformat(text)
     except ValueError:
         return None, f"date {raw!r} is not a real calendar date"
+    if day < limits.first_date:
+        return None, (
+            f"date {raw!r} is before {limits.first_date.isoformat()}, the earliest usage "
+            "date accepted (USAGE_FIRST_DATE)"
+        )
+    if limits.last_date is not None and day > limits.last_date:
+        return None, (
+            f"date {raw!r} is in the future: the latest usage date accepted today is "
+            f"{limits.last_date.isoformat()} (tomorrow)"
+        )
+    return day, None
 
 
-def parse_value(raw: object) -> tuple[float | None, str | None]:
+def parse_value(
+    raw: object, *, limits: UsageLimits = NO_CLOCK_LIMITS
+) -> tuple[float | None, str | None]:
     if raw is None or raw == "":
         return None, "value is missing"
     # bool is an int subclass: `true` in JSON is a bug upstream, not the number 1.
@@ -126,6 +163,11 @@ def parse_value(raw: object) -> tuple[float | None, str | None]:
         return None, f"value {raw!r} is not finite"
     if value < 0:
         return None, f"value {raw!r} is negative; usage counts cannot be"
+    if value > limits.max_value:
+        return None, (
+            f"value {raw!r} is above the upper bound of {limits.max_value:,.0f} per day "
+            "(USAGE_VALUE_MAX): a unit or export error, not usage"
+        )
     # "-0" would otherwise be stored as -0.0 and compare unequal in text exports.
     return value + 0.0, None
 
@@ -133,7 +175,9 @@ def parse_value(raw: object) -> tuple[float | None, str | None]:
 # --- Records ---------------------------------------------------------------------------
 
 
-def parse_record(raw: Mapping[str, object], *, ref: int) -> UsageRecord | list[RowError]:
+def parse_record(
+    raw: Mapping[str, object], *, ref: int, limits: UsageLimits = NO_CLOCK_LIMITS
+) -> UsageRecord | list[RowError]:
     """One record, or every error found in it (not only the first)."""
     errors: list[RowError] = []
     for name in raw:
@@ -156,11 +200,11 @@ def parse_record(raw: Mapping[str, object], *, ref: int) -> UsageRecord | list[R
     if message:
         errors.append(RowError(ref, "metric", message))
 
-    day, message = parse_date(raw.get("date"))
+    day, message = parse_date(raw.get("date"), limits=limits)
     if message:
         errors.append(RowError(ref, "date", message))
 
-    value, message = parse_value(raw.get("value"))
+    value, message = parse_value(raw.get("value"), limits=limits)
     if message:
         errors.append(RowError(ref, "value", message))
 
@@ -218,7 +262,7 @@ def _batch(parsed: Iterable[UsageRecord | list[RowError]], *, ref_label: str) ->
     return UsageBatch(records=tuple(records), errors=tuple(errors))
 
 
-def parse_records(items: Iterable[object]) -> UsageBatch:
+def parse_records(items: Iterable[object], *, limits: UsageLimits = NO_CLOCK_LIMITS) -> UsageBatch:
     """JSON-shaped records (from the API or a task): refs are list indexes from 0."""
 
     def parse():
@@ -228,7 +272,7 @@ def parse_records(items: Iterable[object]) -> UsageBatch:
                     RowError(index, None, f"record must be an object, got {type(item).__name__}")
                 ]
             else:
-                yield parse_record(item, ref=index)
+                yield parse_record(item, ref=index, limits=limits)
 
     return _batch(parse(), ref_label="index")
 
@@ -278,7 +322,7 @@ def _check_header(header: list[str]) -> list[str]:
     return names
 
 
-def parse_csv(lines: Iterable[str]) -> UsageBatch:
+def parse_csv(lines: Iterable[str], *, limits: UsageLimits = NO_CLOCK_LIMITS) -> UsageBatch:
     """Parse the lines of a decoded CSV file (see `decode_csv`).
 
     Raises UsageFileError when the file cannot be read at all; every other problem is a
@@ -323,7 +367,7 @@ def parse_csv(lines: Iterable[str]) -> UsageBatch:
                     )
                 ]
             else:
-                yield parse_record(dict(zip(names, row, strict=True)), ref=start)
+                yield parse_record(dict(zip(names, row, strict=True)), ref=start, limits=limits)
 
     batch = _batch(parse(), ref_label="line")
     if not batch.records and not batch.errors:
@@ -331,6 +375,6 @@ def parse_csv(lines: Iterable[str]) -> UsageBatch:
     return batch
 
 
-def read_csv(data: bytes) -> UsageBatch:
+def read_csv(data: bytes, *, limits: UsageLimits = NO_CLOCK_LIMITS) -> UsageBatch:
     """Convenience for callers without a progress bar: bytes in, batch out."""
-    return parse_csv(io.StringIO(decode_csv(data), newline=""))
+    return parse_csv(io.StringIO(decode_csv(data), newline=""), limits=limits)

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from .constraints import choices_constraint
+from .limits import validate_usage_date, validate_usage_value
 from .metrics import METRIC_MAX_LENGTH
 
 
@@ -67,8 +68,10 @@ class UsageMetric(models.Model):
         Customer, on_delete=models.CASCADE, related_name="usage", db_index=False
     )
     metric = models.CharField(max_length=METRIC_MAX_LENGTH)
-    date = models.DateField()
-    value = models.FloatField()
+    # The validators are the ingest's bounds, for admin's forms; the bulk paths check them
+    # in customers.ingest before writing.
+    date = models.DateField(validators=[validate_usage_date])
+    value = models.FloatField(validators=[validate_usage_value])
 
     class Meta:
         constraints = [

@@ -4,6 +4,7 @@ from celery import shared_task
 from django.db import OperationalError
 
 from . import ingest
+from .limits import usage_limits
 from .services import usage_ingest
 
 logger = logging.getLogger(__name__)
@@ -20,7 +21,10 @@ logger = logging.getLogger(__name__)
 )
 def usage_ingest_task(records: list[dict], create_customers: bool = False) -> dict:
     """Ingest JSON-shaped usage records (see customers.ingest) all or nothing."""
-    result = usage_ingest(batch=ingest.parse_records(records), create_customers=create_customers)
+    result = usage_ingest(
+        batch=ingest.parse_records(records, limits=usage_limits()),
+        create_customers=create_customers,
+    )
     if not result.written:
         logger.warning(
             "usage_ingest_task rejected %d record(s); nothing written. First: %s",

@@ -80,3 +80,37 @@ def make_customer(db):
         return Customer.objects.create(**fields)
 
     return make
+
+
+@pytest.fixture
+def broker_down():
+    """Point the Celery app at a port where no broker listens (a real refused connection),
+    and back afterwards."""
+    from config.celery import app
+
+    before = app.conf.broker_url
+
+    def reset_pools():
+        if app._pool is not None:
+            app._pool.force_close_all()
+        app._pool = None
+        app.amqp._producer_pool = None
+
+    reset_pools()
+    app.conf.broker_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
+    yield
+    reset_pools()
+    app.conf.broker_url = before
+
+
+@pytest.fixture
+def tasks_run_eagerly():
+    """Run Celery tasks in this thread when they are sent. Without this, work sent on commit
+    would go to whatever broker the environment names (the filesystem broker under var/ on a
+    laptop, the real Redis under CI) and wait there for a worker forever."""
+    from config.celery import app
+
+    before = app.conf.task_always_eager
+    app.conf.task_always_eager = True
+    yield
+    app.conf.task_always_eager = before

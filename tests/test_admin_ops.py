@@ -218,3 +218,19 @@ def test_add_pages_render(client, superuser, model):
     client.force_login(superuser)
     app, name = model.split("/")
     assert client.get(reverse(f"admin:{app}_{name}_add")).status_code == 200
+
+
+def test_admin_refuses_usage_out_of_bounds_naming_the_field(client, superuser, make_customer):
+    customer = make_customer()
+    client.force_login(superuser)
+    url = reverse("admin:customers_usagemetric_add")
+    form = {"customer": customer.pk, "metric": "logins", "date": "2024-03-01", "value": "1e15"}
+    response = client.post(url, form)
+    assert response.status_code == 200  # the form again, with its errors
+    assert "USAGE_VALUE_MAX" in response.context["adminform"].form.errors["value"][0]
+    response = client.post(url, form | {"value": "5", "date": "0001-01-05"})
+    assert "before 2000-01-01" in response.context["adminform"].form.errors["date"][0]
+    assert not UsageMetric.objects.exists()
+    response = client.post(url, form | {"value": "5"})
+    assert response.status_code == 302
+    assert UsageMetric.objects.get().value == 5

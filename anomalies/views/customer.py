@@ -7,6 +7,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
@@ -18,11 +19,20 @@ from .. import services
 from ..charts import usage_chart_svg
 from ..detection.calendar import holiday_mask
 from ..forms import DismissForm
-from ..models import AnomalyStatus
-from ..selectors import anomaly_get_visible, anomaly_list_visible, series_window
+from ..models import AnomalyStatus, ScanRun
+from ..selectors import (
+    anomaly_get_visible,
+    anomaly_list_visible,
+    scan_run_latest_of_customer,
+    series_window,
+)
 from ..text import anomaly_sentence
 
 CHART_DAYS = 90
+# A finished Rescan is shown on the page this long; a running one refreshes the page this
+# often (a meta refresh: no script).
+RESCAN_SHOWN_FOR = dt.timedelta(minutes=10)
+RESCAN_REFRESH_SECONDS = 3
 # The engine's default calendar (DetectionConfig.holiday_country).
 HOLIDAY_COUNTRY = "US"
 
@@ -67,22 +77,15 @@ def anomaly_reopen(request, anomaly_id):
 def customer_rescan(request, customer_id):
     customer = customer_get_visible(user=request.user, customer_id=customer_id)
     try:
-        run = services.scan_start(
-            trigger="user", user=request.user, customer_ids=[customer.pk], enqueue=False
-        )
+        # On the workers, like every scan: the web process stays free, and the page shows
+        # the run until it finishes.
+        services.scan_start(trigger="user", user=request.user, customer_ids=[customer.pk])
     except services.ScanAlreadyRunning:
         messages.warning(request, "A scan of this account is already running.")
-        return redirect("customer-detail", customer_id=customer.pk)
-    # One account scans in about a second: run it here rather than wait on a worker.
-    run = services.scan_run_sync(run=run)
-    summary = (
-        f"{run.anomalies_new} new, {run.anomalies_updated} updated, "
-        f"{run.anomalies_resolved} resolved"
-    )
-    if run.error_count:
-        messages.error(request, f"The scan finished with errors ({summary}).")
+    except services.ScanNotQueued as exc:
+        messages.error(request, str(exc))
     else:
-        messages.success(request, f"Scan finished: {summary}.")
+        messages.success(request, "Scan queued: this page shows the result when it is done.")
     return redirect("customer-detail", customer_id=customer.pk)
 
 
@@ -95,7 +98,7 @@ def _render_page(request, customer, *, bound_form=None, status=200):
     selected = request.GET.get("metric", "")
     if bound_form is not None:
         selected = next(a.metric_type for a in anomalies if a.pk == bound_form[0])
-    charts = _charts(customer, anomalies, selected)
+    charts, future_metrics = _charts(customer, anomalies, selected)
     for anomaly in anomalies:
         anomaly.sentence = _sentence(anomaly)
         anomaly.metric_label = metric_label(anomaly.metric_type)
@@ -105,7 +108,9 @@ def _render_page(request, customer, *, bound_form=None, status=200):
             anomaly.dismiss_form = DismissForm(prefix=str(anomaly.pk))
     context = {
         "customer": customer,
+        "rescan": _rescan_state(customer),
         "charts": charts,
+        "future_metrics": future_metrics,
         "selected_metric": selected,
         "anomalies": anomalies,
         "open_count": sum(a.status == AnomalyStatus.OPEN for a in anomalies),
@@ -113,13 +118,35 @@ def _render_page(request, customer, *, bound_form=None, status=200):
     return render(request, "anomalies/customer.html", context, status=status)
 
 
-def _charts(customer, anomalies, selected: str) -> list[dict]:
+def _rescan_state(customer) -> dict | None:
+    """The latest Rescan of this account while it runs, or for a while after it ended."""
+    run = scan_run_latest_of_customer(customer=customer)
+    if run is None:
+        return None
+    active = run.status in ScanRun.ACTIVE_STATUSES
+    if not active and timezone.now() - (run.finished_at or run.created_at) > RESCAN_SHOWN_FOR:
+        return None
+    return {"run": run, "active": active, "refresh_seconds": RESCAN_REFRESH_SECONDS}
+
+
+def _chart_window(metrics: list[dict], today: dt.date) -> tuple[dt.date, dt.date, int]:
+    """The days the charts show: CHART_DAYS up to the latest day with data, but never past
+    today (a row dated in the future must not move every chart there) and never before the
+    calendar's first day (a row dated 0001-01-05 must not overflow it). Also returns how many
+    metrics have data dated after today, which the page mentions."""
+    latest = max(m["last_date"] for m in metrics)
+    last = min(latest, today)
+    last = max(last, dt.date.min + dt.timedelta(days=CHART_DAYS - 1))
+    future = sum(m["last_date"] > today for m in metrics)
+    return last - dt.timedelta(days=CHART_DAYS - 1), last, future
+
+
+def _charts(customer, anomalies, selected: str) -> tuple[list[dict], int]:
     metrics = customer_metrics(customer=customer)
     if not metrics:
-        return []
+        return [], 0
     # One window for every metric, so the charts line up day for day.
-    last = max(m["last_date"] for m in metrics)
-    first = last - dt.timedelta(days=CHART_DAYS - 1)
+    first, last, future = _chart_window(metrics, timezone.localdate())
     mask = holiday_mask(HOLIDAY_COUNTRY, first, CHART_DAYS)
     holidays = [first + dt.timedelta(days=int(i)) for i in mask.nonzero()[0]]
     names = sorted((m["metric"] for m in metrics), key=lambda name: name != selected)
@@ -153,7 +180,7 @@ def _charts(customer, anomalies, selected: str) -> list[dict]:
                 "svg": mark_safe(svg),  # noqa: S308
             }
         )
-    return charts
+    return charts, future
 
 
 def _anchor(metric: str) -> str:

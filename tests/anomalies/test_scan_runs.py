@@ -188,3 +188,51 @@ def test_the_same_fall_on_one_account_is_an_anomaly(make_customer):
         day(171),
     )
     assert not DataQualityEvent.objects.exists()
+
+
+def test_an_integrity_error_other_than_the_scope_lock_is_raised_not_retried(make_customer):
+    # A real constraint of the database (a trigger refusing chunks, standing in for any
+    # integrity error while creating a run) must surface once, not be taken for "a scan of
+    # this scope is running" and retried until the stack runs out.
+    from django.db import IntegrityError, connection
+
+    make_customer()
+    table = ScanChunk._meta.db_table
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                "CREATE FUNCTION tremor_test_no_chunks() RETURNS trigger AS $$ BEGIN "
+                "RAISE EXCEPTION 'no chunks today' USING ERRCODE = '23505'; END $$ "
+                "LANGUAGE plpgsql"
+            )
+            cursor.execute(
+                f"CREATE TRIGGER tremor_test_no_chunks BEFORE INSERT ON {table} "
+                "FOR EACH ROW EXECUTE FUNCTION tremor_test_no_chunks()"
+            )
+        else:
+            cursor.execute(
+                f"CREATE TRIGGER tremor_test_no_chunks BEFORE INSERT ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'UNIQUE constraint failed: no chunks today'); END"
+            )
+
+    with pytest.raises(IntegrityError, match="no chunks today"):
+        _start()
+
+    assert not ScanRun.objects.exists()
+
+
+def test_the_scan_time_outs_must_nest(settings):
+    from anomalies.checks import scan_timeouts_check
+
+    assert scan_timeouts_check(None) == []
+    settings.CELERY_VISIBILITY_TIMEOUT = settings.CELERY_TASK_TIME_LIMIT
+    settings.SCAN_STALE_MINUTES = 30
+    assert [e.id for e in scan_timeouts_check(None)] == ["anomalies.E001", "anomalies.E002"]
+
+
+def test_a_run_is_stale_only_after_its_lost_chunk_could_have_been_redelivered(settings):
+    # A worker killed mid-chunk: Redis redelivers the chunk after the visibility time-out,
+    # and it may then run for up to the task time limit. The next nightly start must not
+    # have failed the run before then.
+    redelivered_and_done = settings.CELERY_VISIBILITY_TIMEOUT + settings.CELERY_TASK_TIME_LIMIT
+    assert settings.SCAN_STALE_MINUTES * 60 > redelivered_and_done

@@ -256,3 +256,21 @@ def test_a_csm_cannot_see_scheduled_runs(csm_api, mine):
 @pytest.mark.parametrize("path_id", [str(uuid.uuid4()), "nope"])
 def test_an_unknown_run_is_404(csm_api, path_id):
     assert csm_api.get(run_url(path_id)).status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_broker_that_is_down_is_a_503_and_frees_the_scope(csm_api, mine, broker_down):
+    # No surrounding test transaction here: the run commits and its chunks are sent at once,
+    # to a broker that refuses the connection.
+    response = csm_api.post(START, {}, format="json")
+
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    body = response.json()
+    assert "could not be queued" in body["detail"]
+    assert body["run"]["status"] == "failed"
+    run = ScanRun.objects.get()
+    assert run.status == "failed"
+    assert run.errors[0]["stage"] == "enqueue"
+    # A retry is refused by the broker again, not by a run left queued (409).
+    assert csm_api.post(START, {}, format="json").status_code == 503

@@ -48,20 +48,6 @@ REPORT_CHARS = 1500
 
 
 @pytest.fixture
-def tasks_run_eagerly():
-    """POST /api/analytics/anomalies/scan enqueues its chunks on commit. Without this the
-    fuzzer's scans would go to whatever broker the environment names: the filesystem broker
-    under var/ on a laptop, the real Redis under CI, where they would wait for a worker
-    forever. Run them in the server's thread instead, so the fuzzer exercises the whole scan."""
-    from config.celery import app
-
-    before = app.conf.task_always_eager
-    app.conf.task_always_eager = True
-    yield
-    app.conf.task_always_eager = before
-
-
-@pytest.fixture
 def throttle_history_cleared():
     # DRF keeps throttle history in the in-process cache, shared with the live server thread
     # and outliving the test: the fuzzer's scans must not throttle a later test's.

@@ -131,3 +131,20 @@ def test_an_empty_file_is_refused(write_csv):
 def test_a_missing_file_is_a_clean_error(tmp_path):
     message, _ = run_failing(tmp_path / "nope.csv")
     assert "cannot read" in message and "No such file" in message
+
+
+def test_values_and_dates_out_of_bounds_are_listed_by_line(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(
+        HEADER,
+        "acct-1,logins,2024-03-01,5",
+        "acct-1,logins,2024-03-02,1e15",
+        "acct-1,logins,0001-01-05,5",
+        "acct-1,logins,2999-01-01,5",
+    )
+    message, err = run_failing(path)
+    assert "3 bad row(s)" in message
+    assert "line 3 [value]: value '1e15' is above the upper bound" in err
+    assert "line 4 [date]: date '0001-01-05' is before 2000-01-01" in err
+    assert "line 5 [date]: date '2999-01-01' is in the future" in err
+    assert not UsageMetric.objects.exists()

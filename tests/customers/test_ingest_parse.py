@@ -191,3 +191,37 @@ def test_it_reports_json_duplicates_by_index():
     assert batch.records == ()
     assert "duplicate of index 1" in batch.errors[0].message
     assert "duplicate of index 0" in batch.errors[1].message
+
+
+LIMITS = ingest.UsageLimits(max_value=1e6, first_date=date(2020, 1, 1), last_date=date(2024, 3, 2))
+
+
+@pytest.mark.parametrize(
+    ("line", "field", "message"),
+    [
+        ("acct-1,logins,2024-03-01,1000001", "value", "above the upper bound of 1,000,000"),
+        ("acct-1,logins,2024-03-01,1e15", "value", "USAGE_VALUE_MAX"),
+        ("acct-1,logins,2019-12-31,1", "date", "before 2020-01-01"),
+        ("acct-1,logins,0001-01-05,1", "date", "USAGE_FIRST_DATE"),
+        ("acct-1,logins,2024-03-03,1", "date", "in the future"),
+        ("acct-1,logins,2030-01-01,1", "date", "latest usage date accepted today is 2024-03-02"),
+    ],
+)
+def test_it_refuses_values_and_dates_outside_the_bounds(line, field, message):
+    batch = ingest.read_csv(
+        "\n".join([HEADER, "acct-1,logins,2024-03-02,1000000", line, ""]).encode(), limits=LIMITS
+    )
+    assert [r.ref for r in batch.records] == [2]
+    assert [(e.ref, e.field) for e in batch.errors] == [(3, field)]
+    assert message in batch.errors[0].message
+
+
+def test_the_default_bounds_refuse_absurd_values_and_epoch_dates():
+    batch = ingest.parse_records(
+        [
+            {"customer_external_id": "a", "metric": "logins", "date": "2024-03-01", "value": 1e15},
+            {"customer_external_id": "a", "metric": "logins", "date": "0001-01-05", "value": 1},
+        ]
+    )
+    assert batch.records == ()
+    assert [(e.ref, e.field) for e in batch.errors] == [(0, "value"), (1, "date")]

@@ -189,3 +189,42 @@ def test_a_request_at_the_record_limit_fits_the_body_size_limit(client, staff, a
     ]
     response = post(client, records)
     assert response.status_code == 200, response.content[:500]
+
+
+def test_an_absurd_value_is_a_400_naming_the_record_and_field(client, csm, accounts):
+    client.force_login(csm)
+    records = [record(external_id="mine", day=f"2024-03-0{d}", value=1e15) for d in (1, 2, 3)]
+    response = post(client, [record(external_id="mine", day="2024-02-29"), *records])
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "value"), (2, "value"), (3, "value")]
+    assert "USAGE_VALUE_MAX" in errors[0]["message"]
+    assert not UsageMetric.objects.exists()
+
+
+def test_the_value_bound_is_a_setting(client, csm, accounts, settings):
+    settings.USAGE_VALUE_MAX = 1e16
+    client.force_login(csm)
+    response = post(client, [record(external_id="mine", value=1e15)])
+    assert response.status_code == 200
+    assert UsageMetric.objects.get().value == 1e15
+
+
+def test_dates_after_tomorrow_and_before_2000_are_400s(client, csm, accounts):
+    from django.utils import timezone
+
+    client.force_login(csm)
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    response = post(
+        client,
+        [
+            record(external_id="mine", day=tomorrow.isoformat()),
+            record(external_id="mine", day=(tomorrow + timedelta(days=1)).isoformat()),
+            record(external_id="mine", day="1999-12-31"),
+        ],
+    )
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert [(e["index"], e["field"]) for e in errors] == [(1, "date"), (2, "date")]
+    assert "in the future" in errors[0]["message"]
+    assert "before 2000-01-01" in errors[1]["message"]

@@ -201,25 +201,63 @@ def test_another_csm_cannot_reopen(client, other_csm, csm, anomaly):
     assert client.post(reverse("anomaly-reopen", args=[anomaly.pk])).status_code == 404
 
 
-def test_rescan_finds_the_drop_and_reports_it(client, csm, make_customer, monkeypatch):
+@pytest.mark.usefixtures("tasks_run_eagerly")
+def test_rescan_runs_on_the_workers_and_the_page_shows_its_result(
+    client, csm, make_customer, monkeypatch, django_capture_on_commit_callbacks
+):
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: AS_OF)
     customer = make_customer(csm=csm)
     values = scaled(usage(HISTORY, seed=1), slice(HISTORY - 6, HISTORY), 0.35)
     usage_store(customer, "api_calls", values, first_index=FIRST_INDEX)
     client.force_login(csm)
+    url = reverse("customer-rescan", args=[customer.pk])
 
-    response = client.post(reverse("customer-rescan", args=[customer.pk]))
-
+    # The request only queues the scan: its chunk is sent when the transaction commits.
+    with django_capture_on_commit_callbacks(execute=False) as sent:
+        response = client.post(url)
     assert response.status_code == 302
     run = ScanRun.objects.get()
-    assert (run.trigger, run.triggered_by, run.status) == ("user", csm, "succeeded")
-    assert run.scope == {"customers": [str(customer.pk)]}
+    assert (run.trigger, run.triggered_by, run.status) == ("user", csm, "queued")
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Scan queued: this page shows the result when it is done."
+    ]
+    page = client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
+    assert "Scanning this account now" in page
+    assert '<meta http-equiv="refresh" content="3">' in page
+
+    for callback in sent:  # the commit: the worker (here, this thread) runs the chunk
+        callback()
+
+    run.refresh_from_db()
+    assert (run.status, run.scope) == ("succeeded", {"customers": [str(customer.pk)]})
     anomaly = UsageAnomaly.objects.get(customer=customer)
     assert (anomaly.metric_type, anomaly.anomaly_type) == ("api_calls", "drop")
-    assert [str(m) for m in get_messages(response.wsgi_request)] == [
-        "Scan finished: 1 new, 0 updated, 0 resolved."
-    ]
+    page = client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
+    assert "Last rescan succeeded" in page
+    assert "1 new, 0 updated, 0 resolved" in page
+    assert 'http-equiv="refresh"' not in page
     assert not AnomalyAction.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rescan_with_the_broker_down_says_so_and_frees_the_account(
+    client, csm, account, broker_down
+):
+    # No test transaction around the request: the chunk is sent at once, as in production,
+    # to a broker that refuses the connection.
+    client.force_login(csm)
+
+    response = client.post(reverse("customer-rescan", args=[account.pk]), follow=True)
+
+    assert response.status_code == 200
+    assert "The scan could not be queued: the task queue is unavailable" in (
+        response.content.decode()
+    )
+    assert ScanRun.objects.get().status == "failed"
+    # Not "already running" on the next try: the broker is asked again.
+    response = client.post(reverse("customer-rescan", args=[account.pk]), follow=True)
+    assert "already running" not in response.content.decode()
+    assert ScanRun.objects.filter(status="failed").count() == 2
 
 
 def test_rescan_while_a_scan_is_running_says_so(client, csm, account):
@@ -238,3 +276,39 @@ def test_another_csm_cannot_rescan(client, other_csm, account):
     client.force_login(other_csm)
     assert client.post(reverse("customer-rescan", args=[account.pk])).status_code == 404
     assert not ScanRun.objects.exists()
+
+
+def test_a_lone_row_dated_in_year_one_does_not_break_the_page(client, csm, make_customer):
+    import datetime as dt
+
+    from customers.models import UsageMetric
+
+    customer = make_customer(csm=csm)
+    # Written before the ingest bounds existed (the database itself allows it).
+    UsageMetric.objects.create(customer=customer, metric="logins", date=dt.date(1, 1, 5), value=3)
+    client.force_login(csm)
+
+    response = client.get(_page(customer))
+
+    assert response.status_code == 200
+    assert response.context["charts"][0]["metric"] == "logins"
+
+
+def test_a_row_dated_in_the_future_does_not_move_the_charts(client, csm, account, monkeypatch):
+    import datetime as dt
+
+    from customers.models import UsageMetric
+
+    monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: AS_OF)
+    UsageMetric.objects.create(customer=account, metric="logins", date=dt.date(2030, 1, 1), value=9)
+    client.force_login(csm)
+
+    response = client.get(_page(account))
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "1 metric of this account has values dated after today: the charts end today." in body
+    # Both charts end on AS_OF and have their data, instead of an empty window in 2030.
+    for chart in response.context["charts"]:
+        assert "No usage data" not in chart["svg"]
+    assert AS_OF.strftime("%b %-d") in body or AS_OF.isoformat() in body

@@ -1,3 +1,5 @@
+import argparse
+import datetime as dt
 import sys
 import time
 
@@ -28,8 +30,15 @@ class Command(BaseCommand):
         parser.add_argument(
             "--timeout", type=int, default=3600, help="seconds to wait for the workers"
         )
+        parser.add_argument(
+            "--as-of",
+            type=_date,
+            default=None,
+            metavar="YYYY-MM-DD",
+            help="scan as if today were this day (default: today), e.g. to backfill",
+        )
 
-    def handle(self, *args, customers, sync, timeout, verbosity, **options):
+    def handle(self, *args, customers, sync, timeout, as_of, verbosity, **options):
         ids = None
         if customers:
             found = dict(
@@ -41,9 +50,9 @@ class Command(BaseCommand):
             ids = list(found.values())
         try:
             run = services.scan_start(
-                trigger=ScanRun.Trigger.SHELL, customer_ids=ids, enqueue=not sync
+                trigger=ScanRun.Trigger.SHELL, customer_ids=ids, as_of=as_of, enqueue=not sync
             )
-        except services.ScanAlreadyRunning as exc:
+        except (services.ScanAlreadyRunning, services.ScanNotQueued) as exc:
             raise CommandError(str(exc)) from None
 
         bar = tqdm(total=run.chunks_total, unit="chunk", file=sys.stderr, disable=verbosity == 0)
@@ -83,3 +92,10 @@ class Command(BaseCommand):
             self.stdout.write(f"{key.ljust(width)}  {value}")
         for error in run.errors[:20]:
             self.stderr.write(f"error: {error}")
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date in YYYY-MM-DD form") from None

@@ -5,6 +5,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from customers import ingest
+from customers.limits import usage_limits
 from customers.services import usage_ingest
 
 # Below this many lines the import finishes before a progress bar would be worth drawing.
@@ -50,7 +51,7 @@ class Command(BaseCommand):
                 file=sys.stderr,
                 disable=line_count < PROGRESS_MIN_LINES,
             ) as progress:
-                batch = ingest.parse_csv(progress)
+                batch = ingest.parse_csv(progress, limits=usage_limits())
         except ingest.UsageFileError as exc:
             raise CommandError(f"{file}: {exc}") from None
 
