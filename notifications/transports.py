@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.template.loader import render_to_string
+from django.template import Context
+from django.template.loader import get_template
 
 from .models import Channel, Notification, NotificationPreference
 
@@ -71,8 +72,8 @@ class EmailTransport(Transport):
         context = {**message.context, "user": self.user, "url": message.url}
         name = f"notifications/emails/{message.template}"
         # A subject must be one line: a newline in it would be a header injection.
-        subject = " ".join(render_to_string(f"{name}_subject.txt", context).split())
-        body = render_to_string(f"{name}_body.txt", context)
+        subject = " ".join(render_plain_text(f"{name}_subject.txt", context).split())
+        body = render_plain_text(f"{name}_body.txt", context)
         email = EmailMultiAlternatives(subject, body, to=[self.user.email])
         try:
             email.send()
@@ -103,6 +104,12 @@ class SlackTransport(Transport):
             raise TransportError(f"Slack unreachable: {exc}") from exc
         if not 200 <= status < 300:
             raise TransportError(f"Slack answered HTTP {status}")
+
+
+def render_plain_text(name: str, context: dict) -> str:
+    """A .txt template without HTML autoescaping: the engine's default would put "A&amp;B"
+    in a subject or body that no browser ever decodes."""
+    return get_template(name).template.render(Context(context, autoescape=False))
 
 
 TRANSPORTS: dict[str, type[Transport]] = {
