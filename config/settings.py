@@ -273,6 +273,12 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # A Slack webhook that does not answer in this long counts as a failed attempt.
 SLACK_TIMEOUT_SECONDS = env.float("SLACK_TIMEOUT_SECONDS", default=5.0)
+# Where a Slack webhook may point (notifications/webhooks.py): host names, each with an
+# optional port other than 443 (`relay.example.com:8443`); empty for any public host on 443.
+SLACK_WEBHOOK_HOSTS = env.list("SLACK_WEBHOOK_HOSTS", default=["hooks.slack.com"])
+# Networks a webhook may reach although they are not public, e.g. a relay at 10.20.0.0/24.
+# Empty (the default): public addresses only.
+SLACK_WEBHOOK_ALLOWED_NETWORKS = env.list("SLACK_WEBHOOK_ALLOWED_NETWORKS", default=[])
 
 # The nightly scan (UTC); ops can change it in admin (django-celery-beat) afterwards.
 SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)

@@ -11,9 +11,10 @@ from rest_framework.views import APIView
 
 from anomalies.api import Pagination, page_of
 
-from .forms import DIGEST_HOUR_MAX, SLACK_URL_REQUIRED, timezone_error, webhook_error
+from .forms import DIGEST_HOUR_MAX, SLACK_URL_REQUIRED, timezone_error
 from .models import Notification, NotificationPreference
 from .services import preference_for, preference_update
+from .webhooks import webhook_url_error, webhook_url_normalize
 
 
 class NotificationSerializer(serializers.ModelSerializer):
@@ -55,7 +56,10 @@ class PreferencesApi(APIView):
             allow_blank=True,
             max_length=500,
             validators=[URLValidator()],
-            help_text="An https:// Slack incoming-webhook URL; empty for none.",
+            help_text=(
+                "An https:// Slack incoming-webhook URL on an allowed host (hooks.slack.com "
+                "unless configured otherwise); empty for none."
+            ),
         )
         immediate_min_severity = serializers.ChoiceField(
             choices=NotificationPreference.MinSeverity.choices
@@ -65,9 +69,9 @@ class PreferencesApi(APIView):
         timezone = serializers.CharField(max_length=64, help_text="An IANA name: Europe/Berlin.")
 
         def validate_slack_webhook_url(self, value):
-            if message := webhook_error(value):
+            if message := webhook_url_error(value):
                 raise serializers.ValidationError(message)
-            return value
+            return webhook_url_normalize(value)
 
         def validate_timezone(self, value):
             if message := timezone_error(value):

@@ -1,7 +1,8 @@
 """The notification preferences form: parsing and range checks only.
 
 The rules are the preferences API's (notifications.api.PreferencesApi.InputSerializer): both
-call the helpers below, so a value the page accepts is one the API accepts.
+call the helpers below and notifications.webhooks', so a value the page accepts is one the API
+accepts.
 """
 
 import functools
@@ -11,6 +12,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from .models import NotificationPreference
+from .webhooks import webhook_url_error, webhook_url_normalize
 
 DIGEST_HOUR_MAX = 23
 SLACK_URL_REQUIRED = "Enter the Slack webhook URL to turn Slack on."
@@ -25,13 +27,6 @@ def timezone_names() -> tuple[str, ...]:
 def timezone_error(name: str) -> str | None:
     if name not in timezone_names():
         return f"Unknown time zone {name!r}: use an IANA name such as Europe/Berlin."
-    return None
-
-
-def webhook_error(url: str) -> str | None:
-    # The webhook URL is a secret that goes out on every message: never in clear text.
-    if url and not url.lower().startswith("https://"):
-        return "The webhook URL must start with https://."
     return None
 
 
@@ -78,9 +73,9 @@ class PreferenceForm(forms.ModelForm):
 
     def clean_slack_webhook_url(self):
         url = self.cleaned_data["slack_webhook_url"].strip()
-        if message := webhook_error(url):
+        if message := webhook_url_error(url):
             raise ValidationError(message)
-        return url
+        return webhook_url_normalize(url)
 
     def clean(self):
         data = super().clean()

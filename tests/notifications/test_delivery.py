@@ -128,6 +128,23 @@ def test_it_emails_the_anomaly(preference, anomaly):
     assert Delivery.objects.get().status == "sent"
 
 
+def test_email_subject_and_body_are_plain_text(preference, make_customer, make_anomaly):
+    anomaly = make_anomaly(
+        customer=make_customer(name="A&B <Corp>", csm=preference.user),
+        possible_cause="SDK <v3> & friends",
+    )
+    delivery = _delivery(preference.user, anomaly, Channel.EMAIL)
+
+    assert services.delivery_send(delivery_id=delivery.pk) is False
+
+    [email] = mail.outbox
+    assert email.subject == "[Tremor] Critical: 67% drop in API calls at A&B <Corp>"
+    assert "A&B <Corp>: 67% drop in API calls." in email.body
+    assert "Possible cause: SDK <v3> & friends" in email.body
+    # Plain text only: there is no HTML part that would need escaping.
+    assert email.alternatives == []
+
+
 def test_an_email_without_an_address_fails_at_once(preference, anomaly):
     preference.user.email = ""
     preference.user.save()

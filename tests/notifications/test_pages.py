@@ -10,6 +10,8 @@ from django.utils import timezone
 
 from notifications.models import Notification, NotificationPreference
 
+from .webhook_cases import REFUSED_BY_DEFAULT, REFUSED_WITHOUT_ALLOW_LIST
+
 pytestmark = pytest.mark.django_db
 
 VALID = {
@@ -187,6 +189,7 @@ def test_preferences_save_updates_the_row(owner, csm):
         ({"slack_webhook_url": "http://hooks.slack.com/x"}, "slack_webhook_url", "https://"),
         ({"slack_webhook_url": ""}, "slack_webhook_url", "turn Slack on"),
         ({"slack_webhook_url": "not a url"}, "slack_webhook_url", "valid URL"),
+        *[({"slack_webhook_url": url}, "slack_webhook_url", m) for url, m in REFUSED_BY_DEFAULT],
         ({"digest_hour": "24"}, "digest_hour", "less than or equal to 23"),
         ({"digest_hour": "-1"}, "digest_hour", "greater than or equal to 0"),
         ({"digest_hour": "noon"}, "digest_hour", "whole number"),
@@ -231,3 +234,25 @@ def test_a_new_webhook_url_clears_the_failing_banner(owner, csm):
     )  # fmt: skip
     owner.post(reverse("notification-preferences"), VALID)
     assert NotificationPreference.objects.get(user=csm).slack_failing_since is None
+
+
+def test_preferences_save_an_upper_case_url_in_lower_case(owner, csm):
+    url = "HTTPS://HOOKS.Slack.COM/services/T0/B0/SeCrEt"
+    response = owner.post(reverse("notification-preferences"), {**VALID, "slack_webhook_url": url})
+    assert response.status_code == 302
+    # The host in lower case, the secret path as typed.
+    stored = NotificationPreference.objects.get(user=csm).slack_webhook_url
+    assert stored == "https://hooks.slack.com/services/T0/B0/SeCrEt"
+
+
+@pytest.mark.parametrize(("url", "message"), REFUSED_WITHOUT_ALLOW_LIST)
+def test_preferences_without_an_allow_list_refuse_internal_hosts(
+    owner, csm, settings, url, message
+):
+    settings.SLACK_WEBHOOK_HOSTS = []
+    response = owner.post(reverse("notification-preferences"), {**VALID, "slack_webhook_url": url})
+    assert response.status_code == 400
+    assert message in " ".join(response.context["form"].errors["slack_webhook_url"])
+
+    public = {**VALID, "slack_webhook_url": "https://chat.example.com/hook"}
+    assert owner.post(reverse("notification-preferences"), public).status_code == 302

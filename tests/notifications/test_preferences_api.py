@@ -7,6 +7,8 @@ from rest_framework.test import APIClient
 
 from notifications.models import Notification, NotificationPreference
 
+from .webhook_cases import REFUSED_BY_DEFAULT, REFUSED_WITHOUT_ALLOW_LIST
+
 pytestmark = pytest.mark.django_db
 
 URL = "/api/notifications/preferences"
@@ -80,6 +82,7 @@ def test_put_with_the_same_url_keeps_failing(api, csm):
         ({"slack_webhook_url": "http://hooks.slack.com/x"}, "slack_webhook_url", "https://"),
         ({"slack_webhook_url": ""}, "slack_webhook_url", "turn Slack on"),
         ({"slack_webhook_url": "not a url"}, "slack_webhook_url", "valid URL"),
+        *[({"slack_webhook_url": url}, "slack_webhook_url", m) for url, m in REFUSED_BY_DEFAULT],
         ({"digest_hour": 24}, "digest_hour", "less than or equal to 23"),
         ({"digest_hour": -1}, "digest_hour", "greater than or equal to 0"),
         ({"timezone": "Mars/Olympus"}, "timezone", "Unknown time zone"),
@@ -134,3 +137,24 @@ def test_notification_list_is_paginated(api, csm):
     assert body["count"] == 3
     assert len(body["results"]) == 1
     assert api.get("/api/notifications?page=9").status_code == 404
+
+
+def test_put_saves_an_upper_case_url_in_lower_case(api, csm):
+    url = "HTTPS://HOOKS.Slack.COM/services/T0/B0/SeCrEt"
+    response = api.put(URL, {**VALID, "slack_webhook_url": url}, format="json")
+    assert response.status_code == 200
+    # The host in lower case, the secret path as typed.
+    expected = "https://hooks.slack.com/services/T0/B0/SeCrEt"
+    assert response.json()["slack_webhook_url"] == expected
+    assert NotificationPreference.objects.get(user=csm).slack_webhook_url == expected
+
+
+@pytest.mark.parametrize(("url", "message"), REFUSED_WITHOUT_ALLOW_LIST)
+def test_put_without_an_allow_list_refuses_internal_hosts(api, settings, url, message):
+    settings.SLACK_WEBHOOK_HOSTS = []
+    response = api.put(URL, {**VALID, "slack_webhook_url": url}, format="json")
+    assert response.status_code == 400
+    assert message in " ".join(response.json()["slack_webhook_url"])
+
+    public = {**VALID, "slack_webhook_url": "https://chat.example.com/hook"}
+    assert api.put(URL, public, format="json").status_code == 200
