@@ -18,7 +18,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
-# Only usable while developing: config/wsgi.py refuses to serve with it when DEBUG is off,
+# Only usable while developing: config/startup.py (WSGI, ASGI) refuses it when DEBUG is off,
 # and `check --deploy` flags it (security.W009) because of the "django-insecure-" prefix.
 DEV_SECRET_KEY = "django-insecure-tremor-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
