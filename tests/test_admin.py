@@ -6,6 +6,7 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 MODELS = [
+    "accounts/apitoken",
     "customers/customer",
     "customers/usagemetric",
     "customers/risksignal",
