@@ -50,3 +50,15 @@ class ApiToken(models.Model):
         self.prefix = key[:PREFIX_CHARS]
         self.key_hash = hash_key(key)
         return key
+
+
+class PasswordResetRequest(models.Model):
+    """A password-reset email sent, kept for the limit's window (PASSWORD_RESET_WINDOW_MINUTES)
+    to count recent ones per address and per email; older rows are deleted as new ones come."""
+
+    email = models.CharField(max_length=254)
+    ip_address = models.GenericIPAddressField(null=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    def __str__(self):
+        return f"{self.email} from {self.ip_address} at {self.created_at:%Y-%m-%d %H:%M}"

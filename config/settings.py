@@ -5,6 +5,7 @@ no email server. Production sets DEBUG=false, SECRET_KEY, ALLOWED_HOSTS, DATABAS
 and REDIS_URL (see .env.example); `manage.py check --deploy` is clean then.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -257,3 +258,37 @@ SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)
 # A queued or running scan silent this long was abandoned by its workers.
 SCAN_STALE_MINUTES = env.int("SCAN_STALE_MINUTES", default=30)
+
+# --- Accounts: login lockout and password-reset limits ----------------------------------
+# django-axes counts failed logins in the database (no shared cache needed across gunicorn
+# workers) and gives ops its admin pages and `manage.py axes_reset*` to see and lift
+# lockouts. It guards every login that goes through django.contrib.auth.authenticate() with
+# the request: /accounts/login/ and /admin/login/. API tokens do not go through it.
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # axes wants to be last
+# Separately: LOGIN_FAILURE_LIMIT failures for one username (from any address) lock that
+# username, and as many from one address (whatever the usernames) lock that address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+# Off on purpose: axes' reset on success deletes every failure from the address that just
+# logged in, the failures against other usernames included, so an attacker with any account
+# of their own could clear their count against a victim's username by logging in as themselves.
+# Failures then age out after the cool-off.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.network.client_ip"
+# Proxies in front of the app that append the client's address to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client). Used by the login lockout and the password-reset limits.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Password-reset emails: at most this many per email address and per client address within
+# the window; past either, the same "if an account exists" page and no email.
+PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
+PASSWORD_RESET_WINDOW_MINUTES = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60)

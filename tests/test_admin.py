@@ -7,6 +7,7 @@ pytestmark = pytest.mark.django_db
 
 MODELS = [
     "accounts/apitoken",
+    "axes/accessattempt",
     "customers/customer",
     "customers/usagemetric",
     "customers/risksignal",
