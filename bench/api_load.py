@@ -6,7 +6,7 @@
 Seeds a scratch database (tremor_bench_api on the DATABASE_URL server, dropped and
 recreated; the database DATABASE_URL names is never touched): `--accounts` accounts spread
 over `--csms` CSMs, each with an open drop, a resolved spike and a dismissed drop, one
-account with a long history of resolved anomalies, a week of usage, a DRF token per CSM.
+account with a long history of resolved anomalies, a week of usage, an API token per CSM.
 
 Then, in this process with Django's test client, the number of SQL queries of each list at
 page sizes 10, 50 and 100: it must not grow with the page (no N+1). Then it starts
@@ -99,8 +99,8 @@ def seed(accounts: int, csms: int) -> dict:
     token for the query counts."""
     from django.contrib.auth import get_user_model
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from accounts.services import api_token_create
     from anomalies.models import UsageAnomaly
     from customers.models import Customer, UsageMetric
 
@@ -109,9 +109,7 @@ def seed(accounts: int, csms: int) -> dict:
         get_user_model()(username=f"csm{k:02}", first_name="CSM", last_name=f"{k:02}")
         for k in range(csms)
     )
-    tokens = Token.objects.bulk_create(
-        Token(user=user, key=secrets.token_hex(20)) for user in users
-    )
+    token_of = {user.pk: api_token_create(user=user)[1] for user in users}
     customers = Customer.objects.bulk_create(
         (
             Customer(
@@ -178,7 +176,6 @@ def seed(accounts: int, csms: int) -> dict:
     by_user = {user.pk: [] for user in users}
     for customer in customers:
         by_user[customer.csm_id].append(str(customer.pk))
-    token_of = {t.user_id: t.key for t in tokens}
     return {
         "portfolios": {token_of[pk]: ids for pk, ids in by_user.items()},
         "history_customer": str(history.pk),

@@ -5,7 +5,7 @@ no email server. Production sets DEBUG=false, SECRET_KEY, ALLOWED_HOSTS, DATABAS
 and REDIS_URL (see .env.example); `manage.py check --deploy` is clean then.
 """
 
-import datetime
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -19,7 +19,7 @@ environ.Env.read_env(BASE_DIR / ".env", overwrite=False)
 
 DEBUG = env.bool("DEBUG", default=False)
 
-# Only usable while developing: config/wsgi.py refuses to serve with it when DEBUG is off,
+# Only usable while developing: config/startup.py (WSGI, ASGI) refuses it when DEBUG is off,
 # and `check --deploy` flags it (security.W009) because of the "django-insecure-" prefix.
 DEV_SECRET_KEY = "django-insecure-tremor-development-key-do-not-use-in-production"  # noqa: S105
 SECRET_KEY = env.str("SECRET_KEY", default=DEV_SECRET_KEY)
@@ -36,10 +36,10 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    "accounts",
     "customers",
     "anomalies",
     "notifications",
@@ -155,7 +155,7 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 REST_FRAMEWORK = {
     # Token first: an anonymous request then gets 401 with "WWW-Authenticate: Token".
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -261,7 +261,7 @@ LOGGING = {
 # a value above USAGE_VALUE_MAX per day, a date before USAGE_FIRST_DATE or after tomorrow is
 # refused with the row's error. See customers/limits.py.
 USAGE_VALUE_MAX = env.float("USAGE_VALUE_MAX", default=1e12)
-USAGE_FIRST_DATE = datetime.date.fromisoformat(env.str("USAGE_FIRST_DATE", default="2000-01-01"))
+USAGE_FIRST_DATE = dt.date.fromisoformat(env.str("USAGE_FIRST_DATE", default="2000-01-01"))
 # Upper bound on records in one POST /api/usage/ call: larger batches go through the CSV
 # import or several calls, so a single request cannot hold a worker for minutes.
 USAGE_API_MAX_RECORDS = env.int("USAGE_API_MAX_RECORDS", default=50_000)
@@ -288,3 +288,66 @@ SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 # Days of usage a scan reads: the engine's 12-week window, its 6-week replay and a year back
 # for recurring patterns.
 SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)
+
+# --- Accounts: login lockout and password-reset limits ----------------------------------
+# django-axes counts failed logins in the database (no shared cache needed across gunicorn
+# workers) and gives ops its admin pages and `manage.py axes_reset*` to see and lift
+# lockouts. It guards every login that goes through django.contrib.auth.authenticate() with
+# the request: /accounts/login/ and /admin/login/. API tokens do not go through it.
+INSTALLED_APPS.append("axes")
+AUTHENTICATION_BACKENDS = [
+    # First: refuses a locked-out username or address before any password is checked.
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")  # axes wants to be last
+# Separately: LOGIN_FAILURE_LIMIT failures for one username (from any address) lock that
+# username, and as many from one address (whatever the usernames) lock that address.
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+# Off on purpose: axes' reset on success deletes every failure from the address that just
+# logged in, the failures against other usernames included, so an attacker with any account
+# of their own could clear their count against a victim's username by logging in as themselves.
+# Failures then age out after the cool-off.
+AXES_RESET_ON_SUCCESS = False
+AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.network.client_ip"
+# Proxies in front of the app that append the client's address to X-Forwarded-For (0: none,
+# REMOTE_ADDR is the client). Used by the login lockout and the password-reset limits.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Password-reset emails: at most this many per email address and per client address within
+# the window; past either, the same "if an account exists" page and no email.
+PASSWORD_RESET_LIMIT_PER_EMAIL = env.int("PASSWORD_RESET_LIMIT_PER_EMAIL", default=3)
+PASSWORD_RESET_LIMIT_PER_ADDRESS = env.int("PASSWORD_RESET_LIMIT_PER_ADDRESS", default=10)
+PASSWORD_RESET_WINDOW_MINUTES = env.int("PASSWORD_RESET_WINDOW_MINUTES", default=60)
+
+# --- Content-Security-Policy ------------------------------------------------------------
+# django-csp (see pyproject.toml for why). Every page loads its scripts, styles, images and
+# fonts from this site only; Swagger UI at /api/docs/ loads its start-up script from a URL of
+# its own (SpectacularSwaggerSplitView), so no page needs an inline script.
+INSTALLED_APPS.append("csp")
+# Outside axes' middleware, so the lockout page axes swaps in gets the header too.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+    "csp.middleware.CSPMiddleware",
+)
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        # Inline styles stay allowed: the pages keep their CSS in <style> blocks and a few
+        # style attributes, admin and Swagger UI set style attributes too, and CSS cannot run
+        # script. Scripts, the part an injected tag would use, stay strict.
+        "style-src": ["'self'", "'unsafe-inline'"],
+        # data: for the icons Swagger UI's and admin's stylesheets embed.
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
+}

@@ -6,6 +6,8 @@ from django.urls import reverse
 pytestmark = pytest.mark.django_db
 
 MODELS = [
+    "accounts/apitoken",
+    "axes/accessattempt",
     "customers/customer",
     "customers/usagemetric",
     "customers/risksignal",

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -39,12 +41,14 @@ def test_deploy_check_flags_the_development_key():
     assert "security.W009" in result.stdout + result.stderr
 
 
-def test_wsgi_refuses_the_development_key_when_debug_is_off():
-    result = _run(["-c", "import config.wsgi"], DEBUG="false")
+@pytest.mark.parametrize("module", ["config.wsgi", "config.asgi"])
+def test_the_server_refuses_the_development_key_when_debug_is_off(module):
+    result = _run(["-c", f"import {module}"], DEBUG="false")
     assert result.returncode != 0
     assert "Set SECRET_KEY" in result.stderr
 
 
-def test_wsgi_starts_with_a_real_key():
-    result = _run(["-c", "import config.wsgi"], DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50))
+@pytest.mark.parametrize("module", ["config.wsgi", "config.asgi"])
+def test_the_server_starts_with_a_real_key(module):
+    result = _run(["-c", f"import {module}"], DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50))
     assert result.returncode == 0, result.stderr

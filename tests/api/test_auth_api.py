@@ -1,11 +1,13 @@
+import datetime as dt
 import io
 import uuid
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.models import ApiToken
+from accounts.services import api_token_create
 from anomalies.models import DetectionSettings, ScanRun
 
 pytestmark = pytest.mark.django_db
@@ -60,6 +62,10 @@ def test_anonymous_requests_change_nothing(anon_api, mine, make_anomaly):
 # --- tokens -------------------------------------------------------------------------------
 
 
+def new_key(user) -> str:
+    return api_token_create(user=user)[1]
+
+
 def token_client(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
@@ -67,9 +73,7 @@ def token_client(key: str) -> APIClient:
 
 
 def test_a_token_authenticates_as_its_user(csm, mine, theirs):
-    token = Token.objects.create(user=csm)
-
-    response = token_client(token.key).get("/api/customers")
+    response = token_client(new_key(csm)).get("/api/customers")
 
     assert response.status_code == 200
     assert [c["id"] for c in response.json()["results"]] == [str(mine.id)]
@@ -77,9 +81,8 @@ def test_a_token_authenticates_as_its_user(csm, mine, theirs):
 
 def test_a_token_can_write(csm, mine, make_anomaly):
     anomaly = make_anomaly(mine)
-    token = Token.objects.create(user=csm)
 
-    response = token_client(token.key).put(
+    response = token_client(new_key(csm)).put(
         f"/api/analytics/anomalies/{anomaly.id}/dismiss", {"reason": "expected"}, format="json"
     )
 
@@ -89,7 +92,7 @@ def test_a_token_can_write(csm, mine, make_anomaly):
 
 @pytest.mark.parametrize("key", ["0" * 40, "garbage", ""])
 def test_a_wrong_token_is_401(csm, key):
-    Token.objects.create(user=csm)
+    new_key(csm)
 
     response = token_client(key).get("/api/customers")
 
@@ -98,17 +101,16 @@ def test_a_wrong_token_is_401(csm, key):
 
 
 def test_an_inactive_users_token_is_refused(csm):
-    token = Token.objects.create(user=csm)
+    key = new_key(csm)
     csm.is_active = False
     csm.save()
 
-    assert token_client(token.key).get("/api/customers").status_code == 401
+    assert token_client(key).get("/api/customers").status_code == 401
 
 
 def test_a_bearer_header_is_not_a_token(csm):
-    token = Token.objects.create(user=csm)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {new_key(csm)}")
 
     assert client.get("/api/customers").status_code == 401
 
@@ -143,9 +145,8 @@ def test_a_session_write_without_a_csrf_token_is_refused(csm, mine, make_anomaly
 
 def test_a_token_write_needs_no_csrf_token(csm, mine, make_anomaly):
     anomaly = make_anomaly(mine)
-    token = Token.objects.create(user=csm)
     client = APIClient(enforce_csrf_checks=True)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {new_key(csm)}")
 
     response = client.put(
         f"/api/analytics/anomalies/{anomaly.id}/dismiss", {"reason": "expected"}, format="json"
@@ -166,22 +167,34 @@ def run_command(*args) -> str:
 def test_the_command_creates_and_prints_a_token(csm, mine):
     printed = run_command("alice")
 
-    token = Token.objects.get(user=csm)
-    assert printed == token.key
+    token = ApiToken.objects.get(user=csm)
+    assert printed.startswith(token.prefix)
+    assert token.expires_at is None
     assert token_client(printed).get("/api/customers").status_code == 200
 
 
-def test_the_command_prints_the_existing_token_again(csm):
-    existing = Token.objects.create(user=csm)
+def test_the_command_makes_a_new_token_each_time_and_the_old_one_keeps_working(csm, mine):
+    first, second = run_command("alice"), run_command("alice")
 
-    assert run_command("alice") == existing.key
-    assert Token.objects.filter(user=csm).count() == 1
+    assert first != second
+    assert ApiToken.objects.filter(user=csm).count() == 2
+    for key in (first, second):
+        assert token_client(key).get("/api/customers").status_code == 200
+
+
+def test_the_command_sets_an_expiry_in_days(csm):
+    run_command("alice", "--expires-days", "30")
+
+    token = ApiToken.objects.get(user=csm)
+    assert abs(token.expires_at - token.created_at - dt.timedelta(days=30)) < dt.timedelta(
+        seconds=5
+    )
 
 
 def test_the_command_refuses_an_unknown_user(db):
     with pytest.raises(CommandError, match="nobody"):
         run_command("nobody")
-    assert not Token.objects.exists()
+    assert not ApiToken.objects.exists()
 
 
 def test_each_user_gets_their_own_token(csm, other_csm):

@@ -132,8 +132,13 @@ def test_swagger_ui_is_served_without_a_cdn(client):
     assert any(a.endswith("swagger-ui-bundle.js") for a in sidecar), assets
     for asset in sidecar:
         assert finders.find(asset.removeprefix("/static/")), f"static file not found: {asset}"
-    # The page's script fetches the schema from our own URL.
-    assert "/api/schema/" in html
+    # No inline script (the Content-Security-Policy allows none): the start-up script has a URL
+    # of its own, and fetches the schema from ours.
+    assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", html)
+    start = client.get(DOCS_URL, {"script": ""})
+    assert start.status_code == 200
+    assert start["Content-Type"].startswith("application/javascript")
+    assert "/api/schema/" in start.content.decode()
 
 
 def test_spectacular_validates_without_warnings(tmp_path):

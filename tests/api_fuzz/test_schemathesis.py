@@ -23,7 +23,6 @@ from django.core.cache import cache
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
-from rest_framework.authtoken.models import Token
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
@@ -32,6 +31,8 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+
+from accounts.services import api_token_create
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -216,7 +217,7 @@ def test_the_live_api_conforms_to_its_schema(live_server, csm, staff, portfolio)
     assert operations, "the schema describes no operation"
 
     for user in (csm, staff):
-        token = Token.objects.create(user=user).key
+        _, token = api_token_create(user=user)
         headers = {"Authorization": f"Token {token}"}
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):

@@ -89,6 +89,12 @@ def _login(browser, base_url, username):
     page.set_default_timeout(TIMEOUT_MS)
     server_errors = []
     page.on("response", lambda r: r.status >= 500 and server_errors.append(f"{r.status} {r.url}"))
+    # Chromium reports what the Content-Security-Policy blocked on the console: a page that
+    # needs more than the policy allows is broken for real users, like a 500.
+    page.on(
+        "console",
+        lambda m: "Content Security Policy" in m.text and server_errors.append(f"CSP: {m.text}"),
+    )
     page.goto("/accounts/login/")
     page.fill("#id_username", username)
     page.fill("#id_password", PASSWORDS[username])
@@ -203,3 +209,41 @@ def test_csm_journey(browser, live_server):
     assert response is not None and response.status == 404
     assert "DataFlow Systems" not in leo.content()
     assert leo_errors == []
+
+
+def test_pages_keep_to_the_content_security_policy(browser, live_server):
+    from playwright.sync_api import expect
+
+    page, errors = _login(browser, live_server.url, "maya")
+    documents = []
+    page.on("response", lambda r: r.request.resource_type == "document" and documents.append(r))
+    main = page.locator("main")
+
+    # The portfolio, its ask box's suggestions (a script file and a fetch) and staff's switch.
+    page.goto("/")
+    expect(main.get_by_text("DataFlow Systems").first).to_be_visible()
+    page.locator("#ask-customer").press_sequentially("Data")
+    expect(page.locator("#ask-customers option").first).to_be_attached()
+
+    # A customer's page with its server-rendered SVG charts.
+    _story_link(page, "DataFlow Systems").click()
+    expect(page).to_have_url(CUSTOMER_PATH)
+    expect(main.locator("svg").first).to_be_visible()
+
+    # Swagger UI renders the operations list (its start-up script is a file, not inline).
+    page.goto("/api/docs/")
+    expect(page.locator(".opblock-summary-path", has_text="/api/customers").first).to_be_visible()
+
+    # Staff's portfolio switch and the admin pages.
+    ops, ops_errors = _login(browser, live_server.url, "ops")
+    ops.on("response", lambda r: r.request.resource_type == "document" and documents.append(r))
+    ops.locator("#csm-switch").select_option("maya")
+    expect(ops).to_have_url(re.compile(r"[?&]csm=maya"))
+    for path in ("/admin/", "/admin/anomalies/usageanomaly/", "/admin/accounts/apitoken/add/"):
+        assert ops.goto(path).status == 200, path
+
+    assert documents, "no page was loaded"
+    for response in documents:
+        policy = response.headers.get("content-security-policy", "")
+        assert "script-src 'self'" in policy, f"{response.url}: {policy!r}"
+    assert errors == [] and ops_errors == []

@@ -112,10 +112,10 @@ def test_anonymous_gets_401():
 
 
 def test_token_auth_works(csm):
-    from rest_framework.authtoken.models import Token
+    from accounts.services import api_token_create
 
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=csm).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {api_token_create(user=csm)[1]}")
     assert client.get(URL).status_code == 200
 
 
