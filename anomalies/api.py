@@ -13,7 +13,6 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
@@ -35,6 +34,7 @@ from .serializers import (
     SettingsSerializer,
 )
 from .text import anomaly_sentence
+from .throttles import ScanThrottle
 
 SUMMARY_DAYS = 30
 
@@ -192,8 +192,7 @@ def _reloaded(anomaly: UsageAnomaly) -> UsageAnomaly:
 class ScanStartApi(APIView):
     """Start a scan of the caller's accounts (staff: all accounts) or of the given ones."""
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "scan"
+    throttle_classes = [ScanThrottle]
 
     class InputSerializer(serializers.Serializer):
         class Meta:

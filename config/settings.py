@@ -161,10 +161,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {
-        # Scans are heavy: a client may ask for a few an hour, not one per page view.
-        "scan": env.str("SCAN_THROTTLE_RATE", default="30/hour"),
-    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -257,3 +253,28 @@ SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)
 # A queued or running scan silent this long was abandoned by its workers.
 SCAN_STALE_MINUTES = env.int("SCAN_STALE_MINUTES", default=30)
+
+# --- Abuse limits ---------------------------------------------------------------------
+# The cache holds the throttle counts, so every gunicorn worker and every host must share
+# it: Redis whenever there is one. Local memory (one per process) only without Redis, i.e.
+# `make run` and tests run without REDIS_URL. Point CACHE_URL at another Redis database
+# than the broker's to keep a cache.clear() (FLUSHDB) away from Celery's queues.
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # Several deployments (staging, production) may share one Redis.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="tremor"),
+            # A Redis that is down or unreachable costs a request half a second, never a
+            # hang; the throttle then lets the request through (anomalies/throttles.py).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Scans per user, through the API and the customer page's Rescan together (DRF's rate
+# syntax). Scans are heavy: a client may ask for a few an hour, not one per page view.
+SCAN_THROTTLE_RATE = env.str("SCAN_THROTTLE_RATE", default="30/hour")

@@ -21,6 +21,7 @@ from ..forms import DismissForm
 from ..models import AnomalyStatus
 from ..selectors import anomaly_get_visible, anomaly_list_visible, series_window
 from ..text import anomaly_sentence
+from ..throttles import scan_throttle_allows
 
 CHART_DAYS = 90
 # The engine's default calendar (DetectionConfig.holiday_country).
@@ -66,6 +67,9 @@ def anomaly_reopen(request, anomaly_id):
 @require_POST
 def customer_rescan(request, customer_id):
     customer = customer_get_visible(user=request.user, customer_id=customer_id)
+    if not scan_throttle_allows(request.user):
+        messages.warning(request, "You have started too many scans lately; try again later.")
+        return redirect("customer-detail", customer_id=customer.pk)
     try:
         run = services.scan_start(
             trigger="user", user=request.user, customer_ids=[customer.pk], enqueue=False

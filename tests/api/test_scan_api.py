@@ -5,7 +5,6 @@ makes the 409 for a second identical request testable here."""
 import uuid
 
 import pytest
-from rest_framework.throttling import SimpleRateThrottle
 
 from anomalies.models import ScanRun
 from anomalies.services import scan_run_sync, scan_start
@@ -166,9 +165,8 @@ def test_a_csm_without_accounts_can_scan_nothing(api_for, django_user_model, min
     assert response.json()["run"]["customers_total"] == 0
 
 
-def test_scans_are_throttled(csm_api, portfolio, monkeypatch):
-    # The rates are read into the throttle class when DRF loads; the test lowers "scan".
-    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "scan", "2/hour")
+def test_scans_are_throttled(csm_api, portfolio, settings):
+    settings.SCAN_THROTTLE_RATE = "2/hour"
     mine, sibling = portfolio
 
     responses = [
@@ -178,6 +176,7 @@ def test_scans_are_throttled(csm_api, portfolio, monkeypatch):
     ]
 
     assert [r.status_code for r in responses] == [202, 202, 429]
+    assert 3590 <= int(responses[2]["Retry-After"]) <= 3600
     assert ScanRun.objects.count() == 2
 
 
