@@ -54,6 +54,16 @@ class StrictUUIDField(serializers.UUIDField):
         return super().to_internal_value(data)
 
 
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses a list over `max_length` before validating its items: DRF
+    checks the length after them, so four million bad ids would make four million errors."""
+
+    def to_internal_value(self, data):
+        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
+        return super().to_internal_value(data)
+
+
 class AnomalyFilterSerializer(serializers.Serializer):
     status = serializers.ChoiceField(choices=AnomalyStatus.choices, required=False)
     severity = serializers.ChoiceField(choices=["critical", "warning", "info"], required=False)
@@ -198,7 +208,7 @@ class ScanStartApi(APIView):
         class Meta:
             ref_name = "ScanStartInput"
 
-        customer_ids = serializers.ListField(
+        customer_ids = BoundedListField(
             child=StrictUUIDField(), required=False, allow_empty=False, max_length=10_000
         )
 

@@ -74,11 +74,18 @@ class UsageIngestApi(APIView):
                         "UsageRecordError",
                         {
                             "index": serializers.IntegerField(),
-                            "field": serializers.CharField(),
+                            "field": serializers.CharField(allow_null=True),
                             "message": serializers.CharField(),
                         },
                         many=True,
                         required=False,
+                        help_text=f"The first {ingest.ERRORS_SHOWN} errors, by record index.",
+                    ),
+                    "error_count": serializers.IntegerField(
+                        required=False, help_text="How many errors there are in all."
+                    ),
+                    "errors_truncated": serializers.BooleanField(
+                        required=False, help_text="Whether `errors` lists only the first ones."
                     ),
                     "detail": serializers.CharField(required=False),
                     "create_customers": serializers.ListField(
@@ -120,11 +127,7 @@ class UsageIngestApi(APIView):
             visible_customers=customer_list_visible(user=request.user),
         )
         if not result.written:
-            errors = [
-                {"index": error.ref, "field": error.field, "message": error.message}
-                for error in result.errors
-            ]
-            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(ingest.errors_report(result.errors), status=status.HTTP_400_BAD_REQUEST)
         return Response(self.OutputSerializer(result).data, status=status.HTTP_200_OK)
 
 

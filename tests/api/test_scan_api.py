@@ -150,6 +150,17 @@ def test_a_body_that_is_not_an_object_never_crashes(csm_api, mine, body):
     assert not ScanRun.objects.exists()
 
 
+def test_an_overlong_id_list_is_one_error(csm_api, mine):
+    # Checked before the ids: 20,000 bad ids used to make 20,000 error messages.
+    response = csm_api.post(START, {"customer_ids": ["x"] * 20_000}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "customer_ids": ["Ensure this field has no more than 10000 elements."]
+    }
+    assert not ScanRun.objects.exists()
+
+
 def test_an_empty_id_list_never_crashes(csm_api, mine):
     response = csm_api.post(START, {"customer_ids": []}, format="json")
 
