@@ -17,6 +17,7 @@ from rest_framework.views import APIView
 
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
 from customers.selectors import customer_find_visible, customer_get_visible
+from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
 from . import selectors, services
 from .models import (
@@ -162,7 +163,7 @@ class AnomalyDismissApi(APIView):
             ref_name = "DismissInput"
 
         reason = serializers.ChoiceField(choices=DismissReason.choices)
-        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH)
         until = serializers.DateField(required=False, allow_null=True)
 
         def validate(self, data):
@@ -363,7 +364,7 @@ class AnomalySummaryApi(APIView):
         class Meta:
             ref_name = "SummaryQuery"
 
-        customer = serializers.CharField(max_length=200)
+        customer = serializers.CharField(max_length=SEARCH_MAX_LENGTH)
 
     @extend_schema(
         parameters=[OpenApiParameter("customer", str, required=True)],

@@ -278,3 +278,10 @@ else:
 # Scans per user, through the API and the customer page's Rescan together (DRF's rate
 # syntax). Scans are heavy: a client may ask for a few an hour, not one per page view.
 SCAN_THROTTLE_RATE = env.str("SCAN_THROTTLE_RATE", default="30/hour")
+
+# PostgreSQL text cannot hold NUL: a request with one in its path, query string or form
+# fields is answered 400 before any view (or the admin) puts it in a query.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"),
+    "config.middleware.RejectNulMiddleware",
+)

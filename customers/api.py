@@ -17,6 +17,7 @@ from .selectors import (
     customer_metrics,
 )
 from .services import usage_ingest
+from .validators import SEARCH_MAX_LENGTH
 
 
 class _JsonParser(JSONParser):
@@ -156,7 +157,9 @@ class CustomerListApi(APIView):
             ref_name = "CustomerQuery"
 
         # CharField refuses NUL characters, which PostgreSQL text cannot hold.
-        search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+        search = serializers.CharField(
+            required=False, allow_blank=True, max_length=SEARCH_MAX_LENGTH
+        )
 
     @extend_schema(
         parameters=[
