@@ -13,11 +13,11 @@ from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
 from customers.selectors import customer_find_visible, customer_get_visible
+from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
 from . import selectors, services
 from .models import (
@@ -35,6 +35,7 @@ from .serializers import (
     SettingsSerializer,
 )
 from .text import anomaly_sentence
+from .throttles import ScanThrottle
 
 SUMMARY_DAYS = 30
 
@@ -51,6 +52,16 @@ class StrictUUIDField(serializers.UUIDField):
     def to_internal_value(self, data):
         if not isinstance(data, str):
             self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class BoundedListField(serializers.ListField):
+    """A ListField that refuses a list over `max_length` before validating its items: DRF
+    checks the length after them, so four million bad ids would make four million errors."""
+
+    def to_internal_value(self, data):
+        if self.max_length is not None and isinstance(data, list) and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 
@@ -152,7 +163,7 @@ class AnomalyDismissApi(APIView):
             ref_name = "DismissInput"
 
         reason = serializers.ChoiceField(choices=DismissReason.choices)
-        note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH)
         until = serializers.DateField(required=False, allow_null=True)
 
         def validate(self, data):
@@ -192,14 +203,13 @@ def _reloaded(anomaly: UsageAnomaly) -> UsageAnomaly:
 class ScanStartApi(APIView):
     """Start a scan of the caller's accounts (staff: all accounts) or of the given ones."""
 
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "scan"
+    throttle_classes = [ScanThrottle]
 
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "ScanStartInput"
 
-        customer_ids = serializers.ListField(
+        customer_ids = BoundedListField(
             child=StrictUUIDField(), required=False, allow_empty=False, max_length=10_000
         )
 
@@ -365,7 +375,7 @@ class AnomalySummaryApi(APIView):
         class Meta:
             ref_name = "SummaryQuery"
 
-        customer = serializers.CharField(max_length=200)
+        customer = serializers.CharField(max_length=SEARCH_MAX_LENGTH)
 
     @extend_schema(
         parameters=[OpenApiParameter("customer", str, required=True)],

@@ -8,8 +8,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
+from customers.validators import NOTE_MAX_LENGTH
 
-from .models import DismissReason, Sensitivity
+from .models import ActionKind, DismissReason, Sensitivity
 
 
 class SettingsForm(forms.Form):
@@ -57,7 +58,7 @@ class DismissForm(forms.Form):
 
     reason = forms.ChoiceField(choices=DismissReason.choices)
     note = forms.CharField(
-        required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 3})
+        required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3})
     )
     until = forms.DateField(
         required=False,
@@ -70,3 +71,16 @@ class DismissForm(forms.Form):
         if data.get("until") and data.get("reason") != DismissReason.EXPECTED:
             self.add_error("until", "Only an 'expected' dismissal takes an until date.")
         return data
+
+
+class ActionForm(forms.Form):
+    """An action button on a portfolio card (`kinds`: the ones a card offers) and its note."""
+
+    kind = forms.ChoiceField(choices=())
+    note = forms.CharField(required=False, max_length=NOTE_MAX_LENGTH)
+
+    def __init__(self, *args, kinds, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [
+            (kind.value, kind.label) for kind in ActionKind if kind in kinds
+        ]

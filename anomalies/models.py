@@ -8,6 +8,7 @@ from django.db.models import Q
 from customers.constraints import choices_constraint
 from customers.metrics import METRIC_MAX_LENGTH
 from customers.models import Customer, Severity
+from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
 
 class AnomalyType(models.TextChoices):
@@ -99,7 +100,9 @@ class UsageAnomaly(models.Model):
     dismiss_reason = models.CharField(
         max_length=20, choices=DismissReason.choices, blank=True, default=""
     )
-    dismiss_note = models.TextField(blank=True)
+    dismiss_note = models.TextField(
+        blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS
+    )
     dismissed_until = models.DateField(
         null=True, blank=True, help_text="For 'expected': suppress this series and type until."
     )
@@ -384,7 +387,7 @@ class DataQualityEvent(models.Model):
     metric = models.CharField(max_length=METRIC_MAX_LENGTH, blank=True, default="")
     affected_share = models.FloatField(null=True, blank=True)
     series_affected = models.PositiveIntegerField(null=True, blank=True)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS)
     scan_run = models.ForeignKey(
         ScanRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -439,7 +442,7 @@ class AnomalyAction(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     kind = models.CharField(max_length=30, choices=ActionKind.choices)
-    note = models.TextField(blank=True)
+    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

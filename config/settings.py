@@ -162,10 +162,6 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_THROTTLE_RATES": {
-        # Scans are heavy: a client may ask for a few an hour, not one per page view.
-        "scan": env.str("SCAN_THROTTLE_RATE", default="30/hour"),
-    },
 }
 
 SPECTACULAR_SETTINGS = {
@@ -311,6 +307,8 @@ AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", defaul
 # of their own could clear their count against a victim's username by logging in as themselves.
 # Failures then age out after the cool-off.
 AXES_RESET_ON_SUCCESS = False
+# No start-up banner in every management command's output.
+AXES_VERBOSE = False
 AXES_LOCKOUT_CALLABLE = "accounts.views.login_locked_out"
 AXES_CLIENT_IP_CALLABLE = "accounts.network.client_ip"
 # Proxies in front of the app that append the client's address to X-Forwarded-For (0: none,
@@ -351,3 +349,35 @@ CONTENT_SECURITY_POLICY = {
         "frame-ancestors": ["'none'"],
     },
 }
+
+# --- Abuse limits ---------------------------------------------------------------------
+# The cache holds the throttle counts, so every gunicorn worker and every host must share
+# it: Redis whenever there is one. Local memory (one per process) only without Redis, i.e.
+# `make run` and tests run without REDIS_URL. Point CACHE_URL at another Redis database
+# than the broker's to keep a cache.clear() (FLUSHDB) away from Celery's queues.
+CACHE_URL = env.str("CACHE_URL", default=REDIS_URL)
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            # Several deployments (staging, production) may share one Redis.
+            "KEY_PREFIX": env.str("CACHE_KEY_PREFIX", default="tremor"),
+            # A Redis that is down or unreachable costs a request half a second, never a
+            # hang; the throttle then lets the request through (anomalies/throttles.py).
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# Scans per user, through the API and the customer page's Rescan together (DRF's rate
+# syntax). Scans are heavy: a client may ask for a few an hour, not one per page view.
+SCAN_THROTTLE_RATE = env.str("SCAN_THROTTLE_RATE", default="30/hour")
+
+# PostgreSQL text cannot hold NUL: a request with one in its path, query string or form
+# fields is answered 400 before any view (or the admin) puts it in a query.
+MIDDLEWARE.insert(
+    MIDDLEWARE.index("django.middleware.csrf.CsrfViewMiddleware"),
+    "config.middleware.RejectNulMiddleware",
+)

@@ -18,6 +18,7 @@ from .selectors import (
     customer_metrics,
 )
 from .services import usage_ingest
+from .validators import SEARCH_MAX_LENGTH
 
 
 class _JsonParser(JSONParser):
@@ -75,11 +76,18 @@ class UsageIngestApi(APIView):
                         "UsageRecordError",
                         {
                             "index": serializers.IntegerField(),
-                            "field": serializers.CharField(),
+                            "field": serializers.CharField(allow_null=True),
                             "message": serializers.CharField(),
                         },
                         many=True,
                         required=False,
+                        help_text=f"The first {ingest.ERRORS_SHOWN} errors, by record index.",
+                    ),
+                    "error_count": serializers.IntegerField(
+                        required=False, help_text="How many errors there are in all."
+                    ),
+                    "errors_truncated": serializers.BooleanField(
+                        required=False, help_text="Whether `errors` lists only the first ones."
                     ),
                     "detail": serializers.CharField(required=False),
                     "create_customers": serializers.ListField(
@@ -121,11 +129,7 @@ class UsageIngestApi(APIView):
             visible_customers=customer_list_visible(user=request.user),
         )
         if not result.written:
-            errors = [
-                {"index": error.ref, "field": error.field, "message": error.message}
-                for error in result.errors
-            ]
-            return Response({"errors": errors}, status=status.HTTP_400_BAD_REQUEST)
+            return Response(ingest.errors_report(result.errors), status=status.HTTP_400_BAD_REQUEST)
         return Response(self.OutputSerializer(result).data, status=status.HTTP_200_OK)
 
 
@@ -154,7 +158,9 @@ class CustomerListApi(APIView):
             ref_name = "CustomerQuery"
 
         # CharField refuses NUL characters, which PostgreSQL text cannot hold.
-        search = serializers.CharField(required=False, allow_blank=True, max_length=200)
+        search = serializers.CharField(
+            required=False, allow_blank=True, max_length=SEARCH_MAX_LENGTH
+        )
 
     @extend_schema(
         parameters=[

@@ -13,7 +13,7 @@ import io
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -27,6 +27,11 @@ CUSTOMER_NAME_MAX_LENGTH = 200
 REQUIRED_FIELDS = ("customer_external_id", "metric", "date", "value")
 OPTIONAL_FIELDS = ("customer_name",)
 KNOWN_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+# A few unknown fields (a typo, a renamed column) are reported one by one; a record with more
+# is refused whole, unread: one record with a million keys must not make a million errors.
+MAX_RECORD_FIELDS = len(KNOWN_FIELDS) + 5
+# Errors listed in one API answer, task result or import run; the count of all comes with them.
+ERRORS_SHOWN = 100
 
 # float() alone would also take "nan", "infinity", "1_000" and " 1 ": analytics exports only
 # ever write plain decimals, so anything else is a mangled value, not a number to guess at.
@@ -179,6 +184,15 @@ def parse_record(
     raw: Mapping[str, object], *, ref: int, limits: UsageLimits = NO_CLOCK_LIMITS
 ) -> UsageRecord | list[RowError]:
     """One record, or every error found in it (not only the first)."""
+    if len(raw) > MAX_RECORD_FIELDS:
+        return [
+            RowError(
+                ref,
+                None,
+                f"record has {len(raw):,} fields (at most {MAX_RECORD_FIELDS}): expected "
+                f"{', '.join(REQUIRED_FIELDS)} and optionally {', '.join(OPTIONAL_FIELDS)}",
+            )
+        ]
     errors: list[RowError] = []
     for name in raw:
         if name not in KNOWN_FIELDS:
@@ -275,6 +289,17 @@ def parse_records(items: Iterable[object], *, limits: UsageLimits = NO_CLOCK_LIM
                 yield parse_record(item, ref=index, limits=limits)
 
     return _batch(parse(), ref_label="index")
+
+
+def errors_report(errors: Sequence[RowError]) -> dict:
+    """The first ERRORS_SHOWN errors as JSON, with the count of all of them."""
+    return {
+        "errors": [
+            {"index": e.ref, "field": e.field, "message": e.message} for e in errors[:ERRORS_SHOWN]
+        ],
+        "error_count": len(errors),
+        "errors_truncated": len(errors) > ERRORS_SHOWN,
+    }
 
 
 # --- CSV -------------------------------------------------------------------------------

@@ -31,7 +31,4 @@ def usage_ingest_task(records: list[dict], create_customers: bool = False) -> di
             result.rejected,
             result.errors[0],
         )
-    return {
-        **result.counts(),
-        "errors": [{"index": e.ref, "field": e.field, "message": e.message} for e in result.errors],
-    }
+    return {**result.counts(), **ingest.errors_report(result.errors)}

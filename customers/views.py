@@ -3,6 +3,7 @@ from django.http import JsonResponse
 from django.shortcuts import render
 
 from .selectors import customer_list_visible, customer_list_with_usage_summary
+from .validators import SEARCH_MAX_LENGTH
 
 AUTOCOMPLETE_LIMIT = 10
 
@@ -17,7 +18,7 @@ def customer_list(request):
 def customer_autocomplete(request):
     """Names for the ask box's <datalist>: the caller's visible accounts only."""
     # PostgreSQL text cannot hold NUL; drop it rather than fail the query.
-    query = request.GET.get("q", "").replace("\x00", "").strip()[:200]
+    query = request.GET.get("q", "").replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
     qs = customer_list_visible(user=request.user)
     if query:
         qs = qs.filter(name__icontains=query)

@@ -7,6 +7,7 @@ under CI=true it fails, so a broken CI machine can never pass by skipping.
 """
 
 import os
+import uuid
 
 import pytest
 from django.db import connection
@@ -44,6 +45,17 @@ def pytest_runtest_setup(item):
     if IN_CI:
         pytest.fail(f"CI=true and a required service is missing: {reason}", pytrace=False)
     pytest.skip(reason)
+
+
+@pytest.fixture(autouse=True)
+def cache_of_its_own(settings):
+    """Every test starts with an empty cache (throttle counts live there), under a key prefix
+    of its own. Not cache.clear(): on Redis that is FLUSHDB, which would also drop the Celery
+    queues of other test runs and workers sharing the database. Returns the prefix, for the
+    server processes a test starts."""
+    prefix = f"test-{uuid.uuid4().hex}"
+    settings.CACHES = {"default": {**settings.CACHES["default"], "KEY_PREFIX": prefix}}
+    return prefix
 
 
 @pytest.fixture

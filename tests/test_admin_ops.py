@@ -234,3 +234,21 @@ def test_admin_refuses_usage_out_of_bounds_naming_the_field(client, superuser, m
     response = client.post(url, form | {"value": "5"})
     assert response.status_code == 302
     assert UsageMetric.objects.get().value == 5
+
+
+def test_the_admin_refuses_a_note_over_the_limit(client, superuser):
+    from anomalies.models import DataQualityEvent
+
+    client.force_login(superuser)
+    form = {"kind": "data_issue", "start_date": "2025-05-01", "end_date": "2025-05-02"}
+    url = reverse("admin:anomalies_dataqualityevent_add")
+
+    response = client.post(url, {**form, "note": "x" * 2001})
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors == {
+        "note": ["Ensure this value has at most 2000 characters (it has 2001)."]
+    }
+    assert not DataQualityEvent.objects.exists()
+    assert client.post(url, {**form, "note": "x" * 2000}).status_code == 302
+    assert DataQualityEvent.objects.get().note == "x" * 2000

@@ -52,3 +52,26 @@ def test_the_server_refuses_the_development_key_when_debug_is_off(module):
 def test_the_server_starts_with_a_real_key(module):
     result = _run(["-c", f"import {module}"], DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50))
     assert result.returncode == 0, result.stderr
+
+
+def _cache_settings(**env) -> str:
+    code = (
+        "from django.conf import settings; c = settings.CACHES['default']; "
+        "print(c['BACKEND'], c.get('LOCATION'), c.get('KEY_PREFIX'))"
+    )
+    environment = {"REDIS_URL": "", **env}
+    result = _run(["-c", f"import django; django.setup(); {code}"], **environment)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_the_cache_is_redis_whenever_there_is_one():
+    # Throttle counts live in the cache: one per process would multiply every limit.
+    redis_cache = "django.core.cache.backends.redis.RedisCache"
+    assert _cache_settings(REDIS_URL="redis://10.0.0.5:6379/0") == (
+        f"{redis_cache} redis://10.0.0.5:6379/0 tremor"
+    )
+    assert _cache_settings(
+        REDIS_URL="redis://10.0.0.5:6379/0", CACHE_URL="redis://10.0.0.6:6379/2"
+    ) == (f"{redis_cache} redis://10.0.0.6:6379/2 tremor")
+    assert _cache_settings().startswith("django.core.cache.backends.locmem.LocMemCache")

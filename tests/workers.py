@@ -1,5 +1,5 @@
-"""Real Celery workers for tests: subprocesses on real Redis that write to pytest-django's test
-database, always stopped (or killed) whatever the test does.
+"""Real Celery workers and gunicorn servers for tests: subprocesses on real Redis that write to
+pytest-django's test database, always stopped (or killed) whatever the test does.
 
 Each worker listens on a queue of its own, so a test only ever sees the tasks it sent, even
 with another worker (a developer's, another test run's) on the same Redis.
@@ -8,10 +8,13 @@ with another worker (a developer's, another test run's) on the same Redis.
 from __future__ import annotations
 
 import os
+import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
+import gunicorn
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parents[1]
 CELERY = Path(sys.executable).with_name("celery")
+GUNICORN = Path(sys.executable).with_name("gunicorn")
 # Tests that shorten the broker's visibility timeout use this Redis database rather than
 # REDIS_URL's: a worker restores every unacknowledged message of its database older than
 # the timeout, and must not redeliver the tasks of workers that are not the test's.
@@ -55,10 +60,10 @@ def unique_queue(prefix: str = "test") -> str:
 
 
 @dataclass
-class Worker:
+class Process:
+    """A subprocess in a session of its own, its output in `log_path`."""
+
     process: subprocess.Popen
-    queue: str
-    broker_url: str
     log_path: Path
 
     def log(self) -> str:
@@ -84,6 +89,17 @@ class Worker:
                 pass
         _signal_group(self.process, signal.SIGKILL)
         self.process.wait(timeout=10)
+
+
+@dataclass
+class Worker(Process):
+    queue: str
+    broker_url: str
+
+
+@dataclass
+class Server(Process):
+    url: str
 
 
 def _signal_group(process: subprocess.Popen, sig: int) -> None:
@@ -222,3 +238,53 @@ def broker_keys_delete(broker_url: str, queue: str) -> None:
             client.zrem("unacked_index", *tags)
     finally:
         client.close()
+
+
+@contextmanager
+def running_gunicorn(*, log_path: Path, workers: int, env: dict[str, str]) -> Iterator[Server]:
+    """`gunicorn config.wsgi` with `workers` processes on a free loopback port, on the test
+    database and the test settings (production ones over plain HTTP), `env` added to its
+    environment; ready when it answers, stopped on the way out. Its access log in `log_path`
+    starts each line with the pid of the worker that answered."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    environment = os.environ | {
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": test_database_url(),
+        # config/wsgi.py refuses the development key with DEBUG off.
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "PYTHONUNBUFFERED": "1",
+    }
+    options = [
+        f"--workers={workers}",
+        f"--bind=127.0.0.1:{port}",
+        "--access-logfile=-",
+        '--access-logformat=%(p)s "%(r)s" %(s)s',
+    ]
+    if gunicorn.version_info >= (27,):
+        # Else it opens ~/.gunicorn/gunicorn.ctl, one path for every gunicorn on the machine.
+        options.append("--no-control-socket")
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(
+            [str(GUNICORN), "config.wsgi", *options],
+            cwd=ROOT,
+            env=environment | env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    server = Server(process=process, log_path=log_path, url=f"http://127.0.0.1:{port}")
+    try:
+        wait_for(lambda: _answers(server.url), timeout=60, what="gunicorn", workers=[server])
+        yield server
+    finally:
+        server.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{url}/accounts/login/", timeout=5) as response:  # noqa: S310
+            return response.status == 200
+    except OSError:  # refused, reset or timed out while the workers boot
+        return False

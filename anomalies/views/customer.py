@@ -27,6 +27,7 @@ from ..selectors import (
     series_window,
 )
 from ..text import anomaly_sentence
+from ..throttles import scan_throttle_allows
 
 CHART_DAYS = 90
 # A finished Rescan is shown on the page this long; a running one refreshes the page this
@@ -76,6 +77,9 @@ def anomaly_reopen(request, anomaly_id):
 @require_POST
 def customer_rescan(request, customer_id):
     customer = customer_get_visible(user=request.user, customer_id=customer_id)
+    if not scan_throttle_allows(request.user):
+        messages.warning(request, "You have started too many scans lately; try again later.")
+        return redirect("customer-detail", customer_id=customer.pk)
     try:
         # On the workers, like every scan: the web process stays free, and the page shows
         # the run until it finishes.

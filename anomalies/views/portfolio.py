@@ -15,9 +15,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from customers.selectors import customer_find_visible
+from customers.validators import SEARCH_MAX_LENGTH
 
 from ..api import SUMMARY_DAYS, _summary_line
-from ..forms import DismissForm
+from ..forms import ActionForm, DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
 from ..selectors import anomaly_get_visible, anomaly_list_for_summary, anomaly_list_visible
 from ..services import anomaly_action_record
@@ -110,7 +111,7 @@ def _ask(request) -> dict | None:
     gives it: non-dismissed anomalies that started in the last 30 days, plus older ones
     still open."""
     # PostgreSQL text cannot hold NUL; drop it rather than fail the query.
-    query = request.GET.get("customer", "").replace("\x00", "").strip()[:200]
+    query = request.GET.get("customer", "").replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
     if not query:
         return None
     try:
@@ -169,11 +170,13 @@ def _back(request):
 @login_required
 def anomaly_action(request, anomaly_id):
     anomaly = anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
-    kind = request.POST.get("kind", "")
-    if kind not in CARD_ACTIONS:
-        return HttpResponseBadRequest("Unknown action.", content_type="text/plain")
+    form = ActionForm(request.POST, kinds=CARD_ACTIONS)
+    if not form.is_valid():
+        text = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
+        return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
+    kind = form.cleaned_data["kind"]
     anomaly_action_record(
-        anomaly=anomaly, user=request.user, kind=kind, note=request.POST.get("note", "")
+        anomaly=anomaly, user=request.user, kind=kind, note=form.cleaned_data["note"]
     )
     customer = anomaly.customer
     if kind == ActionKind.INVESTIGATE:

@@ -8,12 +8,13 @@ from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 
+from customers.validators import SEARCH_MAX_LENGTH
+
 from ..api import AnomalyFilterSerializer
 from ..models import AnomalyStatus, AnomalyType
 from ..selectors import anomaly_list_filtered
 
 PAGE_SIZE = 50
-CUSTOMER_SEARCH_MAX = 200
 FILTER_FIELDS = ("status", "severity", "anomaly_type", "metric", "since", "until")
 
 _SEVERITY_RANK = Case(
@@ -66,8 +67,8 @@ def _anomalies(request):
     if not filters.is_valid():
         errors = {k: [str(m) for m in v] for k, v in filters.errors.items()}
     search = request.GET.get("q", "").strip()
-    if len(search) > CUSTOMER_SEARCH_MAX or "\x00" in search:
-        errors["q"] = [f"Enter at most {CUSTOMER_SEARCH_MAX} plain characters."]
+    if len(search) > SEARCH_MAX_LENGTH or "\x00" in search:
+        errors["q"] = [f"Enter at most {SEARCH_MAX_LENGTH} plain characters."]
     sort = request.GET.get("sort", DEFAULT_SORT)
     if sort not in SORTS:
         sort = DEFAULT_SORT

@@ -1,12 +1,14 @@
-"""The database, not only the application, refuses rows that would break the scan's rules."""
+"""The database, not only the application, refuses rows that would break the scan's rules; model
+validation (the admin's forms) refuses the notes the pages and the API refuse."""
 
 import datetime as dt
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from anomalies.models import DetectionSettings, UsageAnomaly
+from anomalies.models import AnomalyAction, DataQualityEvent, DetectionSettings, UsageAnomaly
 from customers.models import UsageMetric
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +100,17 @@ def test_one_settings_row_per_scope(make_customer):
             DetectionSettings.objects.create(**scope)
     with pytest.raises(IntegrityError), transaction.atomic():
         DetectionSettings.objects.create(drop_percent=150)
+
+
+@pytest.mark.parametrize("note", ["x" * 2001, "called\x00back"])
+@pytest.mark.parametrize(
+    "model, field",
+    [(UsageAnomaly, "dismiss_note"), (AnomalyAction, "note"), (DataQualityEvent, "note")],
+)
+def test_notes_over_the_limit_or_with_nul_fail_model_validation(model, field, note):
+    # What full_clean() runs on the field, and with it every admin form.
+    model_field = model._meta.get_field(field)
+    assert model_field.clean("x" * 2000, None) == "x" * 2000
+
+    with pytest.raises(ValidationError):
+        model_field.clean(note, None)

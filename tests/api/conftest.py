@@ -6,18 +6,8 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.core.cache import cache
 from django.utils import timezone
 from rest_framework.test import APIClient
-
-
-@pytest.fixture(autouse=True)
-def _throttle_history_cleared():
-    # DRF keeps throttle history in the default (in-process) cache, which outlives a test: a
-    # scan test late in the run would otherwise be throttled by the scans of earlier ones.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture

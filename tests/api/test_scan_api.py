@@ -5,7 +5,6 @@ makes the 409 for a second identical request testable here."""
 import uuid
 
 import pytest
-from rest_framework.throttling import SimpleRateThrottle
 
 from anomalies.models import ScanRun
 from anomalies.services import scan_run_sync, scan_start
@@ -151,6 +150,17 @@ def test_a_body_that_is_not_an_object_never_crashes(csm_api, mine, body):
     assert not ScanRun.objects.exists()
 
 
+def test_an_overlong_id_list_is_one_error(csm_api, mine):
+    # Checked before the ids: 20,000 bad ids used to make 20,000 error messages.
+    response = csm_api.post(START, {"customer_ids": ["x"] * 20_000}, format="json")
+
+    assert response.status_code == 400
+    assert response.json() == {
+        "customer_ids": ["Ensure this field has no more than 10000 elements."]
+    }
+    assert not ScanRun.objects.exists()
+
+
 def test_an_empty_id_list_never_crashes(csm_api, mine):
     response = csm_api.post(START, {"customer_ids": []}, format="json")
 
@@ -166,9 +176,8 @@ def test_a_csm_without_accounts_can_scan_nothing(api_for, django_user_model, min
     assert response.json()["run"]["customers_total"] == 0
 
 
-def test_scans_are_throttled(csm_api, portfolio, monkeypatch):
-    # The rates are read into the throttle class when DRF loads; the test lowers "scan".
-    monkeypatch.setitem(SimpleRateThrottle.THROTTLE_RATES, "scan", "2/hour")
+def test_scans_are_throttled(csm_api, portfolio, settings):
+    settings.SCAN_THROTTLE_RATE = "2/hour"
     mine, sibling = portfolio
 
     responses = [
@@ -178,6 +187,7 @@ def test_scans_are_throttled(csm_api, portfolio, monkeypatch):
     ]
 
     assert [r.status_code for r in responses] == [202, 202, 429]
+    assert 3590 <= int(responses[2]["Retry-After"]) <= 3600
     assert ScanRun.objects.count() == 2
 
 

@@ -19,7 +19,6 @@ import hypothesis
 import hypothesis.errors
 import pytest
 import schemathesis
-from django.core.cache import cache
 from django.utils import timezone
 from hypothesis import HealthCheck, Phase
 from hypothesis import strategies as st
@@ -46,15 +45,6 @@ CHECKS = [
 USAGE_DAYS = 70
 METRICS = ("api_calls", "logins")
 REPORT_CHARS = 1500
-
-
-@pytest.fixture
-def throttle_history_cleared():
-    # DRF keeps throttle history in the in-process cache, shared with the live server thread
-    # and outliving the test: the fuzzer's scans must not throttle a later test's.
-    cache.clear()
-    yield
-    cache.clear()
 
 
 @pytest.fixture
@@ -205,7 +195,7 @@ def _short(report: str, limit: int = REPORT_CHARS) -> str:
     return head + ("Reproduce with:" + replay if replay else "")
 
 
-@pytest.mark.usefixtures("tasks_run_eagerly", "throttle_history_cleared")
+@pytest.mark.usefixtures("tasks_run_eagerly")
 def test_the_live_api_conforms_to_its_schema(live_server, csm, staff, portfolio):
     schema = schemathesis.openapi.from_url(f"{live_server.url}/api/schema/?format=json")
     operations, failures = [], []

@@ -74,6 +74,20 @@ def test_a_bad_file_lists_line_numbers_and_writes_nothing(make_customer, write_c
     assert not UsageMetric.objects.exists()
 
 
+def test_it_lists_the_first_100_errors_and_counts_the_rest(make_customer, write_csv):
+    make_customer(external_id="acct-1")
+    path = write_csv(HEADER, *(f"acct-1,logins,2024-03-{n:03},1" for n in range(250)))
+
+    message, err = run_failing(path)
+
+    lines = err.splitlines()
+    assert len(lines) == 101
+    assert lines[0] == "line 2 [date]: date '2024-03-000' is not in YYYY-MM-DD form"
+    assert lines[99].startswith("line 101 [date]")
+    assert lines[100] == "... and 150 more"
+    assert "250 bad row(s)" in message
+
+
 def test_skip_bad_rows_imports_the_rest_and_lists_the_rejected(make_customer, write_csv):
     make_customer(external_id="acct-1")
     path = write_csv(

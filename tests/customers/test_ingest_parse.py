@@ -175,6 +175,22 @@ def test_it_checks_json_types(record, field, message):
         assert message in batch.errors[0].message
 
 
+def test_a_record_with_too_many_fields_is_one_error_unread():
+    good = {"customer_external_id": "acct-1", "metric": "logins", "date": "2024-03-01", "value": 1}
+    typos = good | {f"typo{n}": 1 for n in range(5)}
+    flood = good | {f"k{n}": 1 for n in range(7)}
+
+    batch = ingest.parse_records([typos, flood])
+
+    assert [(e.ref, e.field) for e in batch.errors] == [(0, f"typo{n}") for n in range(5)] + [
+        (1, None)
+    ]
+    assert batch.errors[-1].message == (
+        "record has 11 fields (at most 10): expected "
+        "customer_external_id, metric, date, value and optionally customer_name"
+    )
+
+
 def test_it_rejects_records_that_are_not_objects_by_index():
     good = {"customer_external_id": "acct-1", "metric": "logins", "date": "2024-03-01", "value": 1}
     batch = ingest.parse_records([good, "acct-1,logins", None])

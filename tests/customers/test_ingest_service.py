@@ -189,6 +189,8 @@ def test_the_task_returns_counts_and_errors(make_customer):
         "customers_created": 0,
         "rejected": 0,
         "errors": [],
+        "error_count": 0,
+        "errors_truncated": False,
     }
     rejected = usage_ingest_task([record(value=2), record(external_id="ghost")])
     assert rejected["rejected"] == 1

@@ -58,7 +58,9 @@ def test_another_csms_customer_reads_exactly_like_a_missing_one(client, csm, acc
         "errors": [
             {"index": 1, "field": "customer_external_id", "message": "unknown customer 'theirs'"},
             {"index": 2, "field": "customer_external_id", "message": "unknown customer 'ghost'"},
-        ]
+        ],
+        "error_count": 2,
+        "errors_truncated": False,
     }
     assert not UsageMetric.objects.exists()
 
@@ -92,6 +94,45 @@ def test_a_bad_flag_value_is_a_400(client, staff):
     response = post(client, [record()], URL + "?create_customers=maybe")
     assert response.status_code == 400
     assert "create_customers" in response.json()
+
+
+def test_errors_are_capped_with_a_count_of_all(client, csm, accounts):
+    client.force_login(csm)
+    records = [record(external_id="mine", day=f"2024-03-{n % 28 + 1:02}") for n in range(150)]
+    for n, bad in enumerate(records):
+        bad["metric"] = f"Metric {n}"
+
+    response = post(client, records)
+
+    assert response.status_code == 400
+    body = response.json()
+    assert [e["index"] for e in body["errors"]] == list(range(100))
+    assert (body["error_count"], body["errors_truncated"]) == (150, True)
+
+
+def test_a_record_with_a_million_unknown_keys_is_one_small_error(client, csm, accounts):
+    # 15.6 MB, under the body limit: it used to answer 81.6 MB of errors, one per key.
+    flood = record(external_id="mine") | {f"k{n:07d}": 1 for n in range(1_200_000)}
+    body = json.dumps([flood], separators=(",", ":"))
+    assert len(body) > 15_000_000
+    client.force_login(csm)
+
+    response = post(client, body)
+
+    assert response.status_code == 400
+    assert len(response.content) < 50_000
+    assert response.json() == {
+        "errors": [
+            {
+                "index": 0,
+                "field": None,
+                "message": "record has 1,200,004 fields (at most 10): expected "
+                "customer_external_id, metric, date, value and optionally customer_name",
+            }
+        ],
+        "error_count": 1,
+        "errors_truncated": False,
+    }
 
 
 def test_per_record_errors_name_index_and_field(client, csm, accounts):

@@ -264,6 +264,28 @@ def test_action_with_a_bad_kind_is_400(client, csm, portfolio, kind):
     assert not AnomalyAction.objects.exists()
 
 
+def test_an_action_note_over_the_limit_is_400_and_records_nothing(client, csm, portfolio):
+    client.force_login(csm)
+
+    response = _act(client, portfolio["drop"], "investigate", note="x" * 2001)
+
+    assert response.status_code == 400
+    assert "note: Ensure this value has at most 2000 characters" in response.content.decode()
+    assert not AnomalyAction.objects.exists()
+    _act(client, portfolio["drop"], "investigate", note="x" * 2000)
+    assert AnomalyAction.objects.get().note == "x" * 2000
+
+
+def test_an_action_note_with_a_nul_is_400_naming_the_field(client, csm, portfolio):
+    client.force_login(csm)
+
+    response = _act(client, portfolio["drop"], "investigate", note="called\x00back")
+
+    assert response.status_code == 400
+    assert "form field 'note' contains a NUL character" in response.content.decode()
+    assert not AnomalyAction.objects.exists()
+
+
 def test_action_refuses_get(client, csm, portfolio):
     client.force_login(csm)
     response = client.get(reverse("anomaly-action", args=[portfolio["drop"].pk]))

@@ -86,7 +86,6 @@ def test_table_empty_filter_fields_mean_any(client, csm, rows):
         ({"severity": "apocalyptic"}, "severity"),
         ({"since": "yesterday"}, "since"),
         ({"since": "2026-02-01", "until": "2026-01-01"}, "until"),
-        ({"q": "x\x00y"}, "q"),
         ({"q": "x" * 201}, "q"),
     ],
 )

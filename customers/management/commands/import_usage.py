@@ -61,9 +61,11 @@ class Command(BaseCommand):
             batch=batch, create_customers=create_customers, skip_bad_rows=skip_bad_rows
         )
 
-        for error in result.errors:
+        for error in result.errors[: ingest.ERRORS_SHOWN]:
             column = f" [{error.field}]" if error.field else ""
             self.stderr.write(f"line {error.ref}{column}: {error.message}")
+        if len(result.errors) > ingest.ERRORS_SHOWN:
+            self.stderr.write(f"... and {len(result.errors) - ingest.ERRORS_SHOWN:,} more")
 
         if not result.written:
             raise CommandError(
