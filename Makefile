@@ -27,7 +27,7 @@ install: $(STAMP)
 # broker (no Redis, no PostgreSQL), a worker and beat beside the web server. Ctrl-C stops all.
 run: export DEBUG ?= true
 run: install
-	mkdir -p var/celery-queue var/celery-processed
+	mkdir -p var/celery-queue var/celery-processed var/celery-control
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-stale
 	-$(PY) manage.py scan_anomalies --sync -v0  # a fresh portfolio to look at; never blocks the start
@@ -40,7 +40,7 @@ run: install
 serve: export DEBUG ?= true
 serve: export SITE_URL ?= http://$(HOST):$(PORT)
 serve:
-	@mkdir -p var/celery-queue var/celery-processed
+	@mkdir -p var/celery-queue var/celery-processed var/celery-control
 	@echo ""
 	@echo "  Tremor is starting at http://$(HOST):$(PORT)/ (demo logins above; Ctrl-C stops it)"
 	@echo ""

@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.urls import reverse
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from accounts.services import api_token_create
 from anomalies.models import ScanRun
 from tests.workers import running_gunicorn
 
@@ -44,7 +44,7 @@ def _post_scan(base_url: str, token: str) -> int:
 def test_gunicorn_workers_share_one_scan_allowance(django_user_model, cache_of_its_own, tmp_path):
     # A CSM without accounts: each scan finishes at once, with nothing to send to a broker.
     user = django_user_model.objects.create_user(username="carol")
-    token = Token.objects.create(user=user).key
+    _, token = api_token_create(user=user)
     env = {"SCAN_THROTTLE_RATE": f"{RATE}/hour", "CACHE_KEY_PREFIX": cache_of_its_own}
 
     with running_gunicorn(log_path=tmp_path / "gunicorn.log", workers=3, env=env) as server:
