@@ -1,6 +1,10 @@
+import uuid
+
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+
+from customers.models import Customer
 
 from . import services
 from .forms import DismissForm
@@ -183,8 +187,49 @@ class ScanRunAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"
-    readonly_fields = [f.name for f in ScanRun._meta.fields]
+    readonly_fields = ["failures"] + [f.name for f in ScanRun._meta.fields]
+
+    @admin.display(description="failing accounts and series")
+    def failures(self, obj):
+        """The run's errors as a table, with the accounts' names (one query)."""
+        if not obj.errors:
+            return "none"
+        ids = {e.get("customer_id") for e in obj.errors if e.get("customer_id")}
+        names = dict(
+            Customer.objects.filter(pk__in=[i for i in ids if _is_uuid(i)]).values_list(
+                "pk", "name"
+            )
+        )
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    names.get(_uuid(e.get("customer_id")), e.get("customer_id") or "-"),
+                    e.get("metric") or "(all metrics)",
+                    e.get("stage", "-"),
+                    e.get("error", ""),
+                )
+                for e in obj.errors
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>account</th><th>metric</th><th>stage</th><th>error</th>"
+            "</tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
 
     @admin.display(description="chunks")
     def progress(self, obj):
         return f"{obj.chunks_done} / {obj.chunks_total}"
+
+
+def _uuid(value):
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _is_uuid(value) -> bool:
+    return _uuid(value) is not None

@@ -344,3 +344,19 @@ def test_a_scan_of_the_demo_portfolio_with_an_absurd_account_and_a_failing_serie
     # The stories are still told: DataFlow's drop, CloudFirst's abandonment, Nexus's spike.
     told = set(UsageAnomaly.objects.values_list("customer__name", "anomaly_type"))
     assert {("DataFlow Systems", "drop"), ("Nexus Corp", "spike")} <= told
+
+
+def test_admin_shows_the_failing_series_with_the_accounts_name(
+    client, make_customer, engine_fails_on, django_user_model
+):
+    customers = [_dropping(make_customer, seed=k, name=f"Acct {k}") for k in range(3)]
+    engine_fails_on.add(f"{customers[1].pk}/api_calls")
+    run = scan()
+    client.force_login(django_user_model.objects.create_superuser("root", "r@x.example", "pw-1"))
+
+    response = client.get(f"/admin/anomalies/scanrun/{run.pk}/change/")
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<td>Acct 1</td><td>api_calls</td><td>detect</td>" in body
+    assert "RuntimeError: engine cannot handle" in body
