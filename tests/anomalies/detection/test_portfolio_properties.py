@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from anomalies.detection import SeriesBatch, detect, preset
 
 from . import synth
+from .same_findings import assert_same_findings
 from .test_engine_inputs import assert_sane
 
 EXAMPLES = int(os.environ.get("TREMOR_PROPERTY_EXAMPLES", "12"))
@@ -130,23 +131,6 @@ def _config(options: dict):
     return preset(options["sensitivity"]).with_overrides(holiday_country=options["holiday_country"])
 
 
-def _key(finding) -> tuple:
-    return (
-        finding.series_id,
-        finding.start,
-        finding.detected_at,
-        finding.type,
-        finding.end or dt.date.max,
-        finding.severity,
-        finding.direction,
-        finding.confidence,
-    )
-
-
-def _figures(finding) -> list[float]:
-    return [finding.baseline, finding.actual, finding.score, finding.completeness]
-
-
 def _alone(batch: SeriesBatch, row: int) -> SeriesBatch:
     return SeriesBatch(
         batch.values[row : row + 1],
@@ -166,22 +150,12 @@ def test_the_backtest_never_crashes_and_a_batch_equals_its_series(portfolio):
     result = detect(batch, config=config, backtest=True)
 
     assert_sane(result, batch)
-    together = sorted(result.findings, key=_key)
-    alone = sorted(
-        (
-            f
-            for row in range(batch.n_series)
-            for f in detect(_alone(batch, row), config=config, backtest=True).findings
-        ),
-        key=_key,
-    )
-    assert [_key(f) for f in together] == [_key(f) for f in alone]
-    if together:
-        # Figures agree to rounding: a matrix product over more columns may sum in another
-        # order. (Possible causes read the account's other series, so they differ alone.)
-        np.testing.assert_allclose(
-            [_figures(f) for f in together], [_figures(f) for f in alone], rtol=1e-6, atol=1e-6
-        )
+    alone = [
+        f
+        for row in range(batch.n_series)
+        for f in detect(_alone(batch, row), config=config, backtest=True).findings
+    ]
+    assert_same_findings(result.findings, alone)
 
 
 @PORTFOLIO

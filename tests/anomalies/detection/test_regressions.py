@@ -5,12 +5,12 @@ import datetime as dt
 import json
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from anomalies.detection import SeriesBatch, detect
 
+from .same_findings import assert_same_findings
 from .test_cli import run
 
 INPUTS = sorted((Path(__file__).parent / "regressions").glob("*.csv"))
@@ -40,28 +40,8 @@ def _batch(frame: pd.DataFrame) -> SeriesBatch:
 @pytest.mark.parametrize("path", INPUTS, ids=lambda p: p.stem)
 def test_batch_equals_each_series_alone(path):
     frame = pd.read_csv(path)
-    together = sorted(detect(_batch(frame), backtest=True).findings, key=_exact)
+    together = detect(_batch(frame), backtest=True).findings
     alone = []
     for _, part in frame.groupby("series_id"):
         alone += detect(_batch(part), backtest=True).findings
-    assert [_exact(f) for f in together] == [_exact(f) for f in sorted(alone, key=_exact)]
-    # Figures agree to rounding: a matrix product over two columns may sum in another order.
-    np.testing.assert_allclose(
-        [_figures(f) for f in together], [_figures(f) for f in sorted(alone, key=_exact)]
-    )
-
-
-def _exact(finding) -> tuple:
-    return (
-        finding.series_id,
-        finding.start,
-        finding.detected_at,
-        finding.type,
-        finding.end or dt.date.max,
-        finding.severity,
-        finding.direction,
-    )
-
-
-def _figures(finding) -> list[float]:
-    return [finding.baseline, finding.actual, finding.deviation_percent, finding.score]
+    assert_same_findings(together, alone)
