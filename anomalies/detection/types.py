@@ -23,6 +23,14 @@ class SeriesBatch:
     series_ids: tuple[str, ...]
     metrics: tuple[str, ...]
     groups: tuple[str, ...]
+    # The cohort each series belongs to for the group guard: accounts that share a region, a
+    # segment, a plan or a data source move together on a local holiday, a regional outage
+    # or a storm. None (or "" for one series): the engine infers cohorts from history.
+    cohorts: tuple[str, ...] | None = None
+    # The holiday calendar of each series: an ISO 3166 country code, optionally with a
+    # subdivision ("US", "DE-BY", "AU-VIC"). None (or None for one series): the config's
+    # holiday_country.
+    countries: tuple[str | None, ...] | None = None
 
     @property
     def n_series(self) -> int:
