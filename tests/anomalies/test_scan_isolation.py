@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.db import connection
 
 from anomalies import services
-from anomalies.detection import engine
+from anomalies.detection import inputs
 from anomalies.models import ScanChunk, ScanRun, UsageAnomaly
 from anomalies.scan_results import column_decimal
 from customers.models import Customer, UsageMetric
@@ -89,7 +89,7 @@ def engine_fails_on(monkeypatch):
     """Make the engine raise whenever a batch holds one of the given series (a fault the
     data would trigger, injected where the engine reads its input)."""
     failing: set[str] = set()
-    validated = engine._validated_values
+    validated = inputs.validated_values
 
     def checked(batch):
         bad = failing.intersection(batch.series_ids)
@@ -97,7 +97,7 @@ def engine_fails_on(monkeypatch):
             raise RuntimeError(f"engine cannot handle {sorted(bad)[0]}")
         return validated(batch)
 
-    monkeypatch.setattr(engine, "_validated_values", checked)
+    monkeypatch.setattr(inputs, "validated_values", checked)
     return failing
 
 
@@ -129,7 +129,7 @@ def test_an_account_whose_series_fail_only_together_is_skipped_whole(make_custom
     good = _dropping(make_customer, seed=1)
     pair = _dropping(make_customer, seed=2)
     usage_store(pair, "logins", usage(N_DAYS, seed=3, level=300))
-    validated = engine._validated_values
+    validated = inputs.validated_values
 
     def checked(batch):
         ids = {f"{pair.pk}/api_calls", f"{pair.pk}/logins"}
@@ -137,7 +137,7 @@ def test_an_account_whose_series_fail_only_together_is_skipped_whole(make_custom
             raise ValueError("these two together")
         return validated(batch)
 
-    monkeypatch.setattr(engine, "_validated_values", checked)
+    monkeypatch.setattr(inputs, "validated_values", checked)
 
     run = scan()
 

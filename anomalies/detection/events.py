@@ -1,0 +1,139 @@
+"""The event tracker: runs of flagged days become events.
+
+A run opens on a flagged day and takes same-sign flagged days; missing and excused days
+neither extend nor break it. It becomes a reported event once it has `min_duration_days`
+flagged days (more after false-positive dismissals), ends after `recovery_days` counted
+normal days (or when the sign flips), and past `pattern_horizon_days` it is the account's new
+normal: reported once more as a pattern change, and its days become the baseline.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from .config import DetectionConfig
+from .flags import Thresholds
+
+
+@dataclass
+class Event:
+    row: int
+    kind: str  # "run" (a flagged run) or "pattern" (a shift past the horizon or a level change)
+    sign: int
+    start: int
+    end: int | None
+    detected: int
+    level_from: float = math.nan
+    level_to: float = math.nan
+    level_sd: float = math.nan
+    weekdays: str = ""  # for a changed weekly profile: the weekdays that changed
+
+
+class HistoryEdits(Protocol):
+    """What a closing or persisting run does to the rest of the replay."""
+
+    def release(self, row: int, start: int, last: int) -> None: ...
+    def rebaseline(self, row: int, start: int, t: int) -> None: ...
+    def abandoned(self, row: int, start: int, end: int, sign: int) -> bool: ...
+
+
+class EventTracker:
+    """Open runs of every series, and the events they became."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        cfg: DetectionConfig,
+        bars: Thresholds,
+        history: np.ndarray,
+        edits: HistoryEdits,
+    ):
+        self.cfg, self.bars = cfg, bars
+        # Observed days strictly before each day, (days + 1, n): cold start.
+        self.history = history
+        # What a closing or persisting run does to the rest of the replay.
+        self.edits = edits
+        self.active = np.zeros(n, dtype=bool)
+        self.sign = np.zeros(n, dtype=np.int8)
+        self.start = np.zeros(n, dtype=np.int64)
+        self.last = np.zeros(n, dtype=np.int64)
+        self.count = np.zeros(n, dtype=np.int64)
+        self.quiet = np.zeros(n, dtype=np.int64)
+        self.reported = np.zeros(n, dtype=bool)
+        self.detected = np.zeros(n, dtype=np.int64)
+        self.events: list[Event] = []
+
+    def advance(self, t: int, sign: np.ndarray, counted: np.ndarray) -> None:
+        """Day t's flags (-1, 0, +1 per series); `counted` days may end a run by being normal
+        (observed and not excused)."""
+        cfg = self.cfg
+        flagged = sign != 0
+        same = self.active & flagged & (sign == self.sign)
+        flip = self.active & flagged & (sign == -self.sign)
+        calm = self.active & ~flagged & counted
+
+        self.count[same] += 1
+        self.last[same] = t
+        self.quiet[same] = 0
+
+        self.quiet[calm] += 1
+        ended = calm & (self.quiet >= cfg.recovery_days)
+        self.close(np.flatnonzero(ended | flip), end="last")
+
+        opening = flagged & ~self.active
+        self.active[opening] = True
+        self.sign[opening] = sign[opening]
+        self.start[opening] = t
+        self.last[opening] = t
+        self.count[opening] = 1
+        self.quiet[opening] = 0
+        self.reported[opening] = False
+
+        need = np.where(self.sign < 0, self.bars.dur_neg, self.bars.dur_pos)
+        newly = self.active & ~self.reported & (self.count >= need)
+        self.reported[newly] = True
+        self.detected[newly] = t
+
+        # Past the horizon a persisting shift is the account's new normal: say so once, then
+        # let its days into the baseline. An abandoned feature stays an abandonment instead.
+        long = self.active & self.reported & (t - self.start + 1 >= cfg.pattern_horizon_days)
+        for row in np.flatnonzero(long):
+            start, run_sign = int(self.start[row]), int(self.sign[row])
+            if self.edits.abandoned(int(row), start, t, run_sign):
+                continue
+            self.events.append(Event(int(row), "run", run_sign, start, t, int(self.detected[row])))
+            self.events.append(Event(int(row), "pattern", run_sign, start, t, t))
+            self.edits.rebaseline(int(row), start, t)
+            self.active[row] = False
+
+    def close(self, rows: np.ndarray, *, end: str | None) -> None:
+        """End the runs of `rows`: on their last flagged day (`end="last"`), or still going on
+        at the end of the data (`end=None`)."""
+        for row in rows:
+            start = int(self.start[row])
+            if (
+                not self.reported[row]
+                and end is not None
+                and self.history[start, row] < self.cfg.min_history_days
+            ):
+                self.edits.release(int(row), start, int(self.last[row]))
+            if self.reported[row]:
+                self.events.append(
+                    Event(
+                        int(row),
+                        "run",
+                        int(self.sign[row]),
+                        start,
+                        None if end is None else int(self.last[row]),
+                        int(self.detected[row]),
+                    )
+                )
+        self.active[rows] = False
+
+    def add(self, event: Event) -> None:
+        self.events.append(event)

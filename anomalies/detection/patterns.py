@@ -1,0 +1,226 @@
+"""Pattern checks: changes the daily test cannot see because the baseline follows them.
+
+- `LevelCheck`: a slow level change (a gradual decline, creeping growth) between the level
+  now and `level_lookback_days` ago.
+- `WeeklyCheck`: a changed weekly habit (weekends now busy, a new day off), the same weekday
+  flagged the same way three weeks running.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .baseline import MIN_SIGMA, Baseline
+from .config import DetectionConfig
+from .events import Event, EventTracker
+from .flags import Thresholds
+from .stl_operator import WEEK, StlOperator
+
+# The level test averages weekdays with weekends; on small counts the quiet weekend days
+# carry Poisson noise far above the series' median spread, so it waits for more volume.
+LEVEL_VOLUME_FACTOR = 3.0
+# A level change is a sustained move, not the last days' drop (the daily test's business):
+# at least this share of it must already show in the level a week ago.
+LEVEL_SHOWN_A_WEEK_AGO = 0.5
+# The change started when the level had first moved this share of the way.
+LEVEL_START_SHARE = 0.25
+# A weekday flagged the same way this many weeks running is a changed weekly habit, when at
+# most MAX_CHANGED_WEEKDAYS weekdays changed and the rest of those weeks stayed mostly normal
+# (at most OTHER_DAYS_FLAGGED_SHARE of their days flagged).
+WEEKLY_CHANGE_WEEKS = 3
+MAX_CHANGED_WEEKDAYS = 2
+OTHER_DAYS_FLAGGED_SHARE = 0.25
+
+
+class LevelCheck:
+    def __init__(
+        self,
+        n: int,
+        *,
+        cfg: DetectionConfig,
+        op: StlOperator,
+        bars: Thresholds,
+        baseline: Baseline,
+        history: np.ndarray,
+        t0: int,
+    ):
+        self.cfg, self.op, self.bars = cfg, op, bars
+        self.baseline, self.history, self.t0 = baseline, history, t0
+        # The day of each series' last level event or rebaseline: the next level event waits
+        # `level_lookback_days` after it (the look back would see the same change again).
+        self.cooldown = np.full(n, -(10**9), dtype=np.int64)
+
+    def cool_down(self, row: int, t: int) -> None:
+        self.cooldown[row] = t
+
+    def check(
+        self, t: int, level: np.ndarray, ready: np.ndarray, active: np.ndarray
+    ) -> list[Event]:
+        """Compare the level now (the last two weeks' deseasonalized mean) with the level
+        `level_lookback_days` ago, for series without an open run (`active`)."""
+        cfg, bars = self.cfg, self.bars
+        G, L = cfg.level_lookback_days, self.baseline.L
+        ref = self.baseline.level[t + L - G]
+        week_ago = self.baseline.level[t + L - WEEK]
+        with np.errstate(invalid="ignore"):
+            d = level - ref
+            # Noise of a difference of two levels (each a mean of noisy deseasonalized days).
+            noise = self.baseline.res_sigma * np.sqrt(2.0) * self.op.level_noise
+            bar = bars.z_base * np.maximum(noise, MIN_SIGMA)
+            ok = ready & ~active & (t - self.cooldown >= G) & ~np.isnan(ref)
+            # The reference must itself come from a settled history, not a cold start.
+            ok &= self.history[max(t - G, 0)] >= cfg.min_history_days
+            ok &= np.expm1(ref) >= LEVEL_VOLUME_FACTOR * bars.min_volume
+            shown = week_ago - ref
+            down = (
+                ok
+                & (d <= np.log1p(bars.drop))
+                & (d <= -bar)
+                & (shown <= LEVEL_SHOWN_A_WEEK_AGO * d)
+            )
+            up = (
+                ok
+                & (d >= np.log1p(bars.spike))
+                & (d >= bar)
+                & (shown >= LEVEL_SHOWN_A_WEEK_AGO * d)
+            )
+        events = []
+        for row in np.flatnonzero(down | up):
+            path = self.baseline.level[t + L - G : t + L + 1, row] - ref[row]
+            moved = np.flatnonzero(np.abs(path) >= LEVEL_START_SHARE * abs(d[row]))
+            # A level is the mean of the 14 days before it: it moves about a week after the
+            # days do.
+            start = t - G + int(moved[0]) - WEEK if moved.size else t - G
+            events.append(
+                Event(
+                    int(row),
+                    "pattern",
+                    -1 if d[row] < 0 else 1,
+                    max(start, self.t0),
+                    t,
+                    t,
+                    level_from=float(ref[row]),
+                    level_to=float(level[row]),
+                    level_sd=float(bar[row] / bars.z_base[row]),
+                )
+            )
+            self.cooldown[row] = t
+        return events
+
+
+class WeeklyCheck:
+    def __init__(
+        self,
+        *,
+        batch,
+        cfg: DetectionConfig,
+        t0: int,
+        yt: np.ndarray,
+        histt: np.ndarray,
+        record,
+        baseline: Baseline,
+        tracker: EventTracker,
+    ):
+        self.batch, self.cfg, self.t0, self.yt, self.histt = batch, cfg, t0, yt, histt
+        # The replay's records (flags, excused days, forecasts): this check reads them, and
+        # rewrites one weekday's history in the baseline when a habit changed.
+        self.record, self.baseline, self.tracker = record, baseline, tracker
+        self.n = yt.shape[1]
+        self.events: dict[int, Event] = {}
+
+    def check(self, t: int) -> None:
+        """The same weekday flagged the same way WEEKLY_CHANGE_WEEKS weeks running while the
+        other days stay mostly normal. Once seen, that weekday's baseline history is shifted
+        to the new level, so the new habit is the baseline from then on (a level shift is
+        the horizon's business)."""
+        rec, n = self.record, self.n
+        r = t - self.t0
+        weeks = WEEKLY_CHANGE_WEEKS
+        span = WEEK * (weeks + 1)  # one spare week in case a holiday took one of them
+        if r < WEEK * weeks - 1:
+            return
+        # A habit changes on a settled profile: four weeks of history before the weeks judged.
+        settled = self.histt[max(t - span + 1, 0)] >= self.cfg.min_history_days
+        if not (settled & (rec.flag[r] != 0)).any():
+            return
+        flags = np.zeros((span, n), dtype=np.int8)
+        excused = np.zeros((span, n), dtype=bool)
+        lo = max(r - span + 1, 0)
+        flags[span - (r + 1 - lo) :] = rec.flag[lo : r + 1]
+        excused[span - (r + 1 - lo) :] = rec.excused[lo : r + 1]
+        flags = flags.reshape(weeks + 1, WEEK, n)
+        excused = excused.reshape(weeks + 1, WEEK, n)
+        # Per weekday, walk back from this week over the days that count (holidays and
+        # outages neither confirm nor break the streak): the last `weeks` of them must all be
+        # flagged the same way.
+        seen = np.zeros((WEEK, n), dtype=np.int64)
+        sign = np.zeros((WEEK, n), dtype=np.int8)
+        streak = np.ones((WEEK, n), dtype=bool)
+        for week in range(weeks, -1, -1):
+            counts = ~excused[week] & (seen < weeks)
+            sign = np.where(counts & (seen == 0), flags[week], sign)
+            streak &= ~counts | ((flags[week] == sign) & (sign != 0))
+            seen += counts
+        changed = streak & (seen >= weeks)  # (WEEK, n); row 6 is today's weekday
+        # A change is confirmed by a day that shows it: today must itself be flagged. (A
+        # holiday or outage today does not count, and judging on it would make a series'
+        # result depend on whether another series of the self.batch was flagged today.)
+        today = changed[-1] & settled & (rec.flag[r] != 0)
+        if not today.any():
+            return
+        n_changed = changed.sum(axis=0)
+        recent = flags[1:].reshape(weeks * WEEK, n)
+        others = (recent != 0).sum(axis=0) - weeks * n_changed
+        rows = np.flatnonzero(
+            today
+            & (n_changed <= MAX_CHANGED_WEEKDAYS)
+            & (others <= int(weeks * WEEK * OTHER_DAYS_FLAGGED_SHARE))
+        )
+        for row in rows:
+            self._changed(t, r, int(row), changed[:, row], weeks)
+
+    def _changed(self, t: int, r: int, row: int, changed: np.ndarray, weeks: int) -> None:
+        previous = self.events.get(row)
+        recent_change = previous is not None and t - previous.end < WEEK
+        done = set(previous.weekdays.split(", ")) if recent_change else set()
+        offsets = [
+            k
+            for k in np.flatnonzero(changed)  # positions in the week, 6 is today
+            if self.batch.day(t - (WEEK - 1 - int(k))).strftime("%A") not in done
+        ]
+        if not offsets:
+            return
+        names = []
+        earliest = t
+        for k in offsets:
+            back = WEEK - 1 - int(k)
+            days = t - back - WEEK * np.arange(weeks + 1)
+            days = days[days >= self.t0]
+            days = days[~self.record.excused[days - self.t0, row]][:weeks]
+            earliest = min(earliest, int(days.min()))
+            raw = self.yt[days, row]
+            shift = float(np.nanmean(raw - self.record.forecast[days - self.t0, row]))
+            # Every same-weekday day of the window moves by the change, the last weeks'
+            # flagged days take their real values.
+            self.baseline.shift_weekday(row, t, back, shift)
+            self.baseline.take_raw(row, days, raw, genuine=False)
+            names.append(self.batch.day(int(days[0])).strftime("%A"))
+        if self.tracker.active[row]:
+            self.tracker.close(np.array([row]), end="last")
+        self.baseline.refresh_rows[row] = True
+        # A weekend changes one day after the other: within a week it is one change.
+        if recent_change:
+            previous.end = t
+            previous.weekdays += ", " + ", ".join(names)
+            return
+        event = Event(
+            row,
+            "pattern",
+            int(self.record.flag[r, row]),
+            earliest,
+            t,
+            t,
+            weekdays=", ".join(names),
+        )
+        self.tracker.add(event)
+        self.events[row] = event

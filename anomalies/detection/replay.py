@@ -1,0 +1,287 @@
+"""The replay: a causal day-by-day pass over many series at once.
+
+Every day t, for all series at once: the baseline forecasts the day and its spread
+(baseline.py); the day is flagged or excused (flags.py); runs of flags become events
+(events.py); slow level changes and changed weekly habits are looked for (patterns.py); the
+day enters the history. The summaries (summaries.py) read the record of every day afterwards.
+
+A backtest replays every day of the input; a scan replays the last `replay_days`, after
+cleaning the window before them as a whole, so it reconstructs the events a daily run would
+have found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .baseline import Baseline
+from .calendar import holiday_mask
+from .config import DetectionConfig
+from .events import EventTracker
+from .flags import (
+    Day,
+    DayFlags,
+    Thresholds,
+    YearlyPattern,
+    holiday_excuse,
+    portfolio_guard,
+    raw_flags,
+)
+from .patterns import LevelCheck, WeeklyCheck
+from .stl_operator import WEEK, stl_operator
+from .summaries import Summaries, portfolio_events
+from .types import Finding, PortfolioEvent, SeriesBatch
+
+
+@dataclass
+class DayRecord:
+    """What each replayed day decided, per series, in replay coordinates (r = t - t0)."""
+
+    forecast: np.ndarray
+    sigma: np.ndarray
+    z: np.ndarray
+    flag: np.ndarray  # -1, 0, +1
+    seasonal: np.ndarray  # flagged although last year's same season moved the same way
+    excused: np.ndarray  # a holiday, last year's season or an outage explained the day
+
+    @classmethod
+    def empty(cls, days: int, n: int) -> DayRecord:
+        return cls(
+            forecast=np.full((days, n), np.nan),
+            sigma=np.full((days, n), np.nan),
+            z=np.zeros((days, n), dtype=np.float32),
+            flag=np.zeros((days, n), dtype=np.int8),
+            seasonal=np.zeros((days, n), dtype=bool),
+            excused=np.zeros((days, n), dtype=bool),
+        )
+
+
+class Replay:
+    def __init__(
+        self,
+        batch: SeriesBatch,
+        values: np.ndarray,
+        cfg: DetectionConfig,
+        bars: Thresholds,
+        *,
+        backtest: bool,
+    ):
+        self.batch, self.cfg, self.bars = batch, cfg, bars
+        self.n, self.T = values.shape
+        self.L = cfg.window_days
+        self.op = stl_operator(self.L)
+        self.t0 = 0 if backtest else max(0, self.T - cfg.replay_days)
+        n, T, L = self.n, self.T, self.L
+
+        # The `.T` views serve the per-series work (findings, the first window); the day loop
+        # reads day-major arrays, one contiguous row per day.
+        self.x = values
+        self.xt = np.ascontiguousarray(values.T)
+        with np.errstate(invalid="ignore"):
+            self.yt = np.log1p(self.xt)
+        self.y = self.yt.T
+        self.obst = ~np.isnan(self.xt)
+        # Observed days strictly before each day: history length for cold start.
+        self.histt = np.concatenate(
+            [np.zeros((1, n), dtype=np.int32), np.cumsum(self.obst, axis=0, dtype=np.int32)]
+        )
+        dow = (batch.start.weekday() + np.arange(-L, T)) % WEEK  # padded coordinates
+        self.holiday = holiday_mask(cfg.holiday_country, batch.start, T)
+        self.is_feature = np.array([m.startswith("feature:") for m in batch.metrics])
+
+        self.record = DayRecord.empty(T - self.t0, n)
+        self.outage_days: list[tuple[int, float, int]] = []
+        self.baseline = Baseline(
+            yt=self.yt, obst=self.obst, t0=self.t0, cfg=cfg, op=self.op, dow=dow, drop=bars.drop
+        )
+        self.level_check = LevelCheck(
+            n,
+            cfg=cfg,
+            op=self.op,
+            bars=bars,
+            baseline=self.baseline,
+            history=self.histt,
+            t0=self.t0,
+        )
+        # No component refers back to the replay (a reference cycle would keep a chunk's
+        # arrays alive until the garbage collector runs, and the next chunk would pay for
+        # fresh memory).
+        self.tracker = EventTracker(
+            n,
+            cfg=cfg,
+            bars=bars,
+            history=self.histt,
+            edits=HistoryEdits(
+                baseline=self.baseline,
+                record=self.record,
+                level_check=self.level_check,
+                yt=self.yt,
+                x=self.x,
+                t0=self.t0,
+                cfg=cfg,
+                is_feature=self.is_feature,
+            ),
+        )
+        self.weekly_check = WeeklyCheck(
+            batch=batch,
+            cfg=cfg,
+            t0=self.t0,
+            yt=self.yt,
+            histt=self.histt,
+            record=self.record,
+            baseline=self.baseline,
+            tracker=self.tracker,
+        )
+        self.yearly = YearlyPattern(self.y, self.t0, bars.z_base)
+        if self.t0 > 0:
+            self.baseline.preclean(self.t0)
+
+    # -- the day loop --
+
+    def run(self) -> None:
+        self.baseline.start_gap_count(self.t0)
+        for t in range(self.t0, self.T):
+            self.step(t)
+        self.tracker.close(np.flatnonzero(self.tracker.active), end=None)
+
+    def step(self, t: int) -> None:
+        cfg, op, base = self.cfg, self.op, self.baseline
+        r = t - self.t0
+        base.tame_first_days(t, self.histt[t])
+        window = base.window(t)
+        f = op.forecast @ window
+        level = op.level @ window
+        base.update_scale(window, t, r)
+
+        expected = np.expm1(f)
+        sigma = base.sigma(expected)
+        y, x, ob = self.yt[t], self.xt[t], self.obst[t]
+        e = np.where(ob, y - f, 0.0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = np.where(expected > 0, x / expected - 1.0, 0.0)
+        hist = self.histt[t]
+        day = Day(
+            t=t,
+            f=f,
+            sigma=sigma,
+            e=e,
+            z=e / sigma,
+            change=change,
+            observed=ob,
+            decidable=(hist >= cfg.min_points) & (base.res_count >= cfg.min_points),
+            mature=hist >= cfg.min_history_days,
+        )
+        flags = self._judge(day, expected)
+
+        base.enter(
+            t,
+            f=f,
+            e=e,
+            y=y,
+            sigma=sigma,
+            normal=ob & flags.normal,
+            decidable=day.decidable,
+            level=level,
+        )
+        rec, sign = self.record, flags.sign
+        rec.forecast[r] = f
+        rec.sigma[r] = sigma
+        rec.z[r] = day.z
+        rec.flag[r] = sign
+        rec.seasonal[r] = flags.seasonal & (sign != 0)
+        rec.excused[r] = flags.excused
+
+        # Missing and excused days neither extend nor end an event.
+        self.tracker.advance(t, sign, ob & ~flags.excused)
+        ready = day.decidable & day.mature
+        for event in self.level_check.check(t, level, ready, self.tracker.active):
+            self.tracker.add(event)
+        self.weekly_check.check(t)
+
+    def _judge(self, day: Day, expected: np.ndarray) -> DayFlags:
+        base = self.baseline
+        neg, pos, eligible = raw_flags(
+            day,
+            bars=self.bars,
+            cfg=self.cfg,
+            fence_lo=base.fence_lo,
+            fence_hi=base.fence_hi,
+            expected=expected,
+        )
+        excused = holiday_excuse(day, neg, bool(self.holiday[day.t]))
+        neg &= ~excused
+
+        explained_neg, explained_pos, seasonal = self.yearly.check(day, neg, pos)
+        excused |= explained_neg | explained_pos
+        neg &= ~explained_neg
+        pos &= ~explained_pos
+
+        guarded, fired = portfolio_guard(neg, pos, eligible & day.mature, self.cfg)
+        for share, count in fired:
+            self.outage_days.append((day.t, share, count))
+        excused |= guarded
+        neg &= ~guarded
+        pos &= ~guarded
+        return DayFlags(neg=neg, pos=pos, excused=excused, seasonal=seasonal)
+
+    # -- results --
+
+    def findings(self) -> list[Finding]:
+        if not self.tracker.events:
+            return []
+        return Summaries(self).findings()
+
+    def portfolio_events(self) -> list[PortfolioEvent]:
+        return portfolio_events(self.batch, self.outage_days)
+
+
+@dataclass
+class HistoryEdits:
+    """What closing and persisting runs do to the history (the event tracker's hooks)."""
+
+    baseline: Baseline
+    record: DayRecord
+    level_check: LevelCheck
+    yt: np.ndarray
+    x: np.ndarray
+    t0: int
+    cfg: DetectionConfig
+    is_feature: np.ndarray
+
+    def release(self, row: int, start: int, last: int) -> None:
+        """During cold start a run that ended before it became an event was most likely a
+        weekday the profile had not learned yet: its days join the baseline as normal days
+        do, Huber-clipped, instead of staying imputed. (Once the profile is settled, a lone
+        odd weekday stays out of it; three in a row are a weekly pattern change.)"""
+        r0, r1 = start - self.t0, last - self.t0 + 1
+        flagged = self.record.flag[r0:r1, row] != 0
+        days = np.arange(start, last + 1)[flagged]
+        self.baseline.take_clipped(
+            row,
+            days,
+            self.yt[start : last + 1, row][flagged],
+            self.record.forecast[r0:r1, row][flagged],
+            self.record.sigma[r0:r1, row][flagged],
+        )
+
+    def rebaseline(self, row: int, start: int, t: int) -> None:
+        """A shift past the horizon is the new normal: its days become the history."""
+        days = np.arange(start, t + 1)
+        self.baseline.take_raw(row, days, self.yt[start : t + 1, row], genuine=True)
+        self.level_check.cool_down(row, t)
+
+    def abandoned(self, row: int, start: int, end: int, sign: int) -> bool:
+        """A feature metric down to `abandonment_ratio` of its baseline on at least
+        `abandonment_min_days` flagged days is abandoned (it stays an abandonment instead of
+        becoming the new normal)."""
+        if not self.is_feature[row] or sign >= 0:
+            return False
+        r0, r1 = start - self.t0, end - self.t0 + 1
+        days = self.record.flag[r0:r1, row] < 0
+        if days.sum() < self.cfg.abandonment_min_days:
+            return False
+        actual = np.nanmean(self.x[row, start : end + 1][days])
+        baseline = np.mean(np.expm1(self.record.forecast[r0:r1, row][days]))
+        return baseline > 0 and actual / baseline <= self.cfg.abandonment_ratio
