@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +26,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from anomalies.detection.calendar import holiday_mask  # noqa: E402
-from bench.scoring import Label, Report, matches  # noqa: E402
+from bench.scoring import CORPUS_RULE, Label, MatchRule, Report, matches  # noqa: E402
 from bench.series_io import WideSeries  # noqa: E402
+from bench.tables import table  # noqa: E402
 
 FIRST_WEEK = 7
 COLD_START = 28
@@ -36,7 +37,12 @@ Z = 3.5
 MAD_TO_SIGMA = 1.4826
 
 
-def missed(reports: Sequence[Report], labels: Sequence[Label], wide: WideSeries) -> list[Label]:
+def missed(
+    reports: Sequence[Report],
+    labels: Sequence[Label],
+    wide: WideSeries,
+    rule: MatchRule = CORPUS_RULE,
+) -> list[Label]:
     last = {sid: wide.day(int(wide.last[i])) for i, sid in enumerate(wide.series_ids)}
     by_series: dict[str, list[Report]] = {}
     for report in reports:
@@ -44,7 +50,9 @@ def missed(reports: Sequence[Report], labels: Sequence[Label], wide: WideSeries)
     return [
         lab
         for lab in labels
-        if not any(matches(r, lab, last[lab.series_id]) for r in by_series.get(lab.series_id, []))
+        if not any(
+            matches(r, lab, last[lab.series_id], rule) for r in by_series.get(lab.series_id, [])
+        )
     ]
 
 
@@ -85,3 +93,25 @@ def reason(label: Label, wide: WideSeries, country: str | None = "US") -> tuple[
     if abs(z) < Z:
         return "within noise", f"{detail}, {z:+.1f} robust sigmas"
     return "other", detail
+
+
+def explain(
+    reports: Sequence[Report],
+    labels: Sequence[Label],
+    wide: WideSeries,
+    *,
+    rule: MatchRule = CORPUS_RULE,
+    country_of: Callable[[str], str | None] = lambda series_id: "US",
+) -> str:
+    """Every missed label with its reason, as a table and a tally by reason."""
+    rows = []
+    for lab in missed(reports, labels, wide, rule):
+        why, detail = reason(lab, wide, country_of(lab.series_id))
+        rows.append([lab.series_id, f"{lab.start} .. {lab.end}", lab.type, why, detail])
+    if not rows:
+        return "none"
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row[3]] = counts.get(row[3], 0) + 1
+    tally = ", ".join(f"{why}: {n}" for why, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return table(["series", "label", "type", "reason", "detail"], rows) + f"\n\n{tally}"

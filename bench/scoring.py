@@ -1,9 +1,12 @@
 """Event-by-event scoring of anomaly reports against labeled windows: pure functions.
 
-Matching: a report matches a label when both are on the same series and the report's days
-[start, end] (end = the series' last day while the report is open) overlap the label's window
-[label.start - 2 days, label.end + tolerance]; the tolerance is 3 days for drops and spikes
-and 14 days for slow or permanent changes, which a detector needs longer to be sure of.
+Matching follows a `MatchRule`. The synthetic corpus's (`CORPUS_RULE`): a report matches a
+label when both are on the same series and the report's days [start, end] (end = the series'
+last day while the report is open) overlap the label's window [label.start - 2 days,
+label.end + tolerance]; the tolerance is 3 days for drops and spikes and 14 days for slow or
+permanent changes, which a detector needs longer to be sure of. real_daily's README defines
+its own (`REAL_DAILY_RULE`: +-2 days for every type, an open report is one day) and an onset
+rule (`ONSET_RULE`: of those, only a report starting in [label.start - 2, label.start + 14]).
 Matching ignores the type: a `drop` report on a gradual decline is a detection (the type
 confusion table shows how reports were named).
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +35,38 @@ DEFAULT_TOLERANCE_DAYS = 3
 LABEL_ORDER = ("drop", "spike", "feature_abandonment", "pattern_change", "gradual_decline")
 DAYS_PER_YEAR = 365.25
 MISSED = "missed"
+# real_daily's README: "a tolerance of +-2 days" on both sides, whatever the type.
+REAL_DAILY_TOLERANCE_DAYS = 2
+# real_daily's "onset" recall: a report counts only if it starts by label start + 14 days.
+ONSET_LATE_DAYS = 14
+
+
+@dataclass(frozen=True, eq=False)
+class MatchRule:
+    """When a report counts as finding a label (always on the same series).
+
+    The report's days overlap [label.start - lead_days, label.end + tolerance of the
+    label's type]; an open report (no end) covers up to the series' last day when
+    `open_runs_to_end`, else its start day alone. An onset rule (`onset_late_days` set)
+    also asks that the report start in [label.start - lead_days, label.start +
+    onset_late_days]: a report weeks into a permanent change overlaps it but is late.
+    """
+
+    name: str
+    lead_days: int
+    tolerance_days: Mapping[str, int]
+    default_tolerance_days: int
+    open_runs_to_end: bool
+    onset_late_days: int | None = None
+
+
+CORPUS_RULE = MatchRule("corpus", LEAD_DAYS, TOLERANCE_DAYS, DEFAULT_TOLERANCE_DAYS, True)
+REAL_DAILY_RULE = MatchRule(
+    "real_daily", REAL_DAILY_TOLERANCE_DAYS, {}, REAL_DAILY_TOLERANCE_DAYS, False
+)
+ONSET_RULE = MatchRule(
+    "onset", REAL_DAILY_TOLERANCE_DAYS, {}, REAL_DAILY_TOLERANCE_DAYS, False, ONSET_LATE_DAYS
+)
 
 
 @dataclass(frozen=True)
@@ -41,9 +76,9 @@ class Label:
     end: dt.date
     type: str
 
-    def window(self) -> tuple[dt.date, dt.date]:
-        tol = TOLERANCE_DAYS.get(self.type, DEFAULT_TOLERANCE_DAYS)
-        return self.start - dt.timedelta(days=LEAD_DAYS), self.end + dt.timedelta(days=tol)
+    def window(self, rule: MatchRule = CORPUS_RULE) -> tuple[dt.date, dt.date]:
+        tol = rule.tolerance_days.get(self.type, rule.default_tolerance_days)
+        return self.start - dt.timedelta(days=rule.lead_days), self.end + dt.timedelta(days=tol)
 
 
 @dataclass(frozen=True)
@@ -100,20 +135,48 @@ class Score:
             return None
         return self.recall - self.chance_recall
 
+    def figures(self) -> dict:
+        """The headline figures, for a JSON file two runs can be compared by."""
+        types = sorted(self.labels_by_type)
+        return {
+            "reports": self.reports,
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "chance_recall": self.chance_recall,
+            "recall_above_chance": self.recall_above_chance,
+            "false_alarms_per_series_year": self.false_alarms_per_series_year,
+            "false_alarms_per_clean_series_year": self.false_alarms_per_clean_series_year,
+            "outage_alerts": self.outage_alerts,
+            "recall_by_type": {t: self.recall_of(t) for t in types},
+            "delay_median_by_type": {t: self.delay_median(t) for t in types},
+            "delay_p90_by_type": {t: self.delay_p90(t) for t in types},
+        }
+
 
 def _overlaps(a: tuple[dt.date, dt.date], b: tuple[dt.date, dt.date]) -> bool:
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def report_days(report: Report, last_day: dt.date) -> tuple[dt.date, dt.date]:
-    """The days a report covers; an open report runs to the series' last day."""
-    return report.start, report.end if report.end is not None else max(last_day, report.start)
+def report_days(
+    report: Report, last_day: dt.date, rule: MatchRule = CORPUS_RULE
+) -> tuple[dt.date, dt.date]:
+    """The days a report covers; an open report runs to the series' last day, or under a
+    rule without `open_runs_to_end` is its start day alone."""
+    if report.end is not None:
+        return report.start, report.end
+    return report.start, max(last_day, report.start) if rule.open_runs_to_end else report.start
 
 
-def matches(report: Report, label: Label, last_day: dt.date) -> bool:
-    return report.series_id == label.series_id and _overlaps(
-        report_days(report, last_day), label.window()
-    )
+def matches(report: Report, label: Label, last_day: dt.date, rule: MatchRule = CORPUS_RULE) -> bool:
+    if report.series_id != label.series_id:
+        return False
+    if not _overlaps(report_days(report, last_day, rule), label.window(rule)):
+        return False
+    if rule.onset_late_days is None:
+        return True
+    first = label.start - dt.timedelta(days=rule.lead_days)
+    return first <= report.start <= label.start + dt.timedelta(days=rule.onset_late_days)
 
 
 def in_outage(report: Report, outage: Span | None) -> bool:
@@ -125,11 +188,10 @@ def _span_years(span: Span) -> float:
     return ((span[1] - span[0]).days + 1) / DAYS_PER_YEAR
 
 
-def _label_hits(
-    intervals: Mapping[str, list[tuple[dt.date, dt.date]]], labels: Iterable[Label]
-) -> int:
+def _label_hits(reports: Mapping[str, list[Report]], labels: list[Label], rule: MatchRule) -> int:
+    # Every report here has an end, so the series' last day is not needed.
     return sum(
-        any(_overlaps(iv, lab.window()) for iv in intervals.get(lab.series_id, ()))
+        any(matches(r, lab, r.start, rule) for r in reports.get(lab.series_id, ()))
         for lab in labels
     )
 
@@ -155,10 +217,11 @@ def shift_interval(
 
 
 def chance_recall(
-    reports: Iterable[Report],
+    reports: list[Report],
     labels: list[Label],
     spans: Mapping[str, Span],
     *,
+    rule: MatchRule = CORPUS_RULE,
     shuffles: int = 20,
     seed: int = 0,
 ) -> float | None:
@@ -173,16 +236,20 @@ def chance_recall(
     by_series: dict[str, list[tuple[dt.date, dt.date]]] = defaultdict(list)
     for r in reports:
         if r.series_id in spans:
-            by_series[r.series_id].append(report_days(r, spans[r.series_id][1]))
+            by_series[r.series_id].append(report_days(r, spans[r.series_id][1], rule))
     rng = np.random.default_rng(seed)
     total = 0.0
     for _ in range(shuffles):
-        moved: dict[str, list[tuple[dt.date, dt.date]]] = {}
+        moved: dict[str, list[Report]] = {}
         for sid in sorted(by_series):
             span = spans[sid]
             offset = int(rng.integers(0, (span[1] - span[0]).days + 1))
-            moved[sid] = [p for iv in by_series[sid] for p in shift_interval(iv, offset, span)]
-        total += _label_hits(moved, labels) / len(labels)
+            moved[sid] = [
+                Report(sid, a, b, a)
+                for iv in by_series[sid]
+                for a, b in shift_interval(iv, offset, span)
+            ]
+        total += _label_hits(moved, labels, rule) / len(labels)
     return total / shuffles
 
 
@@ -193,10 +260,11 @@ def score(
     *,
     clean: set[str] | None = None,
     outage: Span | None = None,
+    rule: MatchRule = CORPUS_RULE,
     shuffles: int = 20,
     seed: int = 0,
 ) -> Score:
-    """Score `reports` against `labels`.
+    """Score `reports` against `labels`, matching by `rule`.
 
     `spans` gives each series' first and last day (series-years and open reports come from
     it). `clean` names the series with no anomaly at all; when given, false alarms are also
@@ -217,7 +285,7 @@ def score(
         last_day = span[1] if span else r.start
         hit = False
         for lab in labels_by_series.get(r.series_id, ()):
-            if matches(r, lab, last_day):
+            if matches(r, lab, last_day, rule):
                 hit = True
                 best = first_match.get(lab)
                 if best is None or r.detected_at < best.detected_at:
@@ -267,5 +335,7 @@ def score(
         detected_by_type=detected_by_type,
         delays_by_type=delays,
         confusion={t: dict(c) for t, c in confusion.items()},
-        chance_recall=chance_recall(counted, labels, spans, shuffles=shuffles, seed=seed),
+        chance_recall=chance_recall(
+            counted, labels, spans, rule=rule, shuffles=shuffles, seed=seed
+        ),
     )

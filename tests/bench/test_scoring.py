@@ -2,7 +2,16 @@ import datetime as dt
 
 import pytest
 
-from bench.scoring import Label, Report, chance_recall, matches, score, shift_interval
+from bench.scoring import (
+    ONSET_RULE,
+    REAL_DAILY_RULE,
+    Label,
+    Report,
+    chance_recall,
+    matches,
+    score,
+    shift_interval,
+)
 
 D = dt.date
 YEAR = (D(2025, 1, 1), D(2025, 12, 31))  # 365 days
@@ -139,3 +148,75 @@ def test_chance_recall_is_the_share_of_offsets_that_land_in_the_window():
     got = chance_recall(reports, labels, {"acme/logins": span}, shuffles=4000, seed=1)
     assert got == pytest.approx(0.6, abs=0.03)
     assert got == chance_recall(reports, labels, {"acme/logins": span}, shuffles=4000, seed=1)
+
+
+# real_daily's README: [start, end] matches [ls, le] when start <= le + 2 and end >= ls - 2.
+@pytest.mark.parametrize(
+    "report_days, expected",
+    [
+        ((D(2025, 3, 16), D(2025, 3, 20)), True),  # start = le + 2
+        ((D(2025, 3, 17), D(2025, 3, 20)), False),  # start = le + 3
+        ((D(2025, 3, 1), D(2025, 3, 8)), True),  # end = ls - 2
+        ((D(2025, 3, 1), D(2025, 3, 7)), False),  # end = ls - 3
+        ((D(2025, 3, 8), None), True),  # no end: the start day alone, on ls - 2
+        ((D(2025, 3, 7), None), False),  # ls - 3, though it would run on past the label
+        ((D(2025, 3, 16), None), True),
+        ((D(2025, 3, 17), None), False),
+    ],
+)
+def test_the_real_daily_rule_matches_within_two_days_and_reads_an_open_report_as_one_day(
+    report_days, expected
+):
+    for label_type in ("drop", "pattern_change", "gradual_decline"):
+        label = Label("acme/logins", D(2025, 3, 10), D(2025, 3, 14), label_type)
+        assert matches(report(*report_days), label, YEAR[1], REAL_DAILY_RULE) is expected
+
+
+@pytest.mark.parametrize(
+    "start, end, expected",
+    [
+        (D(2025, 3, 8), D(2025, 3, 9), True),  # starts on ls - 2
+        (D(2025, 3, 7), D(2025, 3, 12), False),  # starts on ls - 3, though it overlaps
+        (D(2025, 3, 24), None, True),  # starts on ls + 14
+        (D(2025, 3, 25), None, False),  # ls + 15: inside the label, but late
+    ],
+)
+def test_the_onset_rule_also_asks_for_a_start_within_two_days_before_to_14_after(
+    start, end, expected
+):
+    label = Label("acme/logins", D(2025, 3, 10), YEAR[1], "pattern_change")
+    assert matches(report(start, end), label, YEAR[1], REAL_DAILY_RULE)
+    assert matches(report(start, end), label, YEAR[1], ONSET_RULE) is expected
+
+
+def test_onset_recall_and_delay_count_only_timely_reports():
+    labels = [
+        Label("acme/logins", D(2025, 3, 10), YEAR[1], "pattern_change"),  # permanent
+        Label("acme/logins", D(2025, 1, 10), D(2025, 1, 20), "drop"),
+        Label("globex/logins", D(2025, 5, 1), D(2025, 6, 30), "gradual_decline"),
+    ]
+    reports = [
+        report(D(2025, 4, 20), D(2025, 4, 22)),  # 41 days into the permanent change
+        report(D(2025, 1, 11), D(2025, 1, 12), detected_at=D(2025, 1, 12)),  # delay 2
+        report(D(2025, 5, 9), None, D(2025, 5, 30), series_id="globex/logins"),  # delay 29
+    ]
+    plain = score(reports, labels, SPANS, rule=REAL_DAILY_RULE)
+    onset = score(reports, labels, SPANS, rule=ONSET_RULE)
+    assert plain.recall == 1.0
+    assert onset.recall == pytest.approx(2 / 3)
+    assert onset.recall_of("pattern_change") == 0.0
+    assert onset.delays_by_type == {"drop": [2], "gradual_decline": [29], "pattern_change": []}
+    assert onset.delay_median("gradual_decline") == 29.0
+    assert onset.delay_median("pattern_change") is None
+
+
+def test_reports_per_series_year_on_unlabeled_series_use_the_readme_rule():
+    labels = [Label("acme/logins", D(2025, 3, 10), D(2025, 3, 14), "drop")]
+    reports = [
+        report(D(2025, 3, 12), D(2025, 3, 13)),
+        report(D(2025, 2, 1), D(2025, 2, 1), series_id="globex/logins"),
+        report(D(2025, 9, 1), None, series_id="globex/logins"),
+    ]
+    sc = score(reports, labels, SPANS, clean={"globex/logins"}, rule=REAL_DAILY_RULE)
+    assert (sc.precision, sc.recall) == (pytest.approx(1 / 3), 1.0)
+    assert sc.false_alarms_per_clean_series_year == pytest.approx(2 * 365.25 / 365)
