@@ -1,6 +1,6 @@
 """Daily flags and their excuses: is day t of each series anomalous, and if so, is there a
-reason that is not the customer's (a holiday, last year's same season, the whole portfolio
-moving at once)?
+reason that is not the customer's? Holidays and the whole portfolio moving at once are here;
+earlier years' same season is yearly.py's, a cohort moving together cohorts.py's.
 
 A day is flagged when three independent tests agree: its robust z against the baseline's
 one-step spread, its percentage change, and its position outside the residuals' Tukey
@@ -15,46 +15,60 @@ import numpy as np
 
 from .config import DetectionConfig
 
-# Last year's same period: 52 weeks back, so weekdays line up.
-YEAR = 364
-# A yearly pattern is one that lasted there for a while: the median of a centred week of last
-# year's residuals, so a single day's coincidence (last year's Black Friday against this
-# year's Saturday) does not excuse real drops; one-day holidays are the calendar's job.
-YEAR_SMOOTH = 3  # days either side
-# A recurring dip or peak more than this many times as deep as last year's is a seasonal
-# deviation, not the season.
-SEASONAL_DEVIATION_FACTOR = 2.0
-# Same-weekday neighbours (a week, two, three either side) give a day's local "normal".
-NEIGHBOUR_WEEKS = (-21, -14, -7, 7, 14, 21)
+# No series needs more than this many times the configured evidence, whatever its history
+# (dismissed false positives, a heavy tail) says.
+MAX_EVIDENCE_FACTOR = 3.0
 
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Per-series bars, with the evidence factors of dismissed history applied."""
+    """Per-series bars. The evidence a fall or a rise needs (z bar and minimum duration) is
+    the configured one times a factor: what reviewers said (dismissed false positives, the
+    `hints` factors) and how spiky the series is (tails.py), at most MAX_EVIDENCE_FACTOR."""
 
-    z_neg: np.ndarray
-    z_pos: np.ndarray
     z_base: np.ndarray
     drop: np.ndarray  # a negative fraction: -0.3 is a 30 % drop
     spike: np.ndarray  # a positive fraction
+    min_duration: np.ndarray
+    min_volume: np.ndarray
+    hinted: np.ndarray  # (n, 2) evidence factors from reviews
+    # The bars in force, updated in place when the tails are re-estimated.
+    evidence: np.ndarray  # (n, 2)
+    z_neg: np.ndarray
+    z_pos: np.ndarray
     dur_neg: np.ndarray
     dur_pos: np.ndarray
-    min_volume: np.ndarray
 
     @classmethod
     def from_arrays(cls, thresholds: dict[str, np.ndarray], evidence: np.ndarray) -> Thresholds:
         z = thresholds["z_threshold"]
         duration = thresholds["min_duration_days"]
-        return cls(
-            z_neg=z * evidence[:, 0],
-            z_pos=z * evidence[:, 1],
+        bars = cls(
             z_base=z,
             drop=-thresholds["drop_percent"] / 100.0,
             spike=thresholds["spike_percent"] / 100.0,
-            dur_neg=np.ceil(duration * evidence[:, 0]),
-            dur_pos=np.ceil(duration * evidence[:, 1]),
+            min_duration=duration,
             min_volume=thresholds["min_volume"],
+            hinted=evidence,
+            evidence=evidence.copy(),
+            z_neg=np.empty_like(z),
+            z_pos=np.empty_like(z),
+            dur_neg=np.empty_like(z),
+            dur_pos=np.empty_like(z),
         )
+        bars.apply(np.ones_like(evidence))
+        return bars
+
+    def apply(self, tails: np.ndarray) -> None:
+        """Set the bars in force: the reviews' factors on the z bar and the minimum duration,
+        times the tails' factors on the minimum duration (tails.py), at most
+        MAX_EVIDENCE_FACTOR times the configured evidence (or the reviews' own factor)."""
+        cap = np.maximum(self.hinted, MAX_EVIDENCE_FACTOR)
+        self.evidence[:] = np.minimum(self.hinted * tails, cap)
+        self.z_neg[:] = self.z_base * self.hinted[:, 0]
+        self.z_pos[:] = self.z_base * self.hinted[:, 1]
+        self.dur_neg[:] = np.ceil(self.min_duration * self.evidence[:, 0])
+        self.dur_pos[:] = np.ceil(self.min_duration * self.evidence[:, 1])
 
 
 @dataclass
@@ -106,12 +120,13 @@ def raw_flags(
     return neg, pos, eligible
 
 
-def holiday_excuse(day: Day, neg: np.ndarray, is_holiday: bool) -> np.ndarray:
-    """On a public holiday nobody chose the drop: every falling day is excused (and kept out
-    of the baseline, so the next days are not compared with a holiday)."""
-    if not is_holiday:
+def holiday_excuse(day: Day, neg: np.ndarray, is_holiday: np.ndarray) -> np.ndarray:
+    """On a public holiday of the series' calendar nobody chose the drop: every falling day is
+    excused (and kept out of the baseline, so the next days are not compared with a
+    holiday). `is_holiday` is per series, or one value for all."""
+    if not is_holiday.any():
         return np.zeros_like(neg)
-    return neg | (day.observed & (day.e < 0) & day.decidable)
+    return (neg | (day.observed & (day.e < 0) & day.decidable)) & is_holiday
 
 
 def portfolio_guard(
@@ -132,60 +147,3 @@ def portfolio_guard(
             fired.append((hit / n_base, hit))
             excused |= flags
     return excused, fired
-
-
-class YearlyPattern:
-    """How unusual each day of last year was against its same-weekday neighbours (a centred
-    week's median), for the days a replay looks back at."""
-
-    def __init__(self, y: np.ndarray, t0: int, z_base: np.ndarray):
-        n, T = y.shape
-        self.z_base = z_base
-        self.lo = t0 - YEAR
-        hi = T - YEAR
-        self.available = hi > 0
-        if not self.available:
-            return
-        lo = self.lo
-        cols = np.arange(lo - YEAR_SMOOTH, hi + YEAR_SMOOTH)
-        inside = (cols >= 0) & (cols < T)
-        neighbours = np.full((len(NEIGHBOUR_WEEKS), n, len(cols)), np.nan)
-        for k, shift in enumerate(NEIGHBOUR_WEEKS):
-            src = cols + shift
-            ok = inside & (src >= 0) & (src < T)
-            neighbours[k][:, ok] = y[:, src[ok]]
-        resid = np.full((n, len(cols)), np.nan)
-        resid[:, inside] = y[:, cols[inside]]
-        resid -= nanmedian_axis0(neighbours)
-        week = np.stack([resid[:, k : k + hi - lo] for k in range(2 * YEAR_SMOOTH + 1)])
-        self.resid = np.ascontiguousarray(nanmedian_axis0(week).T)
-
-    def check(self, day: Day, neg: np.ndarray, pos: np.ndarray):
-        """Did last year's same period move the same way? Then it is a recurring pattern (a
-        season, an annual shutdown), not an anomaly, unless it is now more than
-        SEASONAL_DEVIATION_FACTOR times as deep: a seasonal deviation. Returns the negative
-        and positive flags it explains, and the flags it marks seasonal."""
-        if not self.available or day.t < YEAR:
-            none = np.zeros_like(neg)
-            return none, none, none
-        past = np.nan_to_num(self.resid[day.t - YEAR - self.lo], nan=0.0)
-        bar = self.z_base * day.sigma
-        recurring_dip = past <= -bar
-        recurring_peak = past >= bar
-        explained_neg = neg & recurring_dip & (day.e >= SEASONAL_DEVIATION_FACTOR * past)
-        explained_pos = pos & recurring_peak & (day.e <= SEASONAL_DEVIATION_FACTOR * past)
-        seasonal = (neg & recurring_dip & ~explained_neg) | (pos & recurring_peak & ~explained_pos)
-        return explained_neg, explained_pos, seasonal
-
-
-def nanmedian_axis0(stack: np.ndarray) -> np.ndarray:
-    """Median over the first axis ignoring NaN (a handful of neighbours per cell)."""
-    ordered = np.sort(stack, axis=0)
-    counts = np.sum(~np.isnan(stack), axis=0)
-    lo = np.maximum((counts - 1) // 2, 0)
-    hi = np.maximum(counts // 2, 0)
-    a = np.take_along_axis(ordered, lo[None], axis=0)[0]
-    b = np.take_along_axis(ordered, hi[None], axis=0)[0]
-    out = (a + b) / 2
-    out[counts == 0] = np.nan
-    return out

@@ -11,10 +11,12 @@ from __future__ import annotations
 import numpy as np
 
 from .baseline import MIN_SIGMA, Baseline
+from .cohorts import Cohorts
 from .config import DetectionConfig
 from .events import Event, EventTracker
 from .flags import Thresholds
 from .stl_operator import WEEK, StlOperator
+from .yearly import Yearly
 
 # The level test averages weekdays with weekends; on small counts the quiet weekend days
 # carry Poisson noise far above the series' median spread, so it waits for more volume.
@@ -43,9 +45,12 @@ class LevelCheck:
         baseline: Baseline,
         history: np.ndarray,
         t0: int,
+        yearly: Yearly,
+        cohorts: Cohorts,
     ):
         self.cfg, self.op, self.bars = cfg, op, bars
         self.baseline, self.history, self.t0 = baseline, history, t0
+        self.yearly, self.cohorts = yearly, cohorts
         # The day of each series' last level event or rebaseline: the next level event waits
         # `level_lookback_days` after it (the look back would see the same change again).
         self.cooldown = np.full(n, -(10**9), dtype=np.int64)
@@ -85,7 +90,16 @@ class LevelCheck:
                 & (shown >= LEVEL_SHOWN_A_WEEK_AGO * d)
             )
         events = []
-        for row in np.flatnonzero(down | up):
+        rows = np.flatnonzero(down | up)
+        if rows.size:
+            # The same weeks of earlier years moved alike (an autumn decline, a spring ramp),
+            # or the cohort did: a season or a regional trend, not this account's doing.
+            sign = np.where(d[rows] < 0, -1.0, 1.0)
+            bar = np.abs(np.where(d < 0, np.log1p(bars.drop), np.log1p(bars.spike)))
+            recurring, _ = self.yearly.level_change(t, G, sign, rows, bar)
+            shared = self.cohorts.shared_level_change(t, G, sign, rows, self.yearly.level)
+            rows = rows[~recurring & ~shared]
+        for row in rows:
             path = self.baseline.level[t + L - G : t + L + 1, row] - ref[row]
             moved = np.flatnonzero(np.abs(path) >= LEVEL_START_SHARE * abs(d[row]))
             # A level is the mean of the 14 days before it: it moves about a week after the

@@ -17,14 +17,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from .baseline import Baseline
-from .calendar import holiday_mask
+from .calendar import holiday_masks
+from .cohorts import CohortMove, Cohorts
 from .config import DetectionConfig
 from .events import EventTracker
 from .flags import (
     Day,
     DayFlags,
     Thresholds,
-    YearlyPattern,
     holiday_excuse,
     portfolio_guard,
     raw_flags,
@@ -32,7 +32,9 @@ from .flags import (
 from .patterns import LevelCheck, WeeklyCheck
 from .stl_operator import WEEK, stl_operator
 from .summaries import Summaries, portfolio_events
+from .tails import TailEvidence
 from .types import Finding, PortfolioEvent, SeriesBatch
+from .yearly import Yearly
 
 
 @dataclass
@@ -88,7 +90,8 @@ class Replay:
             [np.zeros((1, n), dtype=np.int32), np.cumsum(self.obst, axis=0, dtype=np.int32)]
         )
         dow = (batch.start.weekday() + np.arange(-L, T)) % WEEK  # padded coordinates
-        self.holiday = holiday_mask(cfg.holiday_country, batch.start, T)
+        # Each series' own calendar: (days, series), or (days, 1) when all share one.
+        self.holiday = holiday_masks(batch.countries, cfg.holiday_country, batch.start, T)
         self.is_feature = np.array([m.startswith("feature:") for m in batch.metrics])
 
         self.record = DayRecord.empty(T - self.t0, n)
@@ -96,6 +99,8 @@ class Replay:
         self.baseline = Baseline(
             yt=self.yt, obst=self.obst, t0=self.t0, cfg=cfg, op=self.op, dow=dow, drop=bars.drop
         )
+        self.cohorts = Cohorts(self.yt, batch.groups, batch.cohorts)
+        self.yearly = Yearly(self.yt, self.cohorts.moves)
         self.level_check = LevelCheck(
             n,
             cfg=cfg,
@@ -104,6 +109,8 @@ class Replay:
             baseline=self.baseline,
             history=self.histt,
             t0=self.t0,
+            yearly=self.yearly,
+            cohorts=self.cohorts,
         )
         # No component refers back to the replay (a reference cycle would keep a chunk's
         # arrays alive until the garbage collector runs, and the next chunk would pay for
@@ -134,7 +141,14 @@ class Replay:
             baseline=self.baseline,
             tracker=self.tracker,
         )
-        self.yearly = YearlyPattern(self.y, self.t0, bars.z_base)
+        self.tails = TailEvidence(
+            self.cohorts.moves,
+            z=bars.z_base,
+            drop=bars.drop,
+            spike=bars.spike,
+            min_duration=bars.min_duration,
+        )
+        self.cohort_moves: list[CohortMove] = []
         if self.t0 > 0:
             self.baseline.preclean(self.t0)
 
@@ -149,6 +163,7 @@ class Replay:
     def step(self, t: int) -> None:
         cfg, op, base = self.cfg, self.op, self.baseline
         r = t - self.t0
+        self.bars.apply(self.tails.at(t))
         base.tame_first_days(t, self.histt[t])
         window = base.window(t)
         f = op.forecast @ window
@@ -210,20 +225,32 @@ class Replay:
             fence_hi=base.fence_hi,
             expected=expected,
         )
-        excused = holiday_excuse(day, neg, bool(self.holiday[day.t]))
+        excused = holiday_excuse(day, neg, self.holiday[day.t])
         neg &= ~excused
 
-        explained_neg, explained_pos, seasonal = self.yearly.check(day, neg, pos)
-        excused |= explained_neg | explained_pos
-        neg &= ~explained_neg
-        pos &= ~explained_pos
+        seasonal = np.zeros_like(neg)
+        moves_today = self.cohorts.moves[day.t]
+        for sign, flags, bar in ((-1, neg, self.bars.drop), (1, pos, self.bars.spike)):
+            rows = np.flatnonzero(flags)
+            size = np.abs(np.log1p(bar))
+            recurring, deviation = self.yearly.days(day.t, moves_today, sign, rows, size)
+            excused[rows[recurring]] = True
+            flags[rows[recurring]] = False
+            seasonal[rows[deviation]] = True
 
+        # A portfolio-wide move first (an outage, recorded once), then a cohort's.
         guarded, fired = portfolio_guard(neg, pos, eligible & day.mature, self.cfg)
         for share, count in fired:
             self.outage_days.append((day.t, share, count))
         excused |= guarded
         neg &= ~guarded
         pos &= ~guarded
+
+        shared, moves = self.cohorts.guard(day.t, neg, pos, self.bars.drop, self.bars.spike)
+        self.cohort_moves += moves
+        excused |= shared
+        neg &= ~shared
+        pos &= ~shared
         return DayFlags(neg=neg, pos=pos, excused=excused, seasonal=seasonal)
 
     # -- results --

@@ -1,0 +1,204 @@
+"""Cohorts: accounts whose usage moves together (one region's stores, one city's stations,
+one data source, one segment). A move a large share of a series' cohort shares on the same
+day is the cohort's (a storm, a regional holiday, a local outage), not the customer's.
+
+A series' cohort is given (`SeriesBatch.cohorts`: the same non-empty label) or, where none is
+given, inferred from history: the series of *other* accounts whose daily moves over the last
+COHORT_WINDOW_DAYS correlate with its own at COHORT_MIN_CORRELATION or more. (Never the
+account's own other metrics: an account falling on every metric at once is churn, the very
+thing to report.)
+
+A daily move is the day's log value against the median of the same weekday in the four
+weeks before it: computed from the raw data, before any judgement of the engine, so a
+cohort is the same whatever the engine flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .stl_operator import WEEK
+
+# Weeks of same-weekday history a day's move is measured against.
+MOVE_REFERENCE_WEEKS = 4
+# Days of moves whose correlation makes a cohort (13 weeks: a season's weather and events).
+COHORT_WINDOW_DAYS = 91
+# Fewest days two series must both have data on in the window for their correlation to count.
+COHORT_MIN_OVERLAP_DAYS = 28
+# Correlation of daily moves from which two series are one cohort: above half of each
+# other's day-to-day variation is shared (weather drives bicycle counters at about 0.7).
+COHORT_MIN_CORRELATION = 0.5
+# Moves beyond this many standard deviations are clipped before correlating, so one shared
+# outage day does not make two series a cohort.
+MOVE_CLIP_SD = 3.0
+# A flagged day is the cohort's when at least this share of its cohort's series with data
+# that day moved the same way by at least half the flag's percentage threshold, and at least
+# COHORT_MIN_MOVING of them did (a cohort of one other series proves nothing).
+COHORT_MOVING_SHARE = 0.5
+COHORT_MIN_MOVING = 2
+# Inferred cohorts are recomputed this often (they change with the seasons, not daily).
+COHORT_REFRESH_DAYS = WEEK
+# A shared move starts together: a member counts as moving with a flagged series only when
+# its own run of moves in that direction began within this many days of the series' run.
+# (Two accounts that each have their own anomaly, weeks apart but overlapping today, are two
+# anomalies, not one cohort event.)
+COHORT_ONSET_DAYS = 1
+
+
+def daily_moves(yt: np.ndarray) -> np.ndarray:
+    """(days, series) log1p value minus the median of the same weekday in the previous
+    MOVE_REFERENCE_WEEKS weeks (NaN without data or reference)."""
+    T, n = yt.shape
+    shifted = np.full((MOVE_REFERENCE_WEEKS, T, n), np.nan)
+    for k in range(1, MOVE_REFERENCE_WEEKS + 1):
+        if WEEK * k < T:
+            shifted[k - 1, WEEK * k :] = yt[: T - WEEK * k]
+    with np.errstate(invalid="ignore"):
+        counts = np.sum(~np.isnan(shifted), axis=0)
+        ordered = np.sort(shifted, axis=0)  # NaN last
+        lo = np.take_along_axis(ordered, np.maximum((counts - 1) // 2, 0)[None], axis=0)[0]
+        hi = np.take_along_axis(ordered, np.maximum(counts // 2, 0)[None], axis=0)[0]
+        reference = np.where(counts >= 2, (lo + hi) / 2, np.nan)
+    return yt - reference
+
+
+@dataclass(frozen=True)
+class CohortMove:
+    t: int
+    direction: int
+    series: tuple[int, ...]  # the flagged series the move excused
+    cohort_size: int
+    moving: int
+    label: str  # the given cohort, or "inferred"
+
+
+class Cohorts:
+    def __init__(self, yt: np.ndarray, accounts: tuple[str, ...], given: tuple[str, ...] | None):
+        self.moves = daily_moves(yt)
+        self.n = yt.shape[1]
+        account_ids = {a: i for i, a in enumerate(dict.fromkeys(accounts))}
+        self.account = np.array([account_ids[a] for a in accounts])
+        labels = [label or "" for label in given] if given is not None else [""] * self.n
+        self.labels = np.array(labels, dtype=object)
+        self._members: dict[int, tuple[int, np.ndarray]] = {}
+        # The first day of each series' current run of moves down (0) and up (1), -1 when
+        # it is not moving that way: days without data neither extend nor break a run.
+        self.onset = np.full((2, self.n), -1, dtype=np.int64)
+
+    def members(self, row: int, t: int) -> np.ndarray:
+        """The series of other accounts in `row`'s cohort as of day t."""
+        label = self.labels[row]
+        if label:
+            return np.flatnonzero((self.labels == label) & (self.account != self.account[row]))
+        cached = self._members.get(row)
+        if cached is not None and t - cached[0] < COHORT_REFRESH_DAYS:
+            return cached[1]
+        return self._infer(np.array([row]), t)[0]
+
+    def _infer(self, rows: np.ndarray, t: int) -> list[np.ndarray]:
+        lo = max(t - COHORT_WINDOW_DAYS, 0)
+        window = self.moves[lo:t]  # (W, n), days before t only
+        observed = ~np.isnan(window)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            count = observed.sum(axis=0)
+            mean = np.where(count > 0, np.nansum(window, axis=0) / np.maximum(count, 1), 0.0)
+            centred = np.where(observed, window - mean, 0.0)
+            sd = np.sqrt(np.sum(centred**2, axis=0) / np.maximum(count - 1, 1))
+            z = np.clip(np.where(sd > 0, centred / sd, 0.0), -MOVE_CLIP_SD, MOVE_CLIP_SD)
+        obs = observed.astype(np.float32)
+        zf = z.astype(np.float32)
+        out = []
+        for row in rows:
+            overlap = obs[:, row] @ obs
+            products = (zf[:, row] * obs[:, row]) @ (zf * obs)
+            norm = np.sqrt(((zf[:, row] ** 2) @ obs) * ((zf**2).T @ obs[:, row]))
+            with np.errstate(invalid="ignore", divide="ignore"):
+                correlation = np.where(norm > 0, products / norm, 0.0)
+            member = (
+                (correlation >= COHORT_MIN_CORRELATION)
+                & (overlap >= COHORT_MIN_OVERLAP_DAYS)
+                & (self.account != self.account[row])
+            )
+            members = np.flatnonzero(member)
+            self._members[int(row)] = (t, members)
+            out.append(members)
+        return out
+
+    def observe(self, t: int, drop: np.ndarray, spike: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Update each series' run of moves with day t; (moving down, moving up) today."""
+        today = self.moves[t]
+        observed = ~np.isnan(today)
+        with np.errstate(invalid="ignore"):
+            down = today <= np.log1p(drop / 2)
+            up = today >= np.log1p(spike / 2)
+        for k, moving in enumerate((down, up)):
+            onset = self.onset[k]
+            onset[observed & ~moving] = -1
+            onset[moving & (onset < 0)] = t
+        return down, up
+
+    def guard(
+        self, t: int, neg: np.ndarray, pos: np.ndarray, drop: np.ndarray, spike: np.ndarray
+    ) -> tuple[np.ndarray, list[CohortMove]]:
+        """The flags of day t that their cohort shares, and the cohort moves found. Call once
+        per day, in order (it follows each series' run of moves)."""
+        excused = np.zeros_like(neg)
+        down, up = self.observe(t, drop, spike)
+        present_today = ~np.isnan(self.moves[t])
+        found: list[CohortMove] = []
+        for k, (direction, flags, moving) in enumerate(((-1, neg, down), (1, pos, up))):
+            rows = np.flatnonzero(flags)
+            if not rows.size:
+                continue
+            stale = [
+                r
+                for r in rows
+                if not self.labels[r]
+                and (r not in self._members or t - self._members[r][0] >= COHORT_REFRESH_DAYS)
+            ]
+            if stale:
+                self._infer(np.array(stale), t)
+            onset = self.onset[k]
+            shared: dict[tuple, list[int]] = {}
+            for row in rows:
+                members = self.members(int(row), t)
+                present = members[present_today[members]]
+                if not present.size:
+                    continue
+                # A flagged day is itself moving; its run began at onset[row] (today when
+                # the daily move is milder than the flag's bar).
+                start = onset[row] if onset[row] >= 0 else t
+                together = moving[present] & (np.abs(onset[present] - start) <= COHORT_ONSET_DAYS)
+                count = int(together.sum())
+                if count >= COHORT_MIN_MOVING and count >= COHORT_MOVING_SHARE * present.size:
+                    excused[row] = True
+                    key = (self.labels[row] or "inferred", present.size, count)
+                    shared.setdefault(key, []).append(int(row))
+            for (label, size, count), series in shared.items():
+                found.append(CohortMove(t, direction, tuple(series), size, count, label))
+        return excused, found
+
+    def shared_level_change(
+        self, t: int, span: int, sign: np.ndarray, rows: np.ndarray, level: np.ndarray
+    ) -> np.ndarray:
+        """For the series `rows` whose level moved in direction `sign` (per row) over the
+        `span` days before t: whether their cohort's level moved alike (at least
+        COHORT_MOVING_SHARE of the members with data moved at least half as far, and at
+        least COHORT_MIN_MOVING of them): a season or a regional trend, not the account.
+        `level` is (days, series), e.g. yearly.trailing_level."""
+        shared = np.zeros(rows.size, dtype=bool)
+        if t - span < 0:
+            return shared
+        change = level[t] - level[t - span]
+        for k, row in enumerate(rows):
+            members = self.members(int(row), t)
+            moved = change[members]
+            moved = moved[~np.isnan(moved)]
+            own = sign[k] * change[row]
+            if not moved.size or not own > 0:
+                continue
+            alike = int((sign[k] * moved >= 0.5 * own).sum())
+            shared[k] = alike >= COHORT_MIN_MOVING and alike >= COHORT_MOVING_SHARE * moved.size
+        return shared

@@ -1,0 +1,112 @@
+"""Spiky series need more evidence: each series' own history says how often it has had
+excursions of the size that would be flagged, and how long they lasted. A series whose
+history is full of two-day excursions that came to nothing (rain days for a bicycle
+counter, news days for page views) must stay down longer before a run is an event, the way
+false-positive dismissals already raise the bar.
+
+For each series and direction, over the last TAIL_WINDOW_DAYS before the last TAIL_GAP_DAYS
+(which may hold the very anomaly being judged): the runs of consecutive days whose daily move
+(cohorts.daily_moves: the log value against the same weekday's median of the four weeks
+before) would pass the flag's percentage and z bars. The run length an event needs is the
+shortest one (at least the configured minimum duration) that such runs reached less often
+than MAX_NOISE_RUNS_PER_YEAR: what the series does several times a year on its own is its
+normal, not news. The factor on the minimum duration is that length over the configured one,
+at most TAIL_MAX_FACTOR.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .robust import MAD_TO_SIGMA, row_quantiles
+from .stl_operator import WEEK
+
+# A year of moves: weather, seasons and the series' own habits.
+TAIL_WINDOW_DAYS = 365
+# The most recent days are left out: they may be the anomaly being judged.
+TAIL_GAP_DAYS = 14
+# Fewest days with a move to judge a history by; fewer leave the factor at 1.
+TAIL_MIN_DAYS = 91
+# How often a series may have had runs of a length on its own before that length is its
+# normal: twice a year.
+MAX_NOISE_RUNS_PER_YEAR = 2.0
+# No series needs more than three times the evidence (the cap dismissals have too).
+TAIL_MAX_FACTOR = 3.0
+# Histories change with the seasons: re-estimated weekly.
+TAIL_REFRESH_DAYS = WEEK
+
+
+class TailEvidence:
+    def __init__(
+        self,
+        moves: np.ndarray,
+        *,
+        z: np.ndarray,
+        drop: np.ndarray,
+        spike: np.ndarray,
+        min_duration: np.ndarray,
+    ):
+        self.moves = moves  # (days, series)
+        self.z, self.drop, self.spike, self.min_duration = z, drop, spike, min_duration
+        n = moves.shape[1]
+        self.factors = np.ones((n, 2))
+        self._computed_at = -(10**9)
+
+    def at(self, t: int) -> np.ndarray:
+        """(n, 2) factors >= 1 on the minimum duration of a fall (column 0) and a rise
+        (column 1) on day t."""
+        if t - self._computed_at >= TAIL_REFRESH_DAYS:
+            self._computed_at = t
+            self.factors = self._estimate(t)
+        return self.factors
+
+    def _estimate(self, t: int) -> np.ndarray:
+        hi = max(t - TAIL_GAP_DAYS, 0)
+        lo = max(hi - TAIL_WINDOW_DAYS, 0)
+        window = self.moves[lo:hi]  # (W, n)
+        n = window.shape[1]
+        factors = np.ones((n, 2))
+        observed = ~np.isnan(window)
+        days = observed.sum(axis=0)
+        if window.shape[0] < TAIL_MIN_DAYS:
+            return factors
+        (median,), _ = row_quantiles(window.T, (0.5,))
+        spread = row_quantiles(np.abs(window.T - median[:, None]), (0.5,))[0][0]
+        sigma = np.nan_to_num(MAD_TO_SIGMA * spread, nan=0.0)
+        with np.errstate(invalid="ignore"):
+            down = (window <= np.log1p(self.drop)) & (window - median <= -self.z * sigma)
+            up = (window >= np.log1p(self.spike)) & (window - median >= self.z * sigma)
+        years = np.maximum(days, 1) / 365.25
+        longest = int(np.ceil(self.min_duration.max() * TAIL_MAX_FACTOR))
+        for column, flagged in ((0, down), (1, up)):
+            lengths = _run_lengths(flagged, observed)  # (max_len + 1, n): runs of each length
+            # Runs of at least k days, per year, for k = 1 .. longest.
+            at_least = np.cumsum(lengths[::-1], axis=0)[::-1][1 : longest + 1] / years
+            for row in np.flatnonzero(days >= TAIL_MIN_DAYS):
+                base = int(self.min_duration[row])
+                need = base
+                while (
+                    need < base * TAIL_MAX_FACTOR
+                    and at_least[need - 1, row] > MAX_NOISE_RUNS_PER_YEAR
+                ):
+                    need += 1
+                factors[row, column] = need / base
+        return factors
+
+
+def _run_lengths(flagged: np.ndarray, observed: np.ndarray) -> np.ndarray:
+    """Count runs of consecutive flagged days per series, by length: out[k, j] is the number
+    of runs of exactly k days in column j (a missing day neither extends nor breaks a run)."""
+    W, n = flagged.shape
+    counts = np.zeros((W + 2, n))
+    current = np.zeros(n, dtype=np.int64)
+    for d in range(W):
+        day = flagged[d]
+        seen = observed[d]
+        ended = seen & ~day & (current > 0)
+        np.add.at(counts, (current[ended], np.flatnonzero(ended)), 1)
+        current[ended] = 0
+        current[day] += 1
+    open_rows = np.flatnonzero(current > 0)
+    np.add.at(counts, (current[open_rows], open_rows), 1)
+    return counts
