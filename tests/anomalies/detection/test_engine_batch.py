@@ -90,13 +90,12 @@ def test_a_neighbours_rebaseline_does_not_change_a_series(backtest):
 def test_findings_are_sorted_by_series_then_start():
     ids = ["z/api_calls", "a/api_calls", "m/api_calls"]
     # Each account falls on days of its own: accounts falling together are a cohort's move.
-    tail = range(N - 5, N)
     rows = [
-        synth.scaled(
-            synth.usage(N, seed=k), [*range(110 + 9 * k, 114 + 9 * k), *range(N - 5, N)], 0.4
-        )
+        synth.scaled(synth.usage(N, seed=k), [*range(110 + 9 * k, 114 + 9 * k)], 0.4)
         for k in range(3)
     ]
+    for k, row in enumerate(rows):
+        row[N - 5 - 7 * k : N - 7 * k] *= 0.4
 
     findings = detect(batch_of(rows, ids), backtest=True).findings
 
