@@ -1,10 +1,12 @@
 """The event tracker: runs of flagged days become events.
 
-A run opens on a flagged day and takes same-sign flagged days; missing and excused days
+A run opens on a flagged day and takes same-sign flagged days; supporting days (flags.py,
+SUPPORT_Z) keep it going without counting towards its duration, and missing and excused days
 neither extend nor break it. It becomes a reported event once it has `min_duration_days`
-flagged days (more after false-positive dismissals), ends after `recovery_days` counted
-normal days (or when the sign flips), and past `pattern_horizon_days` it is the account's new
-normal: reported once more as a pattern change, and its days become the baseline.
+flagged days (more after false-positive dismissals or for a spiky series), ends after
+`recovery_days` counted normal days (or when the sign flips), and past
+`pattern_horizon_days` it is the account's new normal: reported once more as a pattern
+change, and its days become the baseline.
 """
 
 from __future__ import annotations
@@ -67,19 +69,27 @@ class EventTracker:
         self.reported = np.zeros(n, dtype=bool)
         self.detected = np.zeros(n, dtype=np.int64)
         self.events: list[Event] = []
+        # The last day a change of each direction (column 0 down, 1 up) was reported.
+        self.last_report = np.full((2, n), -(10**9), dtype=np.int64)
 
-    def advance(self, t: int, sign: np.ndarray, counted: np.ndarray) -> None:
-        """Day t's flags (-1, 0, +1 per series); `counted` days may end a run by being normal
+    def advance(
+        self, t: int, sign: np.ndarray, counted: np.ndarray, support: np.ndarray | None = None
+    ) -> None:
+        """Day t's flags (-1, 0, +1 per series) and supporting days (the same, for days that
+        may only keep an open run going); `counted` days may end a run by being normal
         (observed and not excused)."""
         cfg = self.cfg
         flagged = sign != 0
+        if support is None:
+            support = np.zeros_like(sign)
+        supported = self.active & ~flagged & (support == self.sign)
         same = self.active & flagged & (sign == self.sign)
         flip = self.active & flagged & (sign == -self.sign)
-        calm = self.active & ~flagged & counted
+        calm = self.active & ~flagged & ~supported & counted
 
         self.count[same] += 1
-        self.last[same] = t
-        self.quiet[same] = 0
+        self.last[same | supported] = t
+        self.quiet[same | supported] = 0
 
         self.quiet[calm] += 1
         ended = calm & (self.quiet >= cfg.recovery_days)
@@ -98,6 +108,7 @@ class EventTracker:
         newly = self.active & ~self.reported & (self.count >= need)
         self.reported[newly] = True
         self.detected[newly] = t
+        self._reported_on(np.flatnonzero(newly), self.sign[newly], t)
 
         # Past the horizon a persisting shift is the account's new normal: say so once, then
         # let its days into the baseline. An abandoned feature stays an abandonment instead.
@@ -106,8 +117,9 @@ class EventTracker:
             start, run_sign = int(self.start[row]), int(self.sign[row])
             if self.edits.abandoned(int(row), start, t, run_sign):
                 continue
-            self.events.append(Event(int(row), "run", run_sign, start, t, int(self.detected[row])))
-            self.events.append(Event(int(row), "pattern", run_sign, start, t, t))
+            # One change, one report: the run seen on its detection day is the same event,
+            # now known to last (a drop that became the new normal).
+            self.add(Event(int(row), "pattern", run_sign, start, t, int(self.detected[row])))
             self.edits.rebaseline(int(row), start, t)
             self.active[row] = False
 
@@ -137,3 +149,21 @@ class EventTracker:
 
     def add(self, event: Event) -> None:
         self.events.append(event)
+        self._reported_on(np.array([event.row]), np.array([event.sign]), event.detected)
+
+    def _reported_on(self, rows: np.ndarray, signs: np.ndarray, t: int) -> None:
+        columns = (np.asarray(signs) > 0).astype(int)
+        self.last_report[columns, rows] = np.maximum(self.last_report[columns, rows], t)
+
+    def open_reported(self, row: int, *, sign: int, start: int, t: int, days: int) -> None:
+        """Open a run of `row` that is an event at once (a sustained change found over a
+        window of days, patterns.SustainedCheck): it started on `start`, has `days` days."""
+        self.active[row] = True
+        self.sign[row] = sign
+        self.start[row] = start
+        self.last[row] = t
+        self.count[row] = days
+        self.quiet[row] = 0
+        self.reported[row] = True
+        self.detected[row] = t
+        self._reported_on(np.array([row]), np.array([sign]), t)

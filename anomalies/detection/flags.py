@@ -18,6 +18,11 @@ from .config import DetectionConfig
 # No series needs more than this many times the configured evidence, whatever its history
 # (dismissed false positives, a heavy tail) says.
 MAX_EVIDENCE_FACTOR = 3.0
+# A day past the percentage bar and at least this many sigmas out (but short of the z bar)
+# supports an event that is already open: it keeps a run going and counts towards its
+# duration, but never opens one (small counts are noisy day by day, and a sustained change
+# on a small account would otherwise break into pieces).
+SUPPORT_Z = 2.0
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ class DayFlags:
     pos: np.ndarray
     excused: np.ndarray  # flagged or falling, but for a reason that is not the customer's
     seasonal: np.ndarray  # flagged although last year's same season moved the same way
+    support: np.ndarray  # -1 / +1: a day that keeps an open run of that sign going
+    eligible: np.ndarray  # judged at all: observed, enough history, a volume worth alerting on
 
     @property
     def sign(self) -> np.ndarray:
@@ -118,6 +125,13 @@ def raw_flags(
     neg = eligible & (day.z <= -bars.z_neg * cold) & (day.change <= bars.drop) & (day.e < fence_lo)
     pos = eligible & (day.z >= bars.z_pos * cold) & (day.change >= bars.spike) & (day.e > fence_hi)
     return neg, pos, eligible
+
+
+def support_sign(day: Day, *, bars: Thresholds, eligible: np.ndarray) -> np.ndarray:
+    """-1 / +1 where day t is past the percentage bar and SUPPORT_Z sigmas out that way."""
+    down = eligible & (day.change <= bars.drop) & (day.z <= -SUPPORT_Z)
+    up = eligible & (day.change >= bars.spike) & (day.z >= SUPPORT_Z)
+    return up.astype(np.int8) - down.astype(np.int8)
 
 
 def holiday_excuse(day: Day, neg: np.ndarray, is_holiday: np.ndarray) -> np.ndarray:

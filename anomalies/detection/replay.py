@@ -28,8 +28,9 @@ from .flags import (
     holiday_excuse,
     portfolio_guard,
     raw_flags,
+    support_sign,
 )
-from .patterns import LevelCheck, WeeklyCheck
+from .patterns import LevelCheck, SustainedCheck, WeeklyCheck
 from .stl_operator import WEEK, stl_operator
 from .summaries import Summaries, portfolio_events
 from .tails import TailEvidence
@@ -45,6 +46,7 @@ class DayRecord:
     sigma: np.ndarray
     z: np.ndarray
     flag: np.ndarray  # -1, 0, +1
+    support: np.ndarray  # -1, 0, +1: a supporting day (flags.SUPPORT_Z) of that sign
     seasonal: np.ndarray  # flagged although last year's same season moved the same way
     excused: np.ndarray  # a holiday, last year's season or an outage explained the day
 
@@ -55,6 +57,7 @@ class DayRecord:
             sigma=np.full((days, n), np.nan),
             z=np.zeros((days, n), dtype=np.float32),
             flag=np.zeros((days, n), dtype=np.int8),
+            support=np.zeros((days, n), dtype=np.int8),
             seasonal=np.zeros((days, n), dtype=bool),
             excused=np.zeros((days, n), dtype=bool),
         )
@@ -131,6 +134,7 @@ class Replay:
                 is_feature=self.is_feature,
             ),
         )
+        self.sustained_check = SustainedCheck(record=self.record, yt=self.yt, t0=self.t0, bars=bars)
         self.weekly_check = WeeklyCheck(
             batch=batch,
             cfg=cfg,
@@ -205,13 +209,23 @@ class Replay:
         rec.sigma[r] = sigma
         rec.z[r] = day.z
         rec.flag[r] = sign
+        rec.support[r] = flags.support
         rec.seasonal[r] = flags.seasonal & (sign != 0)
         rec.excused[r] = flags.excused
 
-        # Missing and excused days neither extend nor end an event.
-        self.tracker.advance(t, sign, ob & ~flags.excused)
+        # Missing and excused days neither extend nor end an event, nor do days too small to
+        # judge (a weekday-only account's quiet weekend does not end its drop).
+        judged = ob & ~flags.excused & flags.eligible
+        self.tracker.advance(t, sign, judged, flags.support)
         ready = day.decidable & day.mature
-        for event in self.level_check.check(t, level, ready, self.tracker.active):
+        eligible = ready & (expected >= self.bars.min_volume)
+        for row, run_sign, start, days in [] and self.sustained_check.check(
+            t, eligible, self.tracker.active
+        ):
+            self.tracker.open_reported(row, sign=run_sign, start=start, t=t, days=days)
+        for event in self.level_check.check(
+            t, level, ready, self.tracker.active, self.tracker.last_report
+        ):
             self.tracker.add(event)
         self.weekly_check.check(t)
 
@@ -251,7 +265,16 @@ class Replay:
         excused |= shared
         neg &= ~shared
         pos &= ~shared
-        return DayFlags(neg=neg, pos=pos, excused=excused, seasonal=seasonal)
+        support = support_sign(day, bars=self.bars, eligible=eligible)
+        support[excused] = 0
+        return DayFlags(
+            neg=neg,
+            pos=pos,
+            excused=excused,
+            seasonal=seasonal,
+            support=support,
+            eligible=eligible,
+        )
 
     # -- results --
 

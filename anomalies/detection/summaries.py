@@ -67,9 +67,11 @@ class Summaries:
         low = np.maximum(np.expm1(forecast - z_base * sigma), 0.0)
         high = np.expm1(forecast + z_base * sigma)
         flag, seasonal = rec.flag[:, needed], rec.seasonal[:, needed]
+        support = rec.support[:, needed]
         self.flag_sums = {}
         for sign in (-1, 1):
-            mask = flag == sign
+            # An event's days: its flagged days and the days that supported it.
+            mask = (flag == sign) | (support == sign)
             self.flag_sums[sign] = {
                 "days": running_sum(mask.astype(float)),
                 "expected": running_sum(np.where(mask, expected, 0.0)),
