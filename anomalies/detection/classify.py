@@ -34,7 +34,9 @@ def anomaly_type(
         and flagged_days >= config.abandonment_min_days
     ):
         return "feature_abandonment"
-    if kind == "pattern":
+    if kind == "trend" or (kind == "level" and sign < 0):
+        return "gradual_decline"
+    if kind in ("pattern", "level"):
         return "pattern_change"
     if seasonal_share > 0.5:
         return "seasonal_deviation"
@@ -69,7 +71,7 @@ def severity(
     if (
         core
         and sizeable
-        and kind in ("drop", "pattern_change")
+        and kind in ("drop", "pattern_change", "gradual_decline")
         and depth >= CRITICAL_CHANGE
         and lasting
     ):

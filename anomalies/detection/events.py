@@ -24,7 +24,9 @@ from .flags import Thresholds
 @dataclass
 class Event:
     row: int
-    kind: str  # "run" (a flagged run) or "pattern" (a shift past the horizon or a level change)
+    # "run" (a flagged run), "pattern" (a shift past the horizon, a level change or a changed
+    # weekly habit) or "trend" (a gradual decline under way)
+    kind: str
     sign: int
     start: int
     end: int | None
@@ -33,6 +35,7 @@ class Event:
     level_to: float = math.nan
     level_sd: float = math.nan
     weekdays: str = ""  # for a changed weekly profile: the weekdays that changed
+    projected: float = math.nan  # for a trend: the level (log1p) it reaches at its pace
 
 
 class HistoryEdits(Protocol):

@@ -1,7 +1,10 @@
 """Pattern checks: changes the daily test cannot see because the baseline follows them.
 
-- `LevelCheck`: a slow level change (a gradual decline, creeping growth) between the level
-  now and `level_lookback_days` ago.
+- `TrendCheck`: a gradual decline (slow churn), a sustained negative slope over three to six
+  weeks, found while it is under way.
+- `LevelCheck`: a slow level change (a decline the trend check missed, creeping growth)
+  between the level now and `level_lookback_days` ago.
+- `SustainedCheck`: a change no single day shows but a window of days does (small counts).
 - `WeeklyCheck`: a changed weekly habit (weekends now busy, a new day off), the same weekday
   flagged the same way three weeks running.
 """
@@ -26,6 +29,16 @@ LEVEL_VOLUME_FACTOR = 3.0
 LEVEL_SHOWN_A_WEEK_AGO = 0.5
 # The change started when the level had first moved this share of the way.
 LEVEL_START_SHARE = 0.25
+# Windows (days, ending today) a gradual decline's slope is fitted over: three to six weeks,
+# whole weeks so the weekly profile cancels.
+TREND_WINDOWS = (21, 28, 42)
+# Days back the start of a decline is looked for (a "flat, then falling" fit).
+TREND_START_SEARCH_DAYS = 56
+# A decline is projected this many days ahead, at its current pace, for the CSM.
+TREND_PROJECTION_DAYS = 28
+# A decline is gradual, not a step, when its weekly means fell week after week: at least this
+# share of the window's week-to-week changes are falls.
+TREND_FALLING_WEEKS_SHARE = 0.65
 # Windows (days, ending today) over which a sustained change is weighed as a whole: a small
 # account's days each stay within their count noise, their sum does not.
 SUSTAINED_WINDOWS = (3, 7, 14)
@@ -129,7 +142,7 @@ class LevelCheck:
             events.append(
                 Event(
                     int(row),
-                    "pattern",
+                    "level",
                     -1 if d[row] < 0 else 1,
                     max(start, self.t0),
                     t,
@@ -141,6 +154,142 @@ class LevelCheck:
             )
             self.cooldown[row] = t
         return events
+
+
+def _trend_operators(op: StlOperator, windows) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each window W: (slope, end) row vectors that map an STL window (L days) to the
+    least-squares slope (log per day) and fitted value on its last day of the deseasonalized
+    last W days: linear, so a whole batch is one product."""
+    L = op.length
+    deseasonalize = np.eye(L) - op.seasonal
+    out = {}
+    for W in windows:
+        tau = np.arange(W, dtype=float)
+        centred = tau - tau.mean()
+        slope = centred / np.sum(centred**2)
+        end = np.full(W, 1.0 / W) + slope * (W - 1 - tau.mean())
+        pad = np.zeros((2, L))
+        pad[0, L - W :] = slope
+        pad[1, L - W :] = end
+        out[W] = (pad[0] @ deseasonalize, pad[1] @ deseasonalize)
+    return out
+
+
+class TrendCheck:
+    """A gradual decline while it is under way: over the last W days (TREND_WINDOWS), the
+    least-squares slope of the deseasonalized clean history is down by at least
+    `decline_percent` across the window, its t-statistic (the slope over its standard error
+    from the series' own daily spread) is past the z bar, and the weekly means fell week
+    after week (a step is the daily test's). Reported once, from the day the fall began (the
+    best "flat, then falling" fit), with the decline so far and the level it would reach in
+    TREND_PROJECTION_DAYS at its pace."""
+
+    def __init__(
+        self,
+        *,
+        cfg: DetectionConfig,
+        op: StlOperator,
+        bars: Thresholds,
+        baseline: Baseline,
+        history: np.ndarray,
+        t0: int,
+        yearly: Yearly,
+        cohorts: Cohorts,
+    ):
+        self.cfg, self.op, self.bars, self.baseline = cfg, op, bars, baseline
+        self.history, self.t0, self.yearly, self.cohorts = history, t0, yearly, cohorts
+        self.operators = _trend_operators(op, TREND_WINDOWS)
+        self.bar = np.log1p(-cfg.decline_percent / 100.0)
+
+    def check(
+        self,
+        t: int,
+        window: np.ndarray,
+        ready: np.ndarray,
+        active: np.ndarray,
+        last_report: np.ndarray,
+        cooldown: np.ndarray,
+    ) -> list[Event]:
+        bars, L = self.bars, self.baseline.L
+        sigma = np.maximum(self.baseline.res_sigma * self.op.forecast_inflation, MIN_SIGMA)
+        candidates = (
+            ready
+            & ~active
+            & (t - last_report[0] > max(TREND_WINDOWS))
+            & (t - cooldown > max(TREND_WINDOWS))
+            & (self.history[max(t - max(TREND_WINDOWS), 0)] >= self.cfg.min_history_days)
+        )
+        if not candidates.any():
+            return []
+        found = np.zeros(window.shape[1], dtype=bool)
+        fired_w = np.zeros(window.shape[1], dtype=np.int64)
+        for W in TREND_WINDOWS:
+            slope_op, _ = self.operators[W]
+            slope = slope_op @ window
+            se = sigma / np.sqrt(W * (W * W - 1) / 12.0)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                z = slope / se
+            falling = (
+                candidates
+                & ~found
+                & (slope * (W - 1) <= self.bar)
+                & (z <= -bars.z_neg * bars.evidence[:, 0])
+            )
+            for row in np.flatnonzero(falling):
+                if self._week_after_week(window[-W:, row], t, W):
+                    found[row] = True
+                    fired_w[row] = W
+        rows = np.flatnonzero(found)
+        if not rows.size:
+            return []
+        sign = np.full(rows.size, -1.0)
+        recurring, _ = self.yearly.level_change(
+            t, max(TREND_WINDOWS), sign, rows, -self.bar * np.ones(window.shape[1])
+        )
+        shared = self.cohorts.shared_level_change(
+            t, max(TREND_WINDOWS), sign, rows, self.yearly.level
+        )
+        events = []
+        for row in rows[~recurring & ~shared]:
+            events.append(self._event(t, int(row), window[:, row]))
+        return events
+
+    def _week_after_week(self, days: np.ndarray, t: int, W: int) -> bool:
+        weekly = days.reshape(W // WEEK, WEEK).mean(axis=1)
+        falls = np.diff(weekly) < 0
+        return bool(falls.mean() >= TREND_FALLING_WEEKS_SHARE)
+
+    def _event(self, t: int, row: int, window: np.ndarray) -> Event:
+        """Where the fall began: the "flat until k, then a straight fall" fit with the least
+        squared error over the last TREND_START_SEARCH_DAYS deseasonalized days."""
+        L = self.baseline.L
+        deseasonalized = window - self.op.seasonal @ window
+        span = min(TREND_START_SEARCH_DAYS, L)
+        y = deseasonalized[-span:]
+        tau = np.arange(span, dtype=float)
+        best = (np.inf, 0, 0.0, float(y.mean()))
+        for k in range(0, span - WEEK):
+            hinge = np.maximum(tau - k, 0.0)
+            design = np.stack([np.ones(span), hinge], axis=1)
+            coef, *_ = np.linalg.lstsq(design, y, rcond=None)
+            error = float(np.sum((design @ coef - y) ** 2))
+            if error < best[0] and coef[1] < 0:
+                best = (error, k, float(coef[1]), float(coef[0]))
+        _, k, slope, flat = best
+        start = max(t - (span - 1 - k), self.t0)
+        now = flat + slope * (span - 1 - k)
+        return Event(
+            row,
+            "trend",
+            -1,
+            start,
+            t,
+            t,
+            level_from=flat,
+            level_to=now,
+            level_sd=float(self.baseline.res_sigma[row]),
+            projected=now + slope * TREND_PROJECTION_DAYS,
+        )
 
 
 class SustainedCheck:

@@ -30,7 +30,7 @@ from .flags import (
     raw_flags,
     support_sign,
 )
-from .patterns import LevelCheck, SustainedCheck, WeeklyCheck
+from .patterns import LevelCheck, SustainedCheck, TrendCheck, WeeklyCheck
 from .stl_operator import WEEK, stl_operator
 from .summaries import Summaries, portfolio_events
 from .tails import TailEvidence
@@ -134,6 +134,16 @@ class Replay:
                 is_feature=self.is_feature,
             ),
         )
+        self.trend_check = TrendCheck(
+            cfg=cfg,
+            op=self.op,
+            bars=bars,
+            baseline=self.baseline,
+            history=self.histt,
+            t0=self.t0,
+            yearly=self.yearly,
+            cohorts=self.cohorts,
+        )
         self.sustained_check = SustainedCheck(record=self.record, yt=self.yt, t0=self.t0, bars=bars)
         self.weekly_check = WeeklyCheck(
             batch=batch,
@@ -223,6 +233,16 @@ class Replay:
             t, eligible, self.tracker.active
         ):
             self.tracker.open_reported(row, sign=run_sign, start=start, t=t, days=days)
+        for event in self.trend_check.check(
+            t,
+            window,
+            ready,
+            self.tracker.active,
+            self.tracker.last_report,
+            self.level_check.cooldown,
+        ):
+            self.tracker.add(event)
+            self.level_check.cool_down(event.row, t)
         for event in self.level_check.check(
             t, level, ready, self.tracker.active, self.tracker.last_report
         ):

@@ -94,7 +94,8 @@ class Summaries:
         z_thr = rp.bars.z_base[row]
         sums, col = self.flag_sums[ev.sign], self.col[row]
         flagged_days = int(sums["days"][r1, col] - sums["days"][r0, col])
-        if ev.kind == "pattern" and not math.isnan(ev.level_from):
+        projected = None
+        if ev.kind in ("level", "trend"):
             # Levels are log1p means and can dip below zero on near-empty series.
             baseline = max(float(np.expm1(ev.level_from)), 0.0)
             actual = max(float(np.expm1(ev.level_to)), 0.0)
@@ -103,6 +104,8 @@ class Summaries:
             score = abs(ev.level_to - ev.level_from) / max(ev.level_sd, MIN_SIGMA)
             seasonal_share = 0.0
             last_seen = last
+            if not math.isnan(ev.projected):
+                projected = max(float(np.expm1(ev.projected)), 0.0)
         else:
             # A run starts on a flagged day, so it has at least one.
             n_days = max(flagged_days, 1)
@@ -157,6 +160,7 @@ class Summaries:
             expected_low=low,
             expected_high=high,
             score=score,
+            projected=projected,
             completeness=completeness,
             confidence=confidence,
             possible_cause=(

@@ -87,6 +87,7 @@ _ROUNDING = {
     "deviation_percent": 1,
     "score": 2,
     "completeness": 3,
+    "projected": 2,
 }
 
 
@@ -114,6 +115,8 @@ class Finding:
     completeness: float
     confidence: str
     possible_cause: str
+    # For a gradual decline: the daily level it reaches in four weeks at its current pace.
+    projected: float | None = None
 
     @property
     def ongoing(self) -> bool:
@@ -130,6 +133,8 @@ class Finding:
             data[key] = data[key].isoformat() if data[key] is not None else None
         for key, digits in _ROUNDING.items():
             value = data[key]
+            if value is None:
+                continue
             # JSON has no NaN or infinity: an unbounded band edge (astronomic inputs) is null.
             data[key] = round(value, digits) if math.isfinite(value) else None
         return data
