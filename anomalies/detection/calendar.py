@@ -19,17 +19,6 @@ import numpy as np
 _SEASON = ((12, 24), (12, 31))
 
 
-def calendar_error(code: str) -> str | None:
-    """Why `code` is not a calendar the holidays package knows, or None."""
-    country, _, subdivision = code.partition("-")
-    supported = holidays.list_supported_countries()
-    if country not in supported:
-        return f"no holiday calendar for country {country!r}"
-    if subdivision and subdivision not in supported[country]:
-        return f"no holiday calendar for {code!r}: {country} has no subdivision {subdivision!r}"
-    return None
-
-
 @functools.lru_cache(maxsize=64)
 def holiday_mask(country: str | None, start: dt.date, n_days: int) -> np.ndarray:
     """Boolean mask over the days start .. start + n_days - 1 that are holidays or bridge days
@@ -39,14 +28,13 @@ def holiday_mask(country: str | None, start: dt.date, n_days: int) -> np.ndarray
     if country is None or n_days == 0:
         return mask
     end = start + dt.timedelta(days=n_days - 1)
-    code, _, subdivision = country.partition("-")
+    code, subdivision = split_country(country)
+    years = range(start.year, end.year + 1)
     try:
-        calendar = holidays.country_holidays(
-            code, subdiv=subdivision or None, years=range(start.year, end.year + 1)
-        )
+        calendar = holidays.country_holidays(code, subdiv=subdivision, years=years)
     except NotImplementedError:
         raise ValueError(
-            calendar_error(country) or f"no holiday calendar for {country!r}"
+            country_problem(country) or f"no holiday calendar for {country!r}"
         ) from None
     days = set(calendar)
     for year in range(start.year, end.year + 1):
@@ -64,6 +52,36 @@ def holiday_mask(country: str | None, start: dt.date, n_days: int) -> np.ndarray
             mask[index] = True
     mask.setflags(write=False)
     return mask
+
+
+def split_country(country: str) -> tuple[str, str | None]:
+    """A holiday calendar's name as country and subdivision: "DE-BY" -> ("DE", "BY")."""
+    code, dash, subdivision = country.partition("-")
+    return code, subdivision if dash else None
+
+
+def country_problem(country: str) -> str | None:
+    """What is wrong with the name of a holiday calendar (an ISO 3166 alpha-2 code, optionally
+    with a subdivision: "US", "DE-BY"), or None if the holidays package has that calendar."""
+    known = holidays.list_supported_countries()
+    code, subdivision = split_country(country)
+    if len(code) != 2 or code not in known:
+        upper = country.upper()
+        hint = (
+            f"; codes are upper case: {upper}"
+            if upper != country and not country_problem(upper)
+            else ""
+        )
+        return (
+            f"country {country!r} is not a country the holidays package knows"
+            f" (ISO 3166 alpha-2, such as US or DE-BY){hint}"
+        )
+    if subdivision is not None and subdivision not in known[code]:
+        return (
+            f"country {country!r}: the holidays package knows no subdivision"
+            f" {subdivision!r} of {code}"
+        )
+    return None
 
 
 def holiday_masks(

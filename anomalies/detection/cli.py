@@ -1,9 +1,10 @@
 """`python -m anomalies.detection INPUT.csv [--backtest] [--sensitivity low|medium|high]`
 
-Reads a long CSV (`series_id,date,value`, see `io.py`), runs the engine on it and prints one
-JSON object per anomaly event on stdout, sorted by series and start. Without `--backtest` it
-answers what a daily scan on the file's last date reports: the events still open that day.
-With `--backtest` it replays the file day by day, causally, and prints every event.
+Reads a long CSV (`series_id,date,value`, optionally `group` and `country`; see `io.py`),
+runs the engine on it and prints one JSON object per anomaly event on stdout, sorted by
+series and start. Without `--backtest` it answers what a daily scan on the file's last date
+reports: the events still open that day. With `--backtest` it replays the file day by day,
+causally, and prints every event.
 
 Exit status: 0 when the scan ran (with or without findings), 2 for bad input or arguments
 (one message per bad line on stderr, never a traceback), 1 for a failure of our own. Set
@@ -18,7 +19,7 @@ import os
 import sys
 import traceback
 
-from .io import InputError, batch_from_long, read_series_csv
+from .io import InputError, read_series_batch
 
 PROG = "python -m anomalies.detection"
 DEBUG_ENV = "ANOMALIES_DETECTION_DEBUG"
@@ -76,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def scan_lines(path: str, *, backtest: bool, sensitivity: str) -> list[str]:
     """The JSON lines the CLI prints for this file."""
-    frame = read_series_csv(sys.stdin.buffer if path == "-" else path)
-    batch = batch_from_long(frame)
+    batch = read_series_batch(sys.stdin.buffer if path == "-" else path)
 
     # Imported only now, so that input errors are reported even when the engine cannot load.
     from .config import preset

@@ -1,28 +1,51 @@
 """The CLI's input: a long CSV of daily values, checked, and turned into a `SeriesBatch`.
 
-The file has the header `series_id,date,value` (extra columns are ignored), one row per series
-and day, in any order; an empty value is a missing day. A `series_id` such as
-`acme/feature:reports` names its account before the last '/' and its metric after it.
+The header names `series_id`, `date` and `value`, in any order; one row per series and day, in
+any order; an empty value is a missing day. A `series_id` such as `acme/feature:reports` names
+its account before the last '/' and its metric after it. Two more columns are optional and
+hold one value per series, repeated on each of its rows (empty on every row: not given):
+`group`, the series' cohort for the engine's group guard (a region, a segment, a plan, a data
+source), and `country`, its holiday calendar (an ISO 3166 alpha-2 code, optionally with a
+subdivision: `US`, `DE-BY`, `AU-VIC`). Other columns are ignored.
 
-Everything is checked once, here, and vectorized: a million rows take about a second. Problems
-are reported by file line (the header is line 1) as `InputError`, several at once, so a user
-fixes a file in one pass instead of one line per run.
+Everything is checked once, here, and vectorized: three million rows are read and checked in
+well under a second (pyarrow's parser, see `csvfile.py`). Problems are reported by file line
+(the header is line 1) as `InputError`, several at once, so a user fixes a file in one pass
+instead of one line per run.
 """
 
 from __future__ import annotations
 
-import io
 import os
 import re
-import warnings
-from typing import IO
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from .calendar import country_problem
+from .csvfile import (
+    InputError,
+    Rows,
+    check_bytes,
+    numpy_of,
+    read_bytes,
+    read_header,
+    read_text,
+    read_typed,
+)
 from .types import SeriesBatch
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["InputError", "batch_from_long", "read_series_batch", "read_series_csv"]
+
 COLUMNS = ("series_id", "date", "value")
+OPTIONAL_COLUMNS = ("group", "country")
 
 # The first few bad lines show the pattern; a list of a million does not.
 MAX_REPORTED_ERRORS = 10
@@ -31,48 +54,73 @@ MAX_REPORTED_ERRORS = 10
 # 2024), and the batch would allocate one float per series and day of it.
 MAX_CALENDAR_DAYS = 3660
 
-# pd.to_datetime(format="%Y-%m-%d") alone also takes "2024-1-5".
-_DATE_RE = r"\d{4}-\d{2}-\d{2}"
-_CONTROL_RE = r"[\x00-\x1f\x7f]"
-_FIELD_COUNT_RE = re.compile(r"Expected (\d+) fields in line (\d+), saw (\d+)")
-_OPEN_QUOTE_RE = re.compile(r"EOF inside string starting at row (\d+)")
-
-
-class InputError(ValueError):
-    """The input cannot be used. One problem per message line, each starting with
-    `line N:` (file line, header = line 1) where a line applies."""
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Labels that start and end with a letter or a digit and hold no control character need no
+# closer look; the checks below only ever object to the others.
+_SUSPECT_LABEL = r"^$|^[^\p{L}\p{N}]|[^\p{L}\p{N}]$|[\x00-\x1f\x7f]"
+_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
+# What pandas.to_numeric reads, as the CLI always has: a decimal number with ASCII white
+# space around it, or inf, infinity or nan in any case with no white space.
+_NUMBER = r"^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+_NUMBER_WORD = r"^[+-]?(?i:inf|infinity|nan)$"
+_ASCII_SPACE = " \t\n\r\v\f"
 
 
 def read_series_csv(source: str | os.PathLike | IO) -> pd.DataFrame:
     """Read and check a `series_id,date,value` CSV file (a path or an open file).
 
     Returns a dataframe with columns series_id (str), date (datetime64, whole days) and value
-    (float64, NaN for a missing day), in file order; blank lines are skipped. Raises
-    `InputError` for anything else: a missing column, a date not in YYYY-MM-DD form or not on
-    the calendar, a value that is not a finite number >= 0, a (series_id, date) pair given
-    twice, no data, or a file that cannot be read or is not UTF-8.
+    (float64, NaN for a missing day), plus group and country (str, "" where not given) when
+    the file has them, in file order; blank lines are skipped. Raises `InputError` for
+    anything else: a missing column, a date not in YYYY-MM-DD form or not on the calendar, a
+    value that is not a finite number >= 0, a (series_id, date) pair given twice, a series
+    whose rows disagree on its group or country, a country without a holiday calendar, no
+    data, or a file that cannot be read or is not UTF-8.
     """
-    data = _read_bytes(source)
-    _check_bytes(data)
-    raw, lines = _parse(data)
+    import pandas as pd  # here, not at the top: the CLI's path (read_series_batch) needs none
 
-    blank = (raw["series_id"] == "") & (raw["date"] == "") & (raw["value"] == "")
-    if blank.any():
-        keep = ~blank.to_numpy()
-        raw, lines = raw[keep].reset_index(drop=True), lines[keep]
-    if raw.empty:
-        raise InputError("line 2: no data rows after the header")
-    return _validate(raw, lines)
+    rows = _read_checked(source)
+    columns = {
+        "series_id": pd.Series(rows.ids[rows.id_codes], dtype="str"),
+        "date": rows.days[rows.date_codes].astype("datetime64[s]"),
+        "value": rows.values,
+    }
+    for name, per_series in rows.optional.items():
+        columns[name] = pd.Series(per_series[rows.id_codes], dtype="str")
+    return pd.DataFrame(columns)
+
+
+def read_series_batch(source: str | os.PathLike | IO) -> SeriesBatch:
+    """`batch_from_long(read_series_csv(source))`, without building the dataframe."""
+    rows = _read_checked(source)
+    order = np.argsort(rows.ids)
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    start = rows.days.min()
+    day_offset = (rows.days - start).astype(np.int64)
+    optional = {name: per_series[order] for name, per_series in rows.optional.items()}
+    return _batch(
+        rows.ids[order],
+        rank[rows.id_codes],
+        start,
+        day_offset[rows.date_codes],
+        rows.values,
+        optional,
+    )
 
 
 def batch_from_long(frame: pd.DataFrame) -> SeriesBatch:
-    """Put a long dataframe (series_id, date, value) on one shared daily calendar.
+    """Put a long dataframe (series_id, date, value; group and country optional) on one
+    shared daily calendar.
 
     The calendar runs from the earliest to the latest date of the whole frame; a day a
     series has no row for is NaN, like an empty value. Series are sorted by series_id. The
     frame is expected to come from `read_series_csv`; only what would silently corrupt the
-    batch (missing ids or dates, a repeated series and day) is checked again.
+    batch (missing ids or dates, a repeated series and day, a series with two groups or
+    countries) is checked again.
     """
+    import pandas as pd
+
     missing = [name for name in COLUMNS if name not in frame.columns]
     if missing:
         raise ValueError(f"the frame has no column {', '.join(missing)}")
@@ -83,173 +131,184 @@ def batch_from_long(frame: pd.DataFrame) -> SeriesBatch:
     days = pd.to_datetime(frame["date"]).to_numpy().astype("datetime64[D]")
     if (codes < 0).any() or np.isnat(days).any():
         raise ValueError("series_id and date must not be missing")
-    first = days.min()
-    offsets = (days - first).astype(np.int64)
-    n_days = int(offsets.max()) + 1
-    cells = codes.astype(np.int64) * n_days + offsets
+    start = days.min()
+    offsets = (days - start).astype(np.int64)
+    cells = codes.astype(np.int64) * (int(offsets.max()) + 1) + offsets
     if pd.Series(cells).duplicated().any():
         raise ValueError("a (series_id, date) pair occurs more than once")
 
-    values = np.full((len(ids), n_days), np.nan)
-    values[codes, offsets] = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    optional = {}
+    for name in OPTIONAL_COLUMNS:
+        if name in frame.columns:
+            per_series = frame[name].fillna("").astype(str).groupby(codes)
+            several = per_series.nunique() > 1
+            if several.any():
+                raise ValueError(f"series {ids[several.idxmax()]!r} has more than one {name}")
+            optional[name] = per_series.first().to_numpy(dtype=object)
+    values = frame["value"].to_numpy(dtype=np.float64, na_value=np.nan)
+    return _batch(np.asarray(ids, dtype=object), codes, start, offsets, values, optional)
+
+
+def _batch(ids, codes, start, offsets, values, optional: dict[str, np.ndarray]) -> SeriesBatch:
+    """The batch of series `ids` (sorted) from rows: series code, days after `start`, value."""
+    grid = np.full((len(ids), int(offsets.max()) + 1), np.nan)
+    grid[codes, offsets] = values
 
     # "acme/feature:reports" -> ("acme", "/", "feature:reports"); "signups" -> ("", "", "signups")
-    parts = pd.Series(ids, dtype=str).str.rpartition("/")
-    metrics = parts[2].to_numpy()
-    groups = np.where(parts[1] == "", metrics, parts[0].to_numpy())
+    parts = [str(series_id).rpartition("/") for series_id in ids]
+    countries = optional.get("country")
     return SeriesBatch(
-        values=values,
-        start=first.astype(object),
-        series_ids=tuple(str(x) for x in ids),
-        metrics=tuple(str(x) for x in metrics),
-        groups=tuple(str(x) for x in groups),
+        values=grid,
+        start=start.astype(object),
+        series_ids=tuple(str(series_id) for series_id in ids),
+        metrics=tuple(metric for _, _, metric in parts),
+        groups=tuple(account if slash else metric for account, slash, metric in parts),
+        cohorts=tuple(optional["group"]) if "group" in optional else None,
+        countries=None if countries is None else tuple(country or None for country in countries),
     )
-
-
-# --- Reading ---------------------------------------------------------------------------
-
-
-def _read_bytes(source: str | os.PathLike | IO) -> bytes:
-    if hasattr(source, "read"):
-        try:
-            content = source.read()
-        except UnicodeDecodeError as exc:  # a text stream that could not decode it
-            raise InputError(f"the input is not valid UTF-8: {exc.reason}") from None
-        except OSError as exc:
-            raise InputError(f"cannot read the input: {exc.strerror or exc}") from None
-        if isinstance(content, str):
-            # surrogateescape brings back bytes a lenient stream decoded, so the check
-            # below can name their line.
-            try:
-                return content.encode("utf-8", "surrogateescape")
-            except UnicodeEncodeError:
-                raise InputError("the input contains invalid Unicode") from None
-        return content
-    try:
-        with open(source, "rb") as file:
-            return file.read()
-    except OSError as exc:
-        raise InputError(f"cannot read the file: {exc.strerror or exc}") from None
-
-
-def _line_at(data: bytes, offset: int) -> int:
-    head = data[:offset]
-    # \r\n, \n and a lone \r (old Mac exports) all end a line, as for the CSV parser.
-    return head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
-
-
-def _check_bytes(data: bytes) -> None:
-    if not data.removeprefix(b"\xef\xbb\xbf").strip():
-        raise InputError("line 1: the file is empty; expected the header series_id,date,value")
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"line {_line_at(data, exc.start)}: not valid UTF-8 (byte 0x{data[exc.start]:02x});"
-            " save the file as UTF-8"
-        ) from None
-    nul = data.find(b"\x00")
-    if nul >= 0:
-        raise InputError(f"line {_line_at(data, nul)}: contains a NUL byte; not a text file?")
-
-
-def _parse(data: bytes) -> tuple[pd.DataFrame, np.ndarray]:
-    """All fields as text ("" for empty), and the file line each row starts on."""
-    try:
-        with warnings.catch_warnings():
-            # With index_col=False, a first row longer than the header is cut short with
-            # only this warning (later long rows are ParserErrors).
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            raw = pd.read_csv(
-                io.BytesIO(data),
-                dtype=str,
-                keep_default_na=False,
-                na_filter=False,
-                # Without it, a first row with one field too many makes column 1 the index.
-                index_col=False,
-                # Kept, so that row i is line i + 2; read_series_csv drops them afterwards.
-                skip_blank_lines=False,
-                encoding="utf-8-sig",
-            )
-    except pd.errors.ParserWarning:
-        raise InputError("line 2: more fields than the header has") from None
-    except pd.errors.EmptyDataError:
-        raise InputError("line 1: no header; expected series_id,date,value") from None
-    except pd.errors.ParserError as exc:
-        text = str(exc)
-        if match := _FIELD_COUNT_RE.search(text):
-            expected, line, found = match.groups()
-            raise InputError(f"line {line}: expected {expected} fields, found {found}") from None
-        if match := _OPEN_QUOTE_RE.search(text):
-            raise InputError(f"line {int(match[1]) + 1}: a quoted field is never closed") from None
-        raise InputError(f"not a readable CSV file: {text.splitlines()[-1]}") from None
-
-    raw.columns = [str(name).strip() for name in raw.columns]
-    missing = [name for name in COLUMNS if name not in raw.columns]
-    if missing:
-        header = ",".join(raw.columns)
-        raise InputError(
-            f"line 1: missing column {', '.join(missing)}; the header must be"
-            f" series_id,date,value, found {header!r}"
-        )
-    raw = raw[list(COLUMNS)]
-
-    lines = np.arange(len(raw), dtype=np.int64) + 2
-    if b'"' in data:
-        # Only a quoted field can hold a line break; each one pushes later rows down a line.
-        breaks = sum(raw[name].str.count(r"\r\n|\r|\n").to_numpy() for name in COLUMNS)
-        if breaks.any():
-            lines[1:] += np.cumsum(breaks)[:-1]
-    return raw, lines
 
 
 # --- Checking --------------------------------------------------------------------------
 
 
-def _validate(raw: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
-    errors: list[tuple[int, str]] = []
-    bad = np.zeros(len(raw), dtype=bool)
+@dataclass(frozen=True)
+class _Checked:
+    """A file's rows, checked. Each series_id and date is held once: row i is series
+    `ids[id_codes[i]]` on day `days[date_codes[i]]`."""
 
-    def report(mask: np.ndarray, describe) -> None:
-        nonlocal bad
-        bad |= mask
-        for row in np.flatnonzero(mask)[:MAX_REPORTED_ERRORS]:
-            errors.append((int(lines[row]), describe(row)))
+    ids: np.ndarray
+    id_codes: np.ndarray
+    days: np.ndarray  # datetime64[D]
+    date_codes: np.ndarray
+    values: np.ndarray  # per row, NaN for a missing day
+    optional: dict[str, np.ndarray]  # group and country per series ("" = not given)
 
-    # Ids and dates repeat across rows: check each distinct one once, then map back.
-    id_codes, ids = pd.factorize(raw["series_id"])
-    id_problem = _series_id_problems(pd.Series(ids, dtype=str))
-    id_bad = id_problem.notna().to_numpy()[id_codes]
-    report(id_bad, lambda row: id_problem.iloc[id_codes[row]])
 
-    date_codes, date_texts = pd.factorize(raw["date"])
-    date_texts = pd.Series(date_texts, dtype=str)
-    well_formed = date_texts.str.fullmatch(_DATE_RE).to_numpy()
-    parsed = pd.to_datetime(date_texts.where(well_formed), format="%Y-%m-%d", errors="coerce")
-    date_problem = pd.Series(
-        np.select(
-            [date_texts == "", ~well_formed, parsed.isna()],
-            [
-                "date is missing",
-                "date {!r} is not in YYYY-MM-DD form",
-                "date {!r} is not a real calendar date",
-            ],
-            default="",
+class _NeedsLines(Exception):
+    """The typed read found a problem: the file is read again as text to name its lines."""
+
+
+def _read_checked(source: str | os.PathLike | IO) -> _Checked:
+    data = read_bytes(source)
+    check_bytes(data)
+    header = read_header(data)
+    names = [name.strip() for name in header[0]]
+    missing = [name for name in COLUMNS if name not in names]
+    if missing:
+        raise InputError(
+            f"line 1: missing column {', '.join(missing)}; the header must be"
+            f" series_id,date,value, found {','.join(names)!r}"
         )
-    )
-    date_bad = (date_problem != "").to_numpy()[date_codes]
-    report(date_bad, lambda row: date_problem.iloc[date_codes[row]].format(raw["date"].iloc[row]))
+    wanted = {name: names.index(name) for name in COLUMNS + OPTIONAL_COLUMNS if name in names}
 
-    text = raw["value"]
-    values = pd.to_numeric(text, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
-    empty = (text == "").to_numpy()
+    rows = read_typed(data, header, wanted)
+    if rows is not None:
+        try:
+            return _check(rows)
+        except _NeedsLines:
+            pass
+    return _check(read_text(data, header, wanted))
+
+
+class _Problems:
+    """Line-numbered problems, up to MAX_REPORTED_ERRORS shown. Rows without line numbers
+    (the typed read) stop at the first problem."""
+
+    def __init__(self, rows: Rows):
+        self.lines = rows.lines
+        self.errors: list[tuple[int, str]] = []
+        self.bad = np.zeros(rows.n_rows, dtype=bool)
+
+    def line(self, row: int) -> int:
+        if self.lines is None:
+            raise _NeedsLines
+        return int(self.lines[row])
+
+    def report(self, mask: np.ndarray, describe: Callable[[int], str]) -> None:
+        if not mask.any():
+            return
+        if self.lines is None:
+            raise _NeedsLines
+        self.bad |= mask
+        for row in np.flatnonzero(mask)[:MAX_REPORTED_ERRORS]:
+            self.errors.append((self.line(row), describe(row)))
+
+    def report_distinct(self, codes: np.ndarray, problems: list[str | None]) -> np.ndarray | None:
+        """Report the rows whose distinct value (codes[row]) has a problem; their mask."""
+        flagged = np.array([problem is not None for problem in problems], dtype=bool)
+        if not flagged.any():
+            return None
+        mask = flagged[codes]
+        self.report(mask, lambda row: problems[codes[row]])
+        return mask
+
+    def raise_any(self) -> None:
+        if not self.errors:
+            return
+        self.errors.sort(key=lambda error: error[0])
+        shown = self.errors[:MAX_REPORTED_ERRORS]
+        message = "\n".join(f"line {line}: {text}" for line, text in shown)
+        shown_lines = len({line for line, _ in shown})
+        if self.bad.sum() > shown_lines:
+            message += f"\n... and {self.bad.sum() - shown_lines} more bad lines"
+        raise InputError(message)
+
+
+def _check(rows: Rows) -> _Checked:
+    if rows.n_rows == 0:
+        raise InputError("line 2: no data rows after the header")
+    problems = _Problems(rows)
+    id_codes, id_texts = rows.coded["series_id"]
+    date_codes, date_texts = rows.coded["date"]
+    optional = {name: rows.coded[name] for name in OPTIONAL_COLUMNS if name in rows.coded}
+
+    # Ids, dates, groups and countries repeat across rows: each distinct one is checked once.
+    id_bad = problems.report_distinct(id_codes, _label_problems(id_texts, _series_id_problem))
+    days, date_problems = _parse_dates(date_texts)
+    date_bad = problems.report_distinct(date_codes, date_problems)
+    values = _checked_values(rows, problems)
+    for name, (codes, texts) in optional.items():
+        if name == "country":  # few distinct ones, each looked up
+            found = [country_problem(text) if text else None for text in texts.to_pylist()]
+        else:
+            found = _label_problems(texts, _group_problem)
+        problems.report_distinct(codes, found)
+
+    ids, dates = id_texts.to_pylist(), date_texts.to_pylist()
+    bad_keys = [mask for mask in (id_bad, date_bad) if mask is not None]
+    unusable = np.logical_or.reduce(bad_keys) if bad_keys else None
+    _check_repeats(id_codes, date_codes, unusable, problems, ids, dates)
+    per_series = {
+        name: _one_per_series(name, id_codes, codes, texts.to_pylist(), problems, ids)
+        for name, (codes, texts) in optional.items()
+    }
+    problems.raise_any()
+    _check_span(days, date_codes, problems)
+    return _Checked(
+        ids=np.array(ids, dtype=object),
+        id_codes=id_codes,
+        days=days,
+        date_codes=date_codes,
+        values=values,
+        optional=per_series,
+    )
+
+
+def _checked_values(rows: Rows, problems: _Problems) -> np.ndarray:
+    if rows.values is None:
+        values, empty = _parse_values(rows.value_text)
+    else:
+        values, empty = rows.values, rows.empty
     with np.errstate(invalid="ignore"):
+        if ((values >= 0) & (values < np.inf) | empty).all():  # false for NaN
+            values += 0.0  # -0 is 0
+            return values
         not_number = np.isnan(values) & ~empty
         infinite = np.isinf(values)
         negative = values < 0
 
     def value_of(row: int) -> str:
-        return text.iloc[row]
+        return rows.value_text[int(row)].as_py()
 
     def not_a_number(row: int) -> str:
         hint = (
@@ -257,77 +316,147 @@ def _validate(raw: pd.DataFrame, lines: np.ndarray) -> pd.DataFrame:
         )
         return f"value {value_of(row)!r} is not a number{hint}"
 
-    report(not_number, not_a_number)
-    report(infinite, lambda row: f"value {value_of(row)!r} is not finite")
-    report(negative & ~infinite, lambda row: f"value {value_of(row)!r} is negative")
+    problems.report(not_number, not_a_number)
+    problems.report(infinite, lambda row: f"value {value_of(row)!r} is not finite")
+    problems.report(negative & ~infinite, lambda row: f"value {value_of(row)!r} is negative")
+    return values
 
+
+def _check_repeats(id_codes, date_codes, unusable, problems: _Problems, ids, dates) -> None:
+    """A series and day given twice: the later rows name the first."""
     # With dates in strict YYYY-MM-DD form, equal days are equal strings: the codes suffice.
-    keyed = np.flatnonzero(~(id_bad | date_bad))
-    keys = id_codes[keyed].astype(np.int64) * len(date_texts) + date_codes[keyed]
-    repeated = pd.Series(keys).duplicated(keep=False).to_numpy()
-    if repeated.any():
-        rows = keyed[repeated]
-        first_line = pd.Series(lines[rows]).groupby(keys[repeated]).transform("min").to_numpy()
-        repeats = np.zeros(len(raw), dtype=np.int64)  # the line a row repeats, or 0
-        repeats[rows] = np.where(lines[rows] != first_line, first_line, 0)
-        report(
-            repeats > 0,
-            lambda row: (
-                f"series {raw['series_id'].iloc[row]!r} on {raw['date'].iloc[row]}"
-                f" repeats line {repeats[row]}"
-            ),
+    keys = id_codes.astype(np.int64)
+    keys *= len(dates)
+    keys += date_codes
+    if unusable is not None:
+        keys = keys[~unusable]
+    # Most files come sorted by series and day: keys that only grow repeat nothing.
+    if (keys[1:] > keys[:-1]).all():
+        return
+    ordered = np.sort(keys)
+    if not (ordered[1:] == ordered[:-1]).any():
+        return
+    rows = np.arange(len(id_codes)) if unusable is None else np.flatnonzero(~unusable)
+    first = rows[_first_of_each(keys)]
+    repeats = np.full(len(id_codes), -1)  # the row a row repeats
+    repeats[rows] = np.where(first != rows, first, -1)
+    problems.report(
+        repeats >= 0,
+        lambda row: (
+            f"series {ids[id_codes[row]]!r} on {dates[date_codes[row]]}"
+            f" repeats line {problems.line(repeats[row])}"
+        ),
+    )
+
+
+def _one_per_series(name, id_codes, codes, texts, problems: _Problems, ids) -> np.ndarray:
+    """The group or country of each series; a series whose rows disagree is reported on
+    its first row that differs from its first row."""
+    series_code = np.empty(len(ids), dtype=codes.dtype)
+    series_code[id_codes] = codes  # some row's, for now
+    per_series = np.array(texts, dtype=object)[series_code]
+    if (series_code[id_codes] == codes).all():
+        return per_series
+    first = _first_of_each(id_codes)  # per row, the first row of its series
+    differ = np.flatnonzero(codes != codes[first])
+    _, first_differ = np.unique(id_codes[differ], return_index=True)
+    mask = np.zeros(len(id_codes), dtype=bool)
+    mask[differ[first_differ]] = True
+
+    def disagree(row: int) -> str:
+        return (
+            f"series {ids[id_codes[row]]!r} has {name} {texts[codes[row]]!r} here"
+            f" but {texts[codes[first[row]]]!r} on line {problems.line(first[row])}"
         )
 
-    if errors:
-        raise InputError(_error_message(errors, int(bad.sum())))
+    problems.report(mask, disagree)
+    return per_series
 
-    days = parsed.to_numpy().astype("datetime64[D]")[date_codes]
+
+def _check_span(days: np.ndarray, date_codes: np.ndarray, problems: _Problems) -> None:
     earliest, latest = int(days.argmin()), int(days.argmax())
     span = int((days[latest] - days[earliest]).astype(np.int64)) + 1
     if span > MAX_CALENDAR_DAYS:
+        first_row, last_row = (int(np.argmax(date_codes == code)) for code in (earliest, latest))
         raise InputError(
-            f"line {lines[latest]}: date {days[latest]} is {span - 1} days after the earliest"
-            f" date {days[earliest]} (line {lines[earliest]}); at most {MAX_CALENDAR_DAYS} days"
-            " fit one file. A mistyped year?"
+            f"line {problems.line(last_row)}: date {days[latest]} is {span - 1} days after the"
+            f" earliest date {days[earliest]} (line {problems.line(first_row)}); at most"
+            f" {MAX_CALENDAR_DAYS} days fit one file. A mistyped year?"
         )
 
-    return pd.DataFrame(
-        {
-            "series_id": raw["series_id"],
-            "date": pd.Series(days.astype("datetime64[s]")),
-            "value": values + 0.0,  # -0 is 0
-        }
+
+def _first_of_each(keys: np.ndarray) -> np.ndarray:
+    """Per position, the position of the first equal key."""
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    starts = np.concatenate([[True], ordered[1:] != ordered[:-1]])
+    first = np.empty_like(order)
+    first[order] = order[np.flatnonzero(starts)][np.cumsum(starts) - 1]
+    return first
+
+
+def _label_problems(texts: pa.Array, describe: Callable[[str], str | None]) -> list[str | None]:
+    """`describe` of each text that needs a look (see _SUSPECT_LABEL), None for the others."""
+    problems: list[str | None] = [None] * len(texts)
+    for i in np.flatnonzero(numpy_of(pc.match_substring_regex(texts, _SUSPECT_LABEL))):
+        problems[i] = describe(texts[int(i)].as_py())
+    return problems
+
+
+def _series_id_problem(series_id: str) -> str | None:
+    if series_id == "":
+        return "series_id is missing"
+    if problem := _group_problem(series_id, column="series_id"):
+        return problem
+    if series_id.startswith("/") or series_id.endswith("/"):
+        return f"series_id {series_id!r} has an empty account or metric around its last '/'"
+    return None
+
+
+def _group_problem(text: str, column: str = "group") -> str | None:
+    if text != text.strip():
+        return f"{column} {text!r} has leading or trailing spaces"
+    if _CONTROL.search(text):
+        return f"{column} {text!r} contains a control character"
+    return None
+
+
+def _parse_dates(date_texts: pa.Array) -> tuple[np.ndarray, list[str | None]]:
+    """Each distinct date text as a day (proleptic Gregorian; 1970-01-01 where it is not
+    one), and what is wrong with it or None."""
+    texts = date_texts.to_pylist()
+    well_formed = numpy_of(pc.match_substring_regex(date_texts, _DATE))
+    ascii_dates = "".join(text for text, ok in zip(texts, well_formed, strict=True) if ok)
+    digits = np.frombuffer(ascii_dates.encode(), dtype=np.uint8).reshape(-1, 10) - ord("0")
+    digits = digits.astype(np.int64)
+    year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
+    month = digits[:, 5] * 10 + digits[:, 6]
+    day = digits[:, 8] * 10 + digits[:, 9]
+    month_start = ((year - 1970) * 12 + np.clip(month, 1, 12) - 1).astype("datetime64[M]")
+    first = month_start.astype("datetime64[D]")
+    month_length = ((month_start + 1).astype("datetime64[D]") - first).astype(np.int64)
+    real = np.zeros(len(texts), dtype=bool)
+    real[well_formed] = (month >= 1) & (month <= 12) & (day >= 1) & (day <= month_length)
+    days = np.zeros(len(texts), dtype="datetime64[D]")
+    days[well_formed] = first + (day - 1)
+
+    problems: list[str | None] = [None] * len(texts)
+    for i in np.flatnonzero(~real):
+        text = texts[i]
+        if text == "":
+            problems[i] = "date is missing"
+        elif not well_formed[i]:
+            problems[i] = f"date {text!r} is not in YYYY-MM-DD form"
+        else:
+            problems[i] = f"date {text!r} is not a real calendar date"
+    return days, problems
+
+
+def _parse_values(text: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The value column as float64 (NaN where empty or not a number), and where it is empty."""
+    stripped = pc.utf8_trim(text, characters=_ASCII_SPACE)
+    readable = pc.or_(
+        pc.match_substring_regex(stripped, _NUMBER), pc.match_substring_regex(text, _NUMBER_WORD)
     )
-
-
-def _series_id_problems(ids: pd.Series) -> pd.Series:
-    """Per distinct series_id: what is wrong with it, or NaN."""
-    problems = np.select(
-        [
-            ids == "",
-            ids != ids.str.strip(),
-            ids.str.contains(_CONTROL_RE),
-            ids.str.startswith("/") | ids.str.endswith("/"),
-        ],
-        [
-            "series_id is missing",
-            "series_id {!r} has leading or trailing spaces",
-            "series_id {!r} contains a control character",
-            "series_id {!r} has an empty account or metric around its last '/'",
-        ],
-        default="",
-    )
-    found = pd.Series(None, index=ids.index, dtype=object)
-    flagged = np.flatnonzero(problems != "")
-    found.iloc[flagged] = [problems[i].format(ids.iloc[i]) for i in flagged]
-    return found
-
-
-def _error_message(errors: list[tuple[int, str]], n_bad_lines: int) -> str:
-    errors.sort(key=lambda error: error[0])
-    shown = errors[:MAX_REPORTED_ERRORS]
-    message = "\n".join(f"line {line}: {text}" for line, text in shown)
-    shown_lines = len({line for line, _ in shown})
-    if n_bad_lines > shown_lines:
-        message += f"\n... and {n_bad_lines - shown_lines} more bad lines"
-    return message
+    values = pc.cast(pc.if_else(readable, stripped, "nan"), pa.float64())
+    return numpy_of(values).copy(), numpy_of(pc.equal(text, ""))

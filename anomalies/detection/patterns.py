@@ -210,7 +210,7 @@ class TrendCheck:
         last_report: np.ndarray,
         cooldown: np.ndarray,
     ) -> list[Event]:
-        bars, L = self.bars, self.baseline.L
+        bars = self.bars
         sigma = np.maximum(self.baseline.res_sigma * self.op.forecast_inflation, MIN_SIGMA)
         candidates = (
             ready

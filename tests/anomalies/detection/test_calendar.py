@@ -5,7 +5,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from anomalies.detection.calendar import holiday_mask
+from anomalies.detection.calendar import country_problem, holiday_mask
 
 START = dt.date(2025, 1, 1)
 N_DAYS = 731  # 2025 and 2026
@@ -104,6 +104,44 @@ def test_other_country():
     assert is_holiday(dt.date(2025, 10, 3), "DE")
     assert not is_holiday(dt.date(2025, 10, 3), "US")
     assert not is_holiday(dt.date(2025, 11, 27), "DE")
+
+
+def test_a_subdivision_has_its_own_holidays():
+    # Epiphany is a holiday in Bavaria, not in Germany as a whole; Melbourne Cup day in
+    # Victoria, not in Australia.
+    assert is_holiday(dt.date(2025, 1, 6), "DE-BY")
+    assert not is_holiday(dt.date(2025, 1, 6), "DE")
+    assert is_holiday(dt.date(2025, 11, 4), "AU-VIC")
+    assert not is_holiday(dt.date(2025, 11, 4), "AU")
+
+
+@pytest.mark.parametrize("country", ["US", "DE", "DE-BY", "AU-VIC", "GB-SCT", "US-CA"])
+def test_known_calendars(country):
+    assert country_problem(country) is None
+
+
+@pytest.mark.parametrize(
+    ("country", "problem"),
+    [
+        pytest.param(
+            "XX",
+            "country 'XX' is not a country the holidays package knows"
+            " (ISO 3166 alpha-2, such as US or DE-BY)",
+            id="unknown",
+        ),
+        pytest.param("DEU", "country 'DEU' is not a country", id="alpha-3"),
+        pytest.param("de-by", "; codes are upper case: DE-BY", id="lower-case"),
+        pytest.param(
+            "DE-XX",
+            "country 'DE-XX': the holidays package knows no subdivision 'XX' of DE",
+            id="unknown-subdivision",
+        ),
+        pytest.param("DE-", "knows no subdivision '' of DE", id="dash-without-subdivision"),
+        pytest.param(" US", "country ' US' is not a country", id="space"),
+    ],
+)
+def test_unknown_calendars(country, problem):
+    assert problem in country_problem(country)
 
 
 def test_unknown_country():

@@ -109,11 +109,11 @@ def test_bad_arguments_exit_2_with_usage(args):
 
 
 def test_an_unexpected_error_is_one_line_and_exit_1(tmp_path, monkeypatch, capsys):
-    def broken(frame):
+    def broken(source):
         raise RuntimeError("boom\nsecond line")
 
     monkeypatch.delenv(cli.DEBUG_ENV, raising=False)
-    monkeypatch.setattr(cli, "batch_from_long", broken)
+    monkeypatch.setattr(cli, "read_series_batch", broken)
     path = write(tmp_path, f"{HEADER}\na,2024-01-01,1\n")
 
     assert cli.main([path]) == 1
@@ -123,11 +123,11 @@ def test_an_unexpected_error_is_one_line_and_exit_1(tmp_path, monkeypatch, capsy
 
 
 def test_the_debug_switch_lets_an_unexpected_error_through(tmp_path, monkeypatch):
-    def broken(frame):
+    def broken(source):
         raise RuntimeError("boom")
 
     monkeypatch.setenv(cli.DEBUG_ENV, "1")
-    monkeypatch.setattr(cli, "batch_from_long", broken)
+    monkeypatch.setattr(cli, "read_series_batch", broken)
     path = write(tmp_path, f"{HEADER}\na,2024-01-01,1\n")
 
     with pytest.raises(RuntimeError, match="boom"):
@@ -198,3 +198,93 @@ def test_backtest_also_prints_ended_events(engine, tmp_path):
     assert len(drops) == 1
     assert drops[0]["start"] == (dt.date(2024, 1, 1) + dt.timedelta(days=100)).isoformat()
     assert drops[0]["end"] is not None
+
+
+# Group and country columns.
+
+
+def test_group_and_country_columns_reach_the_engine(engine, tmp_path, monkeypatch):
+    from anomalies.detection import engine as detection_engine
+
+    seen = {}
+    real_detect = detection_engine.detect
+
+    def detect(batch, **kwargs):
+        seen["batch"] = batch
+        return real_detect(batch, **kwargs)
+
+    monkeypatch.setattr(detection_engine, "detect", detect)
+    rows = ["country,series_id,value,group,date"]
+    for offset in range(60):
+        day = dt.date(2024, 1, 1) + dt.timedelta(days=offset)
+        rows += [f"DE-BY,acme/logins,1000,emea,{day}", f",solo/logins,500,,{day}"]
+    path = write(tmp_path, "\n".join(rows) + "\n")
+
+    assert cli.main([path]) == 0
+
+    batch = seen["batch"]
+    assert batch.series_ids == ("acme/logins", "solo/logins")
+    assert batch.cohorts == ("emea", "")
+    assert batch.countries == ("DE-BY", None)
+
+
+def test_a_file_with_group_and_country_runs(engine, tmp_path):
+    values = flat(120, seed=4)
+    values[-6:] = 300.0
+    rows = [f"{HEADER},group,country"]
+    for offset, value in enumerate(values):
+        day = dt.date(2024, 1, 1) + dt.timedelta(days=offset)
+        rows.append(f"acme/exports,{day},{value:.1f},emea,GB-SCT")
+        rows.append(f"beta/exports,{day},{1000 + offset % 7},na,US")
+    path = write(tmp_path, "\n".join(rows) + "\n")
+
+    (finding,) = findings(run(path))
+
+    assert finding["series_id"] == "acme/exports"
+    assert finding["type"] == "drop"
+
+
+def test_a_series_in_two_groups_exits_2_naming_the_line(tmp_path):
+    path = write(
+        tmp_path,
+        f"{HEADER},group\na,2024-01-01,1,eu\na,2024-01-02,1,eu\na,2024-01-03,1,na\n",
+    )
+    result = run(path)
+    assert result.returncode == 2
+    assert result.stderr.decode() == (
+        f"{path}: line 4: series 'a' has group 'na' here but 'eu' on line 2\n"
+    )
+
+
+def test_an_unknown_country_exits_2_naming_the_line(tmp_path):
+    path = write(tmp_path, f"{HEADER},country\na,2024-01-01,1,US\nb,2024-01-01,1,XY\n")
+    result = run(path)
+    assert result.returncode == 2
+    assert f"{path}: line 3: country 'XY' is not a country the holidays package knows" in (
+        result.stderr.decode()
+    )
+
+
+# What the process loads: interpreter start and imports are part of every run's time.
+
+IMPORTS_PROBE = """
+import json, sys
+from anomalies.detection.cli import main
+main(sys.argv[1:])
+heavy = {"pandas", "scipy", "statsmodels"}
+print(json.dumps(sorted({m.split(".")[0] for m in sys.modules} & heavy)), file=sys.stderr)
+"""
+
+
+def test_a_scan_loads_neither_pandas_nor_statsmodels(engine, tmp_path):
+    path = write(tmp_path, series_csv({"acme/logins": flat(60, seed=5)}))
+    env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORTS_PROBE, path],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stderr.decode().splitlines()[-1]) == []

@@ -6,10 +6,12 @@ import pandas as pd
 import pytest
 from numpy.testing import assert_array_equal
 
+from anomalies.detection import io as detection_io
 from anomalies.detection.io import (
     MAX_CALENDAR_DAYS,
     InputError,
     batch_from_long,
+    read_series_batch,
     read_series_csv,
 )
 
@@ -124,6 +126,52 @@ MALFORMED = [
         "line 2: series_id 'note\\nhere' contains a control character",
         id="quoted-line-break",
     ),
+    # Line breaks in other columns, and in rows with too many fields, count too.
+    pytest.param(
+        b'series_id,date,value,note\na,2024-01-01,1,"two\nlines"\na,2024-01-02,x,\n',
+        "line 4: value 'x'",
+        id="line-break-in-an-extra-column",
+    ),
+    pytest.param(
+        csv('"two\nlines",2024-01-01,1', "a,2024-01-02,1,5"),
+        "line 4: expected 3 fields, found 4",
+        id="long-row-after-a-line-break",
+    ),
+    pytest.param(b"\nseries_id,date,value\na,2024-01-01,1\n", "line 1: no header", id="blank-1st"),
+    pytest.param(b"series_id,date,value", "line 2: no data rows", id="header-without-newline"),
+    pytest.param(
+        csv("a,2024-01-01,1", "   "),
+        "line 3: series_id '   ' has leading or trailing spaces",
+        id="spaces-line",
+    ),
+    # An open quote swallows the rest of the file, wherever it is.
+    pytest.param(
+        b'series_id,date,value,note\na,2024-01-01,1,"never closed\na,2024-01-02,1,\n',
+        "line 2: a quoted field is never closed",
+        id="open-quote-in-an-extra-column",
+    ),
+    pytest.param(
+        csv('5" screen,2024-01-01,1', 'b,"2024-01-02,1'),
+        "line 3: a quoted field is never closed",
+        id="open-quote-after-a-plain-one",
+    ),
+    pytest.param(csv('"a""b,2024-01-01,1'), "line 2: a quoted field is never", id="open-escaped"),
+    pytest.param(
+        csv("a,2024-01-01,1", "a,1900-02-29,1"),
+        "line 3: date '1900-02-29' is not a real calendar date",
+        id="no-leap-day-in-1900",
+    ),
+    pytest.param(
+        csv("a,2024-04-31,1"), "line 2: date '2024-04-31' is not a real calendar date", id="apr-31"
+    ),
+    # pandas took other Unicode digits for 0-9; the form is ASCII.
+    pytest.param(
+        csv("a,\uff12024-01-01,1"),
+        "line 2: date '\uff12024-01-01' is not in YYYY-MM-DD form",
+        id="fullwidth-digit",
+    ),
+    pytest.param(csv("a,2024-01-01, inf"), "line 2: value ' inf' is not a number", id="spaced-inf"),
+    pytest.param(csv("a,2024-01-01,1_000"), "line 2: value '1_000' is not a number", id="1_000"),
 ]
 
 
@@ -286,3 +334,231 @@ def test_a_large_shuffled_file_reads_into_the_right_cells(tmp_path):
     assert batch.series_ids == tuple(sorted(ids))
     assert batch.start == dt.date(2023, 6, 1)
     assert_array_equal(batch.values, values)  # ids were generated in sorted order
+
+
+# --- group and country ------------------------------------------------------------------
+
+GROUP_HEADER = b"series_id,date,value,group,country\n"
+
+
+def with_groups(*rows: str) -> bytes:
+    return GROUP_HEADER + "".join(f"{row}\n" for row in rows).encode()
+
+
+def test_group_and_country_are_read_per_series():
+    data = (
+        b"country,date,value,series_id,group\n"  # any column order
+        b"DE-BY,2024-01-01,1,acme/logins,emea\n"
+        b",2024-01-01,2,solo,\n"
+        b"DE-BY,2024-01-02,3,acme/logins,emea\n"
+        b"US,2024-01-01,4,beta/logins,na\n"
+        b",2024-01-02,5,solo,\n"
+    )
+    frame = read(data)
+    batch = read_series_batch(io.BytesIO(data))
+
+    assert list(frame.columns) == ["series_id", "date", "value", "group", "country"]
+    assert frame["group"].tolist() == ["emea", "", "emea", "na", ""]
+    assert frame["country"].tolist() == ["DE-BY", "", "DE-BY", "US", ""]
+    assert batch.series_ids == ("acme/logins", "beta/logins", "solo")
+    assert batch.cohorts == ("emea", "na", "")
+    assert batch.countries == ("DE-BY", "US", None)
+    assert_batches_equal(batch, batch_from_long(frame))
+
+
+def test_without_the_columns_cohorts_and_countries_are_none():
+    batch = read_series_batch(io.BytesIO(csv("a,2024-01-01,1")))
+    assert batch.cohorts is None
+    assert batch.countries is None
+
+
+def test_only_a_group_column():
+    data = b"series_id,date,value,group\na,2024-01-01,1,eu\nb,2024-01-01,1,\n"
+    batch = read_series_batch(io.BytesIO(data))
+    assert batch.cohorts == ("eu", "")
+    assert batch.countries is None
+
+
+@pytest.mark.parametrize("country", ["US", "DE-BY", "AU-VIC", "GB-SCT"])
+def test_countries_and_subdivisions_the_holidays_package_knows(country):
+    batch = read_series_batch(io.BytesIO(with_groups(f"a,2024-01-01,1,,{country}")))
+    assert batch.countries == (country,)
+
+
+# (file content, the whole message).
+GROUP_COUNTRY_ERRORS = [
+    pytest.param(
+        with_groups("a,2024-01-01,1,eu,", "b,2024-01-01,1,na,", "a,2024-01-02,1,na,"),
+        "line 4: series 'a' has group 'na' here but 'eu' on line 2",
+        id="group-conflict",
+    ),
+    pytest.param(
+        with_groups("a,2024-01-01,1,eu,", "a,2024-01-02,1,,"),
+        "line 3: series 'a' has group '' here but 'eu' on line 2",
+        id="group-on-some-rows-only",
+    ),
+    pytest.param(
+        with_groups("a,2024-01-01,1,,", "a,2024-01-02,1,,US"),
+        "line 3: series 'a' has country 'US' here but '' on line 2",
+        id="country-on-some-rows-only",
+    ),
+    pytest.param(
+        # Only a series' first disagreeing line, one per series, in line order.
+        with_groups(
+            "b,2024-01-01,1,,US",
+            "a,2024-01-01,1,,US",
+            "a,2024-01-02,1,,DE",
+            "b,2024-01-02,1,,US",
+            "a,2024-01-03,1,,DE",
+            "b,2024-01-03,1,,CA",
+        ),
+        "line 4: series 'a' has country 'DE' here but 'US' on line 3\n"
+        "line 7: series 'b' has country 'CA' here but 'US' on line 2",
+        id="country-conflicts",
+    ),
+    pytest.param(
+        with_groups("a,2024-01-01,1,,XX", "a,2024-01-02,1,,XX"),
+        "line 2: country 'XX' is not a country the holidays package knows"
+        " (ISO 3166 alpha-2, such as US or DE-BY)\n"
+        "line 3: country 'XX' is not a country the holidays package knows"
+        " (ISO 3166 alpha-2, such as US or DE-BY)",
+        id="unknown-country",
+    ),
+    pytest.param(
+        with_groups("a,2024-01-01,1,,US", "b,2024-01-01,1,,DE-XX"),
+        "line 3: country 'DE-XX': the holidays package knows no subdivision 'XX' of DE",
+        id="unknown-subdivision",
+    ),
+    pytest.param(
+        with_groups("a,2024-01-01,1,,de-by"),
+        "line 2: country 'de-by' is not a country the holidays package knows"
+        " (ISO 3166 alpha-2, such as US or DE-BY); codes are upper case: DE-BY",
+        id="lower-case-country",
+    ),
+    pytest.param(
+        with_groups("a,2024-01-01,1,eu ,"),
+        "line 2: group 'eu ' has leading or trailing spaces",
+        id="group-space",
+    ),
+    pytest.param(
+        with_groups('a,2024-01-01,1,"e\nu",', "b,2024-01-02,x,,"),
+        "line 2: group 'e\\nu' contains a control character\nline 4: value 'x' is not a number",
+        id="group-line-break",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "message"), GROUP_COUNTRY_ERRORS)
+def test_it_rejects_bad_groups_and_countries_naming_the_lines(data, message):
+    with pytest.raises(InputError) as excinfo:
+        read(data)
+    assert str(excinfo.value) == message
+
+
+def test_a_frame_with_two_groups_for_one_series_is_refused():
+    frame = pd.DataFrame(
+        {
+            "series_id": ["a", "a"],
+            "date": pd.to_datetime(["2024-01-01", "2024-01-02"]),
+            "value": [1.0, 2.0],
+            "group": ["eu", "na"],
+        }
+    )
+    with pytest.raises(ValueError, match="series 'a' has more than one group"):
+        batch_from_long(frame)
+
+
+# --- The fast read and the text read behind it -------------------------------------------
+
+# Files the checks accept. pyarrow reads clean ones typed and in parallel; anything unusual
+# (a short row, a value only pandas' reading takes) goes through the text read.
+ACCEPTED = [
+    pytest.param(csv("a,2024-01-01,1"), id="one-row"),
+    pytest.param(
+        csv("acme/x,2024-01-02,1.5", "acme/x,2024-01-01,", "b,2024-01-03,-0", "b,2024-01-04, 7 "),
+        id="typed-columns",
+    ),
+    pytest.param(
+        b"\xef\xbb\xbfseries_id,date,value,note\r\na,2024-01-01,1,x\r\n\r\na,2024-01-02,2,y\r\n",
+        id="bom-crlf-blank-line-extra-column",
+    ),
+    pytest.param(csv('"acme, inc/logins",2024-01-01,1', '"a""b",2024-01-01,2'), id="quoted"),
+    pytest.param(
+        b'"series_id","date","value"\n"a","2024-01-01","1"\n"a","2024-01-02",""\n',
+        id="all-quoted",
+    ),
+    pytest.param(b"value,series_id,date\r1,a,2024-01-01\r2,a,2024-01-03", id="cr-unterminated"),
+    pytest.param(csv('5" screen,2024-01-01,1'), id="a-quote-inside-a-field"),
+    pytest.param(csv("a,2024-01-01,1", "a,2024-01-02"), id="short-row"),
+    pytest.param(csv("a,2024-01-01,1", ",,", "a,2024-01-02,\v3"), id="empty-row-and-vt"),
+    pytest.param(csv("a,0000-01-01,1", "a,0000-01-03,1"), id="year-zero"),
+    pytest.param(with_groups("a,2024-01-01,1,eu,US", "b,2024-01-01,2,,"), id="group-country"),
+]
+
+
+def assert_batches_equal(batch, expected):
+    assert_array_equal(batch.values, expected.values)
+    for name in ("start", "series_ids", "metrics", "groups", "cohorts", "countries"):
+        assert getattr(batch, name) == getattr(expected, name), name
+
+
+@pytest.mark.parametrize("data", ACCEPTED)
+def test_the_text_read_gives_what_the_typed_read_gives(data, monkeypatch):
+    frame = read(data)
+    batch = read_series_batch(io.BytesIO(data))
+
+    monkeypatch.setattr(detection_io, "read_typed", lambda *args: None)
+
+    pd.testing.assert_frame_equal(read(data), frame)
+    assert_batches_equal(read_series_batch(io.BytesIO(data)), batch)
+
+
+@pytest.mark.parametrize("data", ACCEPTED)
+def test_the_batch_read_is_the_frame_read_on_a_calendar(data):
+    assert_batches_equal(read_series_batch(io.BytesIO(data)), batch_from_long(read(data)))
+
+
+def test_a_clean_file_is_read_typed_only(monkeypatch):
+    def no_text_read(*args):
+        raise AssertionError("the text read is for files with problems")
+
+    monkeypatch.setattr(detection_io, "read_text", no_text_read)
+    data = with_groups(
+        *(f"acct-{i}/logins,2024-01-{day:02},{i * day},eu,US" for i in range(3) for day in (1, 2))
+    )
+    batch = read_series_batch(io.BytesIO(data))
+    assert batch.values.shape == (3, 2)
+
+
+def test_a_short_row_has_empty_fields():
+    frame = read(csv("a,2024-01-01,1", "a,2024-01-02", ",,", "a,2024-01-03,\v3"))
+    assert frame["date"].dt.day.tolist() == [1, 2, 3]
+    assert_array_equal(frame["value"], [1.0, np.nan, 3.0])
+
+
+def test_a_file_on_disk_reads_as_its_bytes_do(tmp_path):
+    # A file is mapped, not read: every message and every frame must come out the same.
+    path = tmp_path / "in.csv"
+    for param in MALFORMED + GROUP_COUNTRY_ERRORS:
+        data = param.values[0]
+        path.write_bytes(data)
+        with pytest.raises(InputError) as from_bytes:
+            read(data)
+        with pytest.raises(InputError) as from_file:
+            read_series_csv(path)
+        assert str(from_file.value) == str(from_bytes.value), param.id
+    for param in ACCEPTED:
+        path.write_bytes(param.values[0])
+        pd.testing.assert_frame_equal(read_series_csv(path), read(param.values[0]))
+
+
+def test_a_header_over_two_lines():
+    data = b'series_id,date,value,"a\nnote"\na,2024-01-01,1,x\na,2024-01-02,x,y\n'
+    with pytest.raises(InputError, match=r"^line 4: value 'x' is not a number$"):
+        read(data)
+
+
+def test_a_long_header():
+    names = ",".join(f"column_{i}" for i in range(20_000))  # far past the first block read
+    data = f"{names},series_id,date,value\n{',' * 20_000}a,2024-01-01,1\n".encode()
+    assert read(data)["value"].tolist() == [1.0]

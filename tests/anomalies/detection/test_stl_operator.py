@@ -1,14 +1,62 @@
 """The linear STL operator against statsmodels' own STL, and the invariants the engine leans
 on (a constant forecasts itself, one-step errors are wider than in-sample residuals)."""
 
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 from statsmodels.tsa.seasonal import STL
 
-from anomalies.detection.stl_operator import SEASONAL_SPAN, WEEK, stl_operator
+from anomalies.detection.stl_operator import SEASONAL_SPAN, WEEK, stl_matrices, stl_operator
 
 LENGTHS = [28, 56, 84]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+
+
+def statsmodels_matrices(length: int, period: int, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """The slow, obviously right operator: statsmodels' STL of each unit vector is a column."""
+    seasonal = np.empty((length, length))
+    trend = np.empty((length, length))
+    for j, unit in enumerate(np.eye(length)):
+        fit = STL(unit, period=period, seasonal=span, robust=False).fit()
+        seasonal[:, j], trend[:, j] = fit.seasonal, fit.trend
+    return seasonal, trend
+
+
+@pytest.mark.parametrize(
+    ("length", "period", "span"),
+    [
+        pytest.param(84, WEEK, SEASONAL_SPAN, id="the-engines-window"),
+        pytest.param(30, WEEK, SEASONAL_SPAN, id="weeks-of-unequal-length"),
+        pytest.param(14, WEEK, SEASONAL_SPAN, id="two-weeks"),
+        pytest.param(200, WEEK, SEASONAL_SPAN, id="subseries-longer-than-the-span"),
+        pytest.param(60, 12, 13, id="even-period"),
+        pytest.param(45, 5, 7, id="statsmodels-default-span"),
+    ],
+)
+def test_matrices_are_statsmodels_stl_of_the_unit_vectors(length, period, span):
+    seasonal, trend = stl_matrices(length, period, span)
+    expected_seasonal, expected_trend = statsmodels_matrices(length, period, span)
+
+    assert_allclose(seasonal, expected_seasonal, atol=1e-10)
+    assert_allclose(trend, expected_trend, atol=1e-10)
+
+
+def test_building_the_operator_does_not_load_statsmodels():
+    probe = (
+        "import sys\n"
+        "from anomalies.detection.stl_operator import stl_operator\n"
+        "stl_operator(84)\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'statsmodels', 'scipy'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=PROJECT_ROOT, capture_output=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr.decode()
+    assert result.stdout.decode().strip() == "[]"
 
 
 @pytest.mark.parametrize("length", LENGTHS)
