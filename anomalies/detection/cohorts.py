@@ -181,23 +181,42 @@ class Cohorts:
         return excused, found
 
     def shared_level_change(
-        self, t: int, span: int, sign: np.ndarray, rows: np.ndarray, level: np.ndarray
+        self,
+        t: int,
+        span: int,
+        sign: np.ndarray,
+        rows: np.ndarray,
+        level: np.ndarray,
+        *,
+        portfolio_share: float,
+        portfolio_min_series: int,
     ) -> np.ndarray:
         """For the series `rows` whose level moved in direction `sign` (per row) over the
         `span` days before t: whether their cohort's level moved alike (at least
         COHORT_MOVING_SHARE of the members with data moved at least half as far, and at
-        least COHORT_MIN_MOVING of them): a season or a regional trend, not the account.
-        `level` is (days, series), e.g. yearly.trailing_level."""
+        least COHORT_MIN_MOVING of them), or a `portfolio_share` of all other accounts'
+        series did (of at least `portfolio_min_series`): a season, a regional trend or the
+        whole market, not the account. `level` is (days, series), e.g.
+        yearly.trailing_level."""
         shared = np.zeros(rows.size, dtype=bool)
         if t - span < 0:
             return shared
         change = level[t] - level[t - span]
+        present = ~np.isnan(change)
         for k, row in enumerate(rows):
+            own = sign[k] * change[row]
+            if not own > 0:
+                continue
+            others = present & (self.account != self.account[row])
+            if others.sum() >= portfolio_min_series:
+                alike = others & (sign[k] * change >= 0.5 * own)
+                if alike.sum() >= portfolio_share * others.sum():
+                    shared[k] = True
+                    continue
             members = self.members(int(row), t)
             moved = change[members]
             moved = moved[~np.isnan(moved)]
-            own = sign[k] * change[row]
-            if not moved.size or not own > 0:
+            if not moved.size:
                 continue
             alike = int((sign[k] * moved >= 0.5 * own).sum())
             shared[k] = alike >= COHORT_MIN_MOVING and alike >= COHORT_MOVING_SHARE * moved.size

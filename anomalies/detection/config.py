@@ -40,9 +40,6 @@ class DetectionConfig:
     pattern_horizon_days: int = 28
     # Slow level changes are judged over this many days (gradual decline, creeping growth).
     level_lookback_days: int = 42
-    # A gradual decline is reported once its fitted slope has taken this much off the level
-    # (over three to six weeks; patterns.TrendCheck).
-    decline_percent: float = 20.0
     # Consecutive normal days that end an event (one good day inside an outage is noise).
     recovery_days: int = 2
     # A feature metric at or below this share of its baseline for this long is abandoned.
@@ -98,12 +95,6 @@ class DetectionConfig:
         )
         _check(
             self.level_lookback_days >= 14, "level_lookback_days", self.level_lookback_days, ">= 14"
-        )
-        _check(
-            0 < self.decline_percent < 100,
-            "decline_percent",
-            self.decline_percent,
-            "between 0 and 100",
         )
         _check(self.recovery_days >= 1, "recovery_days", self.recovery_days, ">= 1")
         _check(

@@ -72,7 +72,8 @@ class EventTracker:
         self.reported = np.zeros(n, dtype=bool)
         self.detected = np.zeros(n, dtype=np.int64)
         self.events: list[Event] = []
-        # The last day a change of each direction (column 0 down, 1 up) was reported.
+        # The last day a change of each direction (column 0 down, 1 up) was reported or, for
+        # an event that went on, its last day.
         self.last_report = np.full((2, n), -(10**9), dtype=np.int64)
 
     def advance(
@@ -148,11 +149,15 @@ class EventTracker:
                         int(self.detected[row]),
                     )
                 )
+                # The change was news until its last day: slow-change checks measure from
+                # after it.
+                self._reported_on(np.array([row]), self.sign[row : row + 1], int(self.last[row]))
         self.active[rows] = False
 
     def add(self, event: Event) -> None:
         self.events.append(event)
-        self._reported_on(np.array([event.row]), np.array([event.sign]), event.detected)
+        last = max(event.detected, event.end if event.end is not None else event.detected)
+        self._reported_on(np.array([event.row]), np.array([event.sign]), last)
 
     def _reported_on(self, rows: np.ndarray, signs: np.ndarray, t: int) -> None:
         columns = (np.asarray(signs) > 0).astype(int)

@@ -32,6 +32,10 @@ LEVEL_START_SHARE = 0.25
 # Windows (days, ending today) a gradual decline's slope is fitted over: three to six weeks,
 # whole weeks so the weekly profile cancels.
 TREND_WINDOWS = (21, 28, 42)
+# A decline must also be past this many robust standard deviations of the series' own drift
+# over the window (yearly.drift): where neighbouring days move together (weather, seasons),
+# the slope's standard error from independent days understates how far a level wanders.
+TREND_DRIFT_Z = 2.5
 # Days back the start of a decline is looked for (a "flat, then falling" fit).
 TREND_START_SEARCH_DAYS = 56
 # A decline is projected this many days ahead, at its current pace, for the CSM.
@@ -131,7 +135,15 @@ class LevelCheck:
             sign = np.where(d[rows] < 0, -1.0, 1.0)
             bar = np.abs(np.where(d < 0, np.log1p(bars.drop), np.log1p(bars.spike)))
             recurring, _ = self.yearly.level_change(t, G, sign, rows, bar)
-            shared = self.cohorts.shared_level_change(t, G, sign, rows, self.yearly.level)
+            shared = self.cohorts.shared_level_change(
+                t,
+                G,
+                sign,
+                rows,
+                self.yearly.level,
+                portfolio_share=cfg.outage_share,
+                portfolio_min_series=cfg.outage_min_series,
+            )
             rows = rows[~recurring & ~shared]
         for row in rows:
             path = self.baseline.level[t + L - G : t + L + 1, row] - ref[row]
@@ -177,12 +189,13 @@ def _trend_operators(op: StlOperator, windows) -> dict[int, tuple[np.ndarray, np
 
 class TrendCheck:
     """A gradual decline while it is under way: over the last W days (TREND_WINDOWS), the
-    least-squares slope of the deseasonalized clean history is down by at least
-    `decline_percent` across the window, its t-statistic (the slope over its standard error
-    from the series' own daily spread) is past the z bar, and the weekly means fell week
-    after week (a step is the daily test's). Reported once, from the day the fall began (the
-    best "flat, then falling" fit), with the decline so far and the level it would reach in
-    TREND_PROJECTION_DAYS at its pace."""
+    least-squares slope of the deseasonalized clean history is down by at least the drop
+    bar (`drop_percent`: a fall worth an alert is one, fast or slow) across the window, and
+    by more than TREND_DRIFT_Z times the series' own drift over W days (yearly.drift); its
+    t-statistic (the slope over its standard error from the series' own daily spread) is
+    past the z bar, and the weekly means fell week after week (a step is the daily test's).
+    Reported once, from the day the fall began (the best "flat, then falling" fit), with the
+    decline so far and the level it would reach in TREND_PROJECTION_DAYS at its pace."""
 
     def __init__(
         self,
@@ -199,7 +212,6 @@ class TrendCheck:
         self.cfg, self.op, self.bars, self.baseline = cfg, op, bars, baseline
         self.history, self.t0, self.yearly, self.cohorts = history, t0, yearly, cohorts
         self.operators = _trend_operators(op, TREND_WINDOWS)
-        self.bar = np.log1p(-cfg.decline_percent / 100.0)
 
     def check(
         self,
@@ -212,49 +224,63 @@ class TrendCheck:
     ) -> list[Event]:
         bars = self.bars
         sigma = np.maximum(self.baseline.res_sigma * self.op.forecast_inflation, MIN_SIGMA)
+        shortest = min(TREND_WINDOWS)
+        # Not within a window of a decline already reported or of rewritten history (a
+        # rebaseline): the slope would be that change again.
         candidates = (
             ready
             & ~active
-            & (t - last_report[0] > max(TREND_WINDOWS))
-            & (t - cooldown > max(TREND_WINDOWS))
-            & (self.history[max(t - max(TREND_WINDOWS), 0)] >= self.cfg.min_history_days)
+            & (t - last_report[0] > shortest)
+            & (t - cooldown > shortest)
+            & (self.history[max(t - shortest, 0)] >= self.cfg.min_history_days)
         )
         if not candidates.any():
             return []
         found = np.zeros(window.shape[1], dtype=bool)
         fired_w = np.zeros(window.shape[1], dtype=np.int64)
+        rows_in = np.flatnonzero(candidates)
         for W in TREND_WINDOWS:
             slope_op, _ = self.operators[W]
             slope = slope_op @ window
             se = sigma / np.sqrt(W * (W * W - 1) / 12.0)
+            # The series' own drift over W days, weather and seasons and all: days next to
+            # each other move together, which the slope's standard error (from independent
+            # days) does not know.
+            drift = np.full(window.shape[1], np.nan)
+            drift[rows_in] = self.yearly.drift(t, W, rows_in)
+            z_bar = bars.z_neg * bars.evidence[:, 0]
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = slope / se
+                decline = slope * (W - 1)
+                wanders = decline <= -TREND_DRIFT_Z * bars.evidence[:, 0] * drift
             falling = (
-                candidates
-                & ~found
-                & (slope * (W - 1) <= self.bar)
-                & (z <= -bars.z_neg * bars.evidence[:, 0])
+                candidates & ~found & (decline <= np.log1p(bars.drop)) & (z <= -z_bar) & wanders
             )
-            for row in np.flatnonzero(falling):
-                if self._week_after_week(window[-W:, row], t, W):
-                    found[row] = True
-                    fired_w[row] = W
-        rows = np.flatnonzero(found)
-        if not rows.size:
-            return []
-        sign = np.full(rows.size, -1.0)
-        recurring, _ = self.yearly.level_change(
-            t, max(TREND_WINDOWS), sign, rows, -self.bar * np.ones(window.shape[1])
-        )
-        shared = self.cohorts.shared_level_change(
-            t, max(TREND_WINDOWS), sign, rows, self.yearly.level
-        )
-        events = []
-        for row in rows[~recurring & ~shared]:
-            events.append(self._event(t, int(row), window[:, row]))
-        return events
+            rows = np.array(
+                [r for r in np.flatnonzero(falling) if self._week_after_week(window[-W:, r], W)],
+                dtype=np.int64,
+            )
+            if not rows.size:
+                continue
+            # Earlier years' same weeks fell alike, or the cohort did: a season or a
+            # regional trend, not this account's doing.
+            sign = np.full(rows.size, -1.0)
+            bar = np.abs(np.log1p(bars.drop))
+            recurring, _ = self.yearly.level_change(t, W, sign, rows, bar)
+            shared = self.cohorts.shared_level_change(
+                t,
+                W,
+                sign,
+                rows,
+                self.yearly.level,
+                portfolio_share=self.cfg.outage_share,
+                portfolio_min_series=self.cfg.outage_min_series,
+            )
+            found[rows] = True  # judged at this window, reported or excused
+            fired_w[rows[~recurring & ~shared]] = W
+        return [self._event(t, int(row), window[:, row]) for row in np.flatnonzero(fired_w)]
 
-    def _week_after_week(self, days: np.ndarray, t: int, W: int) -> bool:
+    def _week_after_week(self, days: np.ndarray, W: int) -> bool:
         weekly = days.reshape(W // WEEK, WEEK).mean(axis=1)
         falls = np.diff(weekly) < 0
         return bool(falls.mean() >= TREND_FALLING_WEEKS_SHARE)
@@ -276,6 +302,9 @@ class TrendCheck:
             if error < best[0] and coef[1] < 0:
                 best = (error, k, float(coef[1]), float(coef[0]))
         _, k, slope, flat = best
+        if slope >= 0:  # no "flat, then falling" shape: the fall spans the whole search
+            k, slope = 0, float(np.polyfit(tau, y, 1)[0])
+            flat = float(y[0])
         start = max(t - (span - 1 - k), self.t0)
         now = flat + slope * (span - 1 - k)
         return Event(

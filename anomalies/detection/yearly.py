@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .robust import MAD_TO_SIGMA, row_quantiles
 from .stl_operator import WEEK
 
 YEAR = 364
@@ -134,6 +135,22 @@ class Yearly:
             deviation |= dev & comparable
         return recurring, deviation & ~recurring
 
+    def drift(self, t: int, span: int, rows: np.ndarray) -> np.ndarray:
+        """Robust standard deviation (MAD) of the series' own level changes over `span`
+        days, in the DRIFT_HISTORY_DAYS before the span ending on t (NaN with too little
+        history): how far the level wanders on its own, weather, seasons and all."""
+        hi = t - span
+        lo = max(hi - DRIFT_HISTORY_DAYS, span)
+        out = np.full(rows.size, np.nan)
+        if hi - lo < DRIFT_MIN_SAMPLES * span:
+            return out
+        level = self.level[:, rows]
+        changes = level[lo:hi] - level[lo - span : hi - span]
+        (median,), counts = row_quantiles(changes.T, (0.5,))
+        spread = row_quantiles(np.abs(changes.T - median[:, None]), (0.5,))[0][0]
+        enough = counts >= DRIFT_MIN_SAMPLES * span
+        return np.where(enough, MAD_TO_SIGMA * spread, np.nan)
+
     def level_change(self, t: int, span: int, sign: np.ndarray, rows: np.ndarray, bar: np.ndarray):
         """For the series `rows` whose level moved in direction `sign` (per row) over the
         `span` days before t: (recurring, deviation) masks over rows. The move is measured
@@ -159,6 +176,12 @@ class Yearly:
             comparable = now > 0
         recurring, deviation = _recurring(now, best)
         return recurring & comparable, deviation & comparable
+
+
+# How a series' level usually drifts: its changes over a span, over the last year before the
+# span being judged (at least DRIFT_MIN_SAMPLES spans of data).
+DRIFT_HISTORY_DAYS = 365
+DRIFT_MIN_SAMPLES = 4
 
 
 def _calendar_lag(years_back: int) -> int:
