@@ -32,10 +32,11 @@ LEVEL_START_SHARE = 0.25
 # Windows (days, ending today) a gradual decline's slope is fitted over: three to six weeks,
 # whole weeks so the weekly profile cancels.
 TREND_WINDOWS = (21, 28, 42)
-# A decline must also be past this many robust standard deviations of the series' own drift
-# over the window (yearly.drift): where neighbouring days move together (weather, seasons),
-# the slope's standard error from independent days understates how far a level wanders.
-TREND_DRIFT_Z = 2.5
+# A slow change (a trend or a level change) must also be past this many robust standard
+# deviations of the series' own drift over its span (yearly.drift): where neighbouring days
+# move together (weather, seasons), noise estimated from independent days understates how far
+# a level wanders on its own.
+DRIFT_Z = 2.5
 # Days back the start of a decline is looked for (a "flat, then falling" fit).
 TREND_START_SEARCH_DAYS = 56
 # A decline is projected this many days ahead, at its current pace, for the CSM.
@@ -130,6 +131,13 @@ class LevelCheck:
         events = []
         rows = np.flatnonzero(down | up)
         if rows.size:
+            # Past the series' own drift over the span, in the change's direction.
+            drift = self.yearly.drift(t, G, rows)
+            evidence = np.where(d[rows] < 0, bars.evidence[rows, 0], bars.evidence[rows, 1])
+            with np.errstate(invalid="ignore"):
+                wanders = np.abs(d[rows]) >= DRIFT_Z * evidence * drift
+            rows = rows[wanders | np.isnan(drift)]
+        if rows.size:
             # The same weeks of earlier years moved alike (an autumn decline, a spring ramp),
             # or the cohort did: a season or a regional trend, not this account's doing.
             sign = np.where(d[rows] < 0, -1.0, 1.0)
@@ -191,7 +199,7 @@ class TrendCheck:
     """A gradual decline while it is under way: over the last W days (TREND_WINDOWS), the
     least-squares slope of the deseasonalized clean history is down by at least the drop
     bar (`drop_percent`: a fall worth an alert is one, fast or slow) across the window, and
-    by more than TREND_DRIFT_Z times the series' own drift over W days (yearly.drift); its
+    by more than DRIFT_Z times the series' own drift over W days (yearly.drift); its
     t-statistic (the slope over its standard error from the series' own daily spread) is
     past the z bar, and the weekly means fell week after week (a step is the daily test's).
     Reported once, from the day the fall began (the best "flat, then falling" fit), with the
@@ -252,7 +260,7 @@ class TrendCheck:
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = slope / se
                 decline = slope * (W - 1)
-                wanders = decline <= -TREND_DRIFT_Z * bars.evidence[:, 0] * drift
+                wanders = decline <= -DRIFT_Z * bars.evidence[:, 0] * drift
             falling = (
                 candidates & ~found & (decline <= np.log1p(bars.drop)) & (z <= -z_bar) & wanders
             )

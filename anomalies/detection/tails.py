@@ -26,7 +26,7 @@ TAIL_WINDOW_DAYS = 365
 # The most recent days are left out: they may be the anomaly being judged.
 TAIL_GAP_DAYS = 14
 # Fewest days with a move to judge a history by; fewer leave the factor at 1.
-TAIL_MIN_DAYS = 91
+TAIL_MIN_DAYS = 56
 # How often a series may have had runs of a length on its own before that length is its
 # normal: twice a year.
 MAX_NOISE_RUNS_PER_YEAR = 2.0
