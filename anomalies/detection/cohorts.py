@@ -38,6 +38,8 @@ MOVE_CLIP_SD = 3.0
 # COHORT_MIN_MOVING of them did (a cohort of one other series proves nothing).
 COHORT_MOVING_SHARE = 0.5
 COHORT_MIN_MOVING = 2
+# Series whose cohorts are inferred together (bounds the memory of one correlation block).
+INFER_BLOCK_ROWS = 256
 # Inferred cohorts are recomputed this often (they change with the seasons, not daily).
 COHORT_REFRESH_DAYS = WEEK
 # A shared move starts together: a member counts as moving with a flagged series only when
@@ -49,18 +51,22 @@ COHORT_ONSET_DAYS = 1
 
 def daily_moves(yt: np.ndarray) -> np.ndarray:
     """(days, series) log1p value minus the median of the same weekday in the previous
-    MOVE_REFERENCE_WEEKS weeks (NaN without data or reference)."""
+    MOVE_REFERENCE_WEEKS weeks (NaN without data or with under two reference days)."""
     T, n = yt.shape
+    assert MOVE_REFERENCE_WEEKS == 4  # the median of up to four values, without sorting
     shifted = np.full((MOVE_REFERENCE_WEEKS, T, n), np.nan)
     for k in range(1, MOVE_REFERENCE_WEEKS + 1):
         if WEEK * k < T:
             shifted[k - 1, WEEK * k :] = yt[: T - WEEK * k]
     with np.errstate(invalid="ignore"):
-        counts = np.sum(~np.isnan(shifted), axis=0)
-        ordered = np.sort(shifted, axis=0)  # NaN last
-        lo = np.take_along_axis(ordered, np.maximum((counts - 1) // 2, 0)[None], axis=0)[0]
-        hi = np.take_along_axis(ordered, np.maximum(counts // 2, 0)[None], axis=0)[0]
-        reference = np.where(counts >= 2, (lo + hi) / 2, np.nan)
+        count = np.sum(~np.isnan(shifted), axis=0)
+        total = np.nansum(shifted, axis=0)
+        high = np.fmax(np.fmax(shifted[0], shifted[1]), np.fmax(shifted[2], shifted[3]))
+        low = np.fmin(np.fmin(shifted[0], shifted[1]), np.fmin(shifted[2], shifted[3]))
+        middle = total - high - low  # the middle two of four, or the middle one of three
+        reference = np.select(
+            [count == 4, count == 3, count == 2], [middle / 2, middle, total / 2], np.nan
+        )
     return yt - reference
 
 
@@ -108,22 +114,28 @@ class Cohorts:
             sd = np.sqrt(np.sum(centred**2, axis=0) / np.maximum(count - 1, 1))
             z = np.clip(np.where(sd > 0, centred / sd, 0.0), -MOVE_CLIP_SD, MOVE_CLIP_SD)
         obs = observed.astype(np.float32)
-        zf = z.astype(np.float32)
+        zf = (z * observed).astype(np.float32)
+        squares = zf**2
         out = []
-        for row in rows:
-            overlap = obs[:, row] @ obs
-            products = (zf[:, row] * obs[:, row]) @ (zf * obs)
-            norm = np.sqrt(((zf[:, row] ** 2) @ obs) * ((zf**2).T @ obs[:, row]))
+        # In blocks, so a day on which thousands of series are flagged does not hold a
+        # thousands-by-batch matrix at once.
+        for first in range(0, rows.size, INFER_BLOCK_ROWS):
+            block = rows[first : first + INFER_BLOCK_ROWS]
+            # Sums over the days both series have data, for every pair (row, any series).
+            overlap = obs[:, block].T @ obs
+            products = zf[:, block].T @ zf
+            norm = np.sqrt((squares[:, block].T @ obs) * (obs[:, block].T @ squares))
             with np.errstate(invalid="ignore", divide="ignore"):
                 correlation = np.where(norm > 0, products / norm, 0.0)
             member = (
                 (correlation >= COHORT_MIN_CORRELATION)
                 & (overlap >= COHORT_MIN_OVERLAP_DAYS)
-                & (self.account != self.account[row])
+                & (self.account[None, :] != self.account[block][:, None])
             )
-            members = np.flatnonzero(member)
-            self._members[int(row)] = (t, members)
-            out.append(members)
+            for k, row in enumerate(block):
+                members = np.flatnonzero(member[k])
+                self._members[int(row)] = (t, members)
+                out.append(members)
         return out
 
     def observe(self, t: int, drop: np.ndarray, spike: np.ndarray) -> tuple[np.ndarray, ...]:

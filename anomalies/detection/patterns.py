@@ -246,24 +246,35 @@ class TrendCheck:
             return []
         found = np.zeros(window.shape[1], dtype=bool)
         fired_w = np.zeros(window.shape[1], dtype=np.int64)
-        rows_in = np.flatnonzero(candidates)
         for W in TREND_WINDOWS:
             slope_op, _ = self.operators[W]
             slope = slope_op @ window
             se = sigma / np.sqrt(W * (W * W - 1) / 12.0)
-            # The series' own drift over W days, weather and seasons and all: days next to
-            # each other move together, which the slope's standard error (from independent
-            # days) does not know.
-            drift = np.full(window.shape[1], np.nan)
-            drift[rows_in] = self.yearly.drift(t, W, rows_in)
             z_bar = bars.z_neg * bars.evidence[:, 0]
             with np.errstate(invalid="ignore", divide="ignore"):
                 z = slope / se
                 decline = slope * (W - 1)
-                wanders = decline <= -DRIFT_Z * bars.evidence[:, 0] * drift
+            # A decline from a level worth alerting on (as the level test asks), in a window
+            # clear of earlier reports and rebaselines.
+            start_level = np.expm1(self.baseline.level[t + self.baseline.L - W])
             falling = (
-                candidates & ~found & (decline <= np.log1p(bars.drop)) & (z <= -z_bar) & wanders
+                candidates
+                & ~found
+                & (t - last_report[0] > W)
+                & (t - cooldown > W)
+                & (start_level >= LEVEL_VOLUME_FACTOR * bars.min_volume)
+                & (decline <= np.log1p(bars.drop))
+                & (z <= -z_bar)
             )
+            rows = np.flatnonzero(falling)
+            if rows.size:
+                # The series' own drift over W days, weather and seasons and all: days next
+                # to each other move together, which the slope's standard error (from
+                # independent days) does not know. (Only for the few series still in.)
+                drift = self.yearly.drift(t, W, rows)
+                with np.errstate(invalid="ignore"):
+                    wanders = decline[rows] <= -DRIFT_Z * bars.evidence[rows, 0] * drift
+                falling[rows[~wanders]] = False
             rows = np.array(
                 [r for r in np.flatnonzero(falling) if self._week_after_week(window[-W:, r], W)],
                 dtype=np.int64,

@@ -5,7 +5,8 @@ counter, news days for page views) must stay down longer before a run is an even
 false-positive dismissals already raise the bar.
 
 For each series and direction, over the last TAIL_WINDOW_DAYS before the last TAIL_GAP_DAYS
-(which may hold the very anomaly being judged): the runs of consecutive days whose daily move
+(which may hold the very anomaly being judged): the runs of consecutive days (a missing day
+ends a run) whose daily move
 (cohorts.daily_moves: the log value against the same weekday's median of the four weeks
 before) would pass the flag's percentage and z bars. The run length an event needs is the
 shortest one (at least the configured minimum duration) that such runs reached less often
@@ -32,8 +33,8 @@ TAIL_MIN_DAYS = 56
 MAX_NOISE_RUNS_PER_YEAR = 2.0
 # No series needs more than three times the evidence (the cap dismissals have too).
 TAIL_MAX_FACTOR = 3.0
-# Histories change with the seasons: re-estimated weekly.
-TAIL_REFRESH_DAYS = WEEK
+# Histories change with the seasons: re-estimated every four weeks.
+TAIL_REFRESH_DAYS = 4 * WEEK
 
 
 class TailEvidence:
@@ -77,36 +78,35 @@ class TailEvidence:
             down = (window <= np.log1p(self.drop)) & (window - median <= -self.z * sigma)
             up = (window >= np.log1p(self.spike)) & (window - median >= self.z * sigma)
         years = np.maximum(days, 1) / 365.25
-        longest = int(np.ceil(self.min_duration.max() * TAIL_MAX_FACTOR))
+        base = self.min_duration.astype(np.int64)
+        longest = int(np.ceil(base.max() * TAIL_MAX_FACTOR))
+        judged = days >= TAIL_MIN_DAYS
         for column, flagged in ((0, down), (1, up)):
-            lengths = _run_lengths(flagged, observed)  # (max_len + 1, n): runs of each length
-            # Runs of at least k days, per year, for k = 1 .. longest.
-            at_least = np.cumsum(lengths[::-1], axis=0)[::-1][1 : longest + 1] / years
-            for row in np.flatnonzero(days >= TAIL_MIN_DAYS):
-                base = int(self.min_duration[row])
-                need = base
-                while (
-                    need < base * TAIL_MAX_FACTOR
-                    and at_least[need - 1, row] > MAX_NOISE_RUNS_PER_YEAR
-                ):
-                    need += 1
-                factors[row, column] = need / base
+            lengths = _run_lengths(flagged & observed, longest)  # (longest + 1, n)
+            # Runs of at least k days per year, k = 1 .. longest.
+            at_least = np.cumsum(lengths[::-1], axis=0)[::-1][1:] / years
+            # The shortest run length, from the configured one up, that the series reached
+            # on its own at most MAX_NOISE_RUNS_PER_YEAR times a year.
+            need = np.zeros(n, dtype=np.int64)
+            for k in range(1, longest + 1):
+                settled = (need == 0) & (k >= base) & (at_least[k - 1] <= MAX_NOISE_RUNS_PER_YEAR)
+                need[settled] = k
+            need = np.where(need == 0, np.ceil(base * TAIL_MAX_FACTOR), need)
+            factor = np.minimum(need / base, TAIL_MAX_FACTOR)
+            factors[:, column] = np.where(judged, factor, 1.0)
         return factors
 
 
-def _run_lengths(flagged: np.ndarray, observed: np.ndarray) -> np.ndarray:
-    """Count runs of consecutive flagged days per series, by length: out[k, j] is the number
-    of runs of exactly k days in column j (a missing day neither extends nor breaks a run)."""
+def _run_lengths(flagged: np.ndarray, longest: int) -> np.ndarray:
+    """(longest + 1, n): out[k, j] is the number of runs of exactly k consecutive flagged
+    days in column j (runs longer than `longest` count as `longest`)."""
     W, n = flagged.shape
-    counts = np.zeros((W + 2, n))
-    current = np.zeros(n, dtype=np.int64)
-    for d in range(W):
-        day = flagged[d]
-        seen = observed[d]
-        ended = seen & ~day & (current > 0)
-        np.add.at(counts, (current[ended], np.flatnonzero(ended)), 1)
-        current[ended] = 0
-        current[day] += 1
-    open_rows = np.flatnonzero(current > 0)
-    np.add.at(counts, (current[open_rows], open_rows), 1)
-    return counts
+    padded = np.zeros((n, W + 2), dtype=np.int8)
+    padded[:, 1:-1] = flagged.T
+    edges = np.diff(padded, axis=1)  # +1 where a run starts, -1 just after it ends
+    rows_start, starts = np.nonzero(edges == 1)
+    _, ends = np.nonzero(edges == -1)  # same order: row by row, left to right
+    lengths = np.minimum(ends - starts, longest)
+    out = np.zeros((longest + 1, n))
+    np.add.at(out, (lengths, rows_start), 1)
+    return out

@@ -45,17 +45,6 @@ LEVEL_DAYS = 2 * WEEK
 LEVEL_MIN_DAYS = 10
 
 
-def centred_median(values: np.ndarray, half: int) -> np.ndarray:
-    """(T, n) median over days d - half .. d + half, ignoring NaN."""
-    T, n = values.shape
-    stack = np.full((2 * half + 1, T, n), np.nan)
-    for k, shift in enumerate(range(-half, half + 1)):
-        lo, hi = max(0, -shift), min(T, T - shift)
-        if hi > lo:
-            stack[k, lo:hi] = values[lo + shift : hi + shift]
-    return nanmedian_axis0(stack)
-
-
 def trailing_level(yt: np.ndarray) -> np.ndarray:
     """(T, n) mean of the LEVEL_DAYS days before each day (NaN with under LEVEL_MIN_DAYS)."""
     T, n = yt.shape
@@ -76,7 +65,6 @@ class Yearly:
     def __init__(self, yt: np.ndarray, moves: np.ndarray):
         self.T, self.n = yt.shape
         self.moves = moves
-        self.season = centred_median(moves, SEASON_SMOOTH_DAYS)
         self.level = trailing_level(yt)
 
     def _past(self, values: np.ndarray, t: int, lags) -> np.ndarray:
@@ -89,6 +77,16 @@ class Yearly:
                 rows.append(values[d] if 0 <= d < self.T else np.full(values.shape[1], np.nan))
             out.append(rows)
         return np.array(out) if out else np.zeros((0, 0, self.n))
+
+    def _past_season(self, t: int, lags, rows: np.ndarray) -> np.ndarray:
+        """(years, lags, rows): the median of the centred week of daily moves around t - lag
+        (computed only where asked: a few flagged series on a few days)."""
+        half = SEASON_SMOOTH_DAYS
+        moves = self.moves[:, rows]
+        week = np.stack(
+            [self._past(moves, t + shift, lags) for shift in range(-half, half + 1)]
+        )  # (7, years, lags, rows), each day's move around the aligned day
+        return nanmedian_axis0(week)
 
     def _years(self, t: int) -> int:
         return max(0, (t - SEASON_SEARCH_DAYS) // YEAR)
@@ -121,11 +119,14 @@ class Yearly:
         size = bar[rows]
         with np.errstate(invalid="ignore"):
             comparable = now >= RECURRING_SHARE * size
-        for values, lags, least in (
-            (self.season, seasonal_lags, RECURRING_SHARE * size),
-            (self.moves, date_lags, size),
+        for season, lags, least in (
+            (True, seasonal_lags, RECURRING_SHARE * size),
+            (False, date_lags, size),
         ):
-            past = sign * self._past(values[:, rows], t, lags)  # (years, lags, rows)
+            if season:
+                past = sign * self._past_season(t, lags, rows)  # (years, lags, rows)
+            else:
+                past = sign * self._past(self.moves[:, rows], t, lags)
             with np.errstate(invalid="ignore"):
                 best = np.nanmax(np.where(np.isnan(past), -np.inf, past), axis=1)
                 best = np.where(np.isfinite(best), best, np.nan)

@@ -145,7 +145,7 @@ def test_unknown_calendars(country, problem):
 
 
 def test_unknown_country():
-    with pytest.raises(ValueError, match="no holiday calendar for country 'XX'"):
+    with pytest.raises(ValueError, match="country 'XX' is not a country the holidays package"):
         holiday_mask("XX", START, 10)
 
 

@@ -23,7 +23,14 @@ from anomalies.detection import (
 from . import synth
 from .synth import START, day
 
-TYPES = {"drop", "spike", "feature_abandonment", "pattern_change", "seasonal_deviation"}
+TYPES = {
+    "drop",
+    "spike",
+    "feature_abandonment",
+    "pattern_change",
+    "seasonal_deviation",
+    "gradual_decline",
+}
 SEVERITIES = {"critical", "warning", "info"}
 METRICS = ("api_calls", "logins", "feature:reports", "active_users")
 
