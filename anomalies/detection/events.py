@@ -38,6 +38,11 @@ class Event:
     projected: float = math.nan  # for a trend: the level (log1p) it reaches at its pace
 
 
+# A run that becomes an event within this many days after the series' last reported run of
+# the same sign ended continues that event (a pause of a few good days inside one incident).
+CONTINUATION_DAYS = 7
+
+
 class HistoryEdits(Protocol):
     """What a closing or persisting run does to the rest of the replay."""
 
@@ -75,6 +80,8 @@ class EventTracker:
         # The last day a change of each direction (column 0 down, 1 up) was reported or, for
         # an event that went on, its last day.
         self.last_report = np.full((2, n), -(10**9), dtype=np.int64)
+        # Each series' last reported run event, which a run soon after may continue.
+        self.last_run: dict[int, Event] = {}
 
     def advance(
         self, t: int, sign: np.ndarray, counted: np.ndarray, support: np.ndarray | None = None
@@ -113,6 +120,8 @@ class EventTracker:
         self.reported[newly] = True
         self.detected[newly] = t
         self._reported_on(np.flatnonzero(newly), self.sign[newly], t)
+        for row in np.flatnonzero(newly):
+            self._continue_recent(int(row))
 
         # Past the horizon a persisting shift is the account's new normal: say so once, then
         # let its days into the baseline. An abandoned feature stays an abandonment instead.
@@ -127,6 +136,24 @@ class EventTracker:
             self.edits.rebaseline(int(row), start, t)
             self.active[row] = False
 
+    def _continue_recent(self, row: int) -> None:
+        """A run reported within CONTINUATION_DAYS of the end of the series' last reported run
+        of the same sign is that event going on after a pause (two good days inside a
+        week-long outage): one incident, one report. The earlier event is taken back and this
+        run carries its start and detection day."""
+        previous = self.last_run.get(row)
+        if (
+            previous is None
+            or previous.sign != int(self.sign[row])
+            or previous.end is None
+            or self.start[row] - previous.end > CONTINUATION_DAYS
+        ):
+            return
+        self.events.remove(previous)
+        self.start[row] = previous.start
+        self.detected[row] = previous.detected
+        del self.last_run[row]
+
     def close(self, rows: np.ndarray, *, end: str | None) -> None:
         """End the runs of `rows`: on their last flagged day (`end="last"`), or still going on
         at the end of the data (`end=None`)."""
@@ -139,16 +166,16 @@ class EventTracker:
             ):
                 self.edits.release(int(row), start, int(self.last[row]))
             if self.reported[row]:
-                self.events.append(
-                    Event(
-                        int(row),
-                        "run",
-                        int(self.sign[row]),
-                        start,
-                        None if end is None else int(self.last[row]),
-                        int(self.detected[row]),
-                    )
+                event = Event(
+                    int(row),
+                    "run",
+                    int(self.sign[row]),
+                    start,
+                    None if end is None else int(self.last[row]),
+                    int(self.detected[row]),
                 )
+                self.events.append(event)
+                self.last_run[int(row)] = event
                 # The change was news until its last day: slow-change checks measure from
                 # after it.
                 self._reported_on(np.array([row]), self.sign[row : row + 1], int(self.last[row]))

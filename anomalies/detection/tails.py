@@ -28,6 +28,9 @@ TAIL_WINDOW_DAYS = 365
 TAIL_GAP_DAYS = 14
 # Fewest days with a move to judge a history by; fewer leave the factor at 1.
 TAIL_MIN_DAYS = 56
+# A series too new to judge (under TAIL_MIN_DAYS of moves) needs this many days more than
+# the configured minimum duration: its noise is not known yet (as cold start raises the z bar).
+UNKNOWN_TAIL_EXTRA_DAYS = 1
 # How often a series may have had runs of a length on its own before that length is its
 # normal: twice a year.
 MAX_NOISE_RUNS_PER_YEAR = 2.0
@@ -66,7 +69,9 @@ class TailEvidence:
         lo = max(hi - TAIL_WINDOW_DAYS, 0)
         window = self.moves[lo:hi]  # (W, n)
         n = window.shape[1]
-        factors = np.ones((n, 2))
+        # Until a series' history can tell how spiky it is, it might be: one day more.
+        unknown = (self.min_duration + UNKNOWN_TAIL_EXTRA_DAYS) / self.min_duration
+        factors = np.repeat(unknown[:, None], 2, axis=1)
         observed = ~np.isnan(window)
         days = observed.sum(axis=0)
         if window.shape[0] < TAIL_MIN_DAYS:
@@ -93,7 +98,7 @@ class TailEvidence:
                 need[settled] = k
             need = np.where(need == 0, np.ceil(base * TAIL_MAX_FACTOR), need)
             factor = np.minimum(need / base, TAIL_MAX_FACTOR)
-            factors[:, column] = np.where(judged, factor, 1.0)
+            factors[:, column] = np.where(judged, factor, unknown)
         return factors
 
 
