@@ -49,6 +49,7 @@ class HistoryEdits(Protocol):
     def release(self, row: int, start: int, last: int) -> None: ...
     def rebaseline(self, row: int, start: int, t: int) -> None: ...
     def abandoned(self, row: int, start: int, end: int, sign: int) -> bool: ...
+    def held_start(self, row: int, start: int, sign: int) -> int: ...
 
 
 class EventTracker:
@@ -121,6 +122,12 @@ class EventTracker:
         self.detected[newly] = t
         self._reported_on(np.flatnonzero(newly), self.sign[newly], t)
         for row in np.flatnonzero(newly):
+            # A drop that began on a holiday began then: once the days after it stay low,
+            # the event starts on the holiday (the holiday itself proves nothing, which is
+            # why it only counts once the run is an event).
+            self.start[row] = self.edits.held_start(
+                int(row), int(self.start[row]), int(self.sign[row])
+            )
             self._continue_recent(int(row))
 
         # Past the horizon a persisting shift is the account's new normal: say so once, then

@@ -99,6 +99,7 @@ class DayFlags:
     seasonal: np.ndarray  # flagged although last year's same season moved the same way
     support: np.ndarray  # -1 / +1: a day that keeps an open run of that sign going
     eligible: np.ndarray  # judged at all: observed, enough history, a volume worth alerting on
+    held: np.ndarray  # -1: a falling day a holiday excused (events.py may start a drop there)
 
     @property
     def sign(self) -> np.ndarray:

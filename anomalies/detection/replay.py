@@ -49,6 +49,7 @@ class DayRecord:
     support: np.ndarray  # -1, 0, +1: a supporting day (flags.SUPPORT_Z) of that sign
     seasonal: np.ndarray  # flagged although last year's same season moved the same way
     excused: np.ndarray  # a holiday, last year's season or an outage explained the day
+    held: np.ndarray  # -1, 0, +1: a flag a public holiday excused (a drop that may start there)
 
     @classmethod
     def empty(cls, days: int, n: int) -> DayRecord:
@@ -60,6 +61,7 @@ class DayRecord:
             support=np.zeros((days, n), dtype=np.int8),
             seasonal=np.zeros((days, n), dtype=bool),
             excused=np.zeros((days, n), dtype=bool),
+            held=np.zeros((days, n), dtype=np.int8),
         )
 
 
@@ -222,6 +224,7 @@ class Replay:
         rec.support[r] = flags.support
         rec.seasonal[r] = flags.seasonal & (sign != 0)
         rec.excused[r] = flags.excused
+        rec.held[r] = flags.held
 
         # Missing and excused days neither extend nor end an event, nor do days too small to
         # judge (a weekday-only account's quiet weekend does not end its drop).
@@ -260,6 +263,8 @@ class Replay:
             expected=expected,
         )
         excused = holiday_excuse(day, neg, self.holiday[day.t])
+        # A flag the holiday excused: the first day of a drop, if the days after stay low.
+        held = -(neg & excused).astype(np.int8)
         neg &= ~excused
 
         seasonal = np.zeros_like(neg)
@@ -294,6 +299,7 @@ class Replay:
             seasonal=seasonal,
             support=support,
             eligible=eligible,
+            held=held,
         )
 
     # -- results --
@@ -341,6 +347,18 @@ class HistoryEdits:
         days = np.arange(start, t + 1)
         self.baseline.take_raw(row, days, self.yt[start : t + 1, row], genuine=True)
         self.level_check.cool_down(row, t)
+
+    def held_start(self, row: int, start: int, sign: int) -> int:
+        """The first of the days right before `start` that a holiday excused although they
+        were flagged `sign` (a drop that began on Thanksgiving began on Thanksgiving), or
+        `start` itself."""
+        first = start
+        while first - 1 >= self.t0 and self.record.held[first - 1 - self.t0, row] == sign:
+            first -= 1
+        if first < start:
+            # The held days are the event's days now: its figures and its chart cover them.
+            self.record.flag[first - self.t0 : start - self.t0, row] = sign
+        return first
 
     def abandoned(self, row: int, start: int, end: int, sign: int) -> bool:
         """A feature metric down to `abandonment_ratio` of its baseline on at least
