@@ -17,6 +17,7 @@ class AnomalyType(models.TextChoices):
     FEATURE_ABANDONMENT = "feature_abandonment", "Feature abandonment"
     PATTERN_CHANGE = "pattern_change", "Pattern change"
     SEASONAL_DEVIATION = "seasonal_deviation", "Seasonal deviation"
+    GRADUAL_DECLINE = "gradual_decline", "Gradual decline"
 
 
 class Direction(models.TextChoices):
@@ -92,6 +93,13 @@ class UsageAnomaly(models.Model):
         default=1.0, help_text="Share of days in the detection window that had data (0 to 1)."
     )
     possible_cause = models.CharField(max_length=255, blank=True)
+    projected_value = models.DecimalField(
+        max_digits=20,
+        decimal_places=4,
+        null=True,
+        blank=True,
+        help_text="For a gradual decline: the daily level it reaches in four weeks at its pace.",
+    )
     figures_clamped = models.BooleanField(
         default=False,
         help_text="A figure (baseline, actual, band or deviation) was beyond what the columns "
@@ -141,10 +149,10 @@ class UsageAnomaly(models.Model):
                 | (~Q(status="dismissed") & Q(dismissed_at__isnull=True)),
                 name="anomaly_dismissal_consistent",
             ),
-            # Drops and abandonments are losses, spikes are gains; pattern changes and
-            # seasonal deviations can go either way.
+            # Drops, abandonments and gradual declines are losses, spikes are gains; pattern
+            # changes and seasonal deviations can go either way.
             models.CheckConstraint(
-                condition=~Q(anomaly_type__in=["drop", "feature_abandonment"])
+                condition=~Q(anomaly_type__in=["drop", "feature_abandonment", "gradual_decline"])
                 | Q(direction="negative"),
                 name="anomaly_losses_are_negative",
             ),
@@ -368,6 +376,7 @@ class ScanChunk(models.Model):
 
 class DataQualityKind(models.TextChoices):
     PORTFOLIO_OUTAGE = "portfolio_outage", "Portfolio-wide outage or holiday"
+    COHORT_MOVE = "cohort_move", "Cohort moved together (regional event, storm, local outage)"
     DATA_ISSUE = "data_issue", "Data issue (dismissed anomaly)"
 
 

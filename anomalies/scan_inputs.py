@@ -18,9 +18,10 @@ import pandas as pd
 from django.db import connection
 from django.db.models import Q
 
-from customers.models import UsageMetric
+from customers.models import Customer, UsageMetric
 
 from .detection import DetectionConfig, SeriesBatch, SeriesHints, preset
+from .detection.cohorts import COHORT_SEPARATOR
 from .detection.config import PER_SERIES_FIELDS
 from .models import DataQualityEvent, DetectionSettings, DismissReason, UsageAnomaly
 
@@ -88,7 +89,30 @@ def series_batch(
     groups = tuple(ids[k // len(metrics)] for k in keys.tolist())
     series_metrics = tuple(metrics[k % len(metrics)] for k in keys.tolist())
     series_ids = tuple(f"{g}/{m}" for g, m in zip(groups, series_metrics, strict=True))
-    return SeriesBatch(values, start, series_ids, series_metrics, groups)
+    calendars, cohorts = _calendars_and_cohorts(sorted(set(groups)))
+    return SeriesBatch(
+        values,
+        start,
+        series_ids,
+        series_metrics,
+        groups,
+        cohorts=tuple(cohorts.get(g, "") for g in groups),
+        countries=tuple(calendars.get(g) or None for g in groups),
+    )
+
+
+def _calendars_and_cohorts(customer_ids: list[str]) -> tuple[dict, dict]:
+    """Each customer's holiday calendar and its cohort labels for the engine (region and
+    segment, as "region:<r>|segment:<s>"; see detection.cohorts), in one query."""
+    calendars, cohorts = {}, {}
+    rows = Customer.objects.filter(pk__in=customer_ids).values_list(
+        "pk", "holiday_calendar", "region", "segment"
+    )
+    for pk, calendar, region, segment in rows:
+        calendars[str(pk)] = calendar
+        labels = [f"region:{region}" if region else "", f"segment:{segment}" if segment else ""]
+        cohorts[str(pk)] = COHORT_SEPARATOR.join(label for label in labels if label)
+    return calendars, cohorts
 
 
 def detection_configs(*, batch: SeriesBatch) -> list[DetectionConfig]:

@@ -74,6 +74,7 @@ class Detected:
     # Rows of the batch that were detected (every row but the failing series).
     rows: list[int]
     errors: list[dict] = field(default_factory=list)
+    cohort_events: list = field(default_factory=list)
 
 
 def detect_isolating(
@@ -94,7 +95,7 @@ def detect_isolating(
 
     result, exc = attempt(every)
     if exc is None:
-        return Detected(result.findings, result.portfolio_events, every)
+        return Detected(result.findings, result.portfolio_events, every, [], result.cohort_events)
     logger.warning("engine failed on a chunk of %d series, isolating: %s", len(every), exc)
 
     culprits = _bisect(sorted(by_customer), lambda part: _rows(by_customer, part), attempt)
@@ -122,7 +123,8 @@ def detect_isolating(
     if exc is None:
         findings = result.findings if result else []
         events = result.portfolio_events if result else []
-        return Detected(findings, events, rest, errors)
+        cohorts = result.cohort_events if result else []
+        return Detected(findings, events, rest, errors, cohorts)
 
     # The rest fails only as a whole (no half of it did): run account by account, without the
     # portfolio guard's view across accounts, rather than lose everyone's scan.

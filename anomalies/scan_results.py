@@ -27,8 +27,8 @@ from .detection import Finding, SeriesBatch
 from .models import AnomalyStatus, UsageAnomaly
 from .text import anomaly_sentence
 
-# A pattern change is over the day it is found (it becomes the baseline), but a CSM should
-# see it: it stays open this long unless dismissed.
+# A pattern change or a gradual decline is over the day it is found (it becomes the
+# baseline), but a CSM should see it: it stays open this long unless dismissed.
 PATTERN_REVIEW_DAYS = 14
 # Stored anomalies a finding may be the continuation of: open ones, and others this recent.
 RECENT_DAYS = 90
@@ -51,6 +51,7 @@ _UPDATED_FIELDS = [
     "confidence",
     "data_completeness",
     "possible_cause",
+    "projected_value",
     "figures_clamped",
     "last_evaluated_at",
 ]
@@ -176,17 +177,21 @@ def _family(anomaly_type: str) -> str:
 
 
 def _same_event(finding: Finding, candidates: list[UsageAnomaly], as_of: dt.date):
-    """The stored anomaly this finding continues: same direction and kind of event, and the
-    same start, or else overlapping days (a scan's replay may place a start a day apart)."""
+    """The stored anomaly this finding continues: the same direction and start (a drop that
+    lasted past the horizon is now its pattern change: one event whose type moved on), or
+    else the same kind of event on overlapping days (a scan's replay may place a start a day
+    apart)."""
     family = _family(finding.type)
     end = finding.end or as_of
     exact, overlapping = None, None
     for anomaly in candidates:
-        if anomaly.direction != finding.direction or _family(anomaly.anomaly_type) != family:
+        if anomaly.direction != finding.direction:
             continue
         if anomaly.start_date == finding.start:
             exact = anomaly
             break
+        if _family(anomaly.anomaly_type) != family:
+            continue
         anomaly_end = anomaly.end_date or as_of
         if anomaly.start_date <= end and anomaly_end >= finding.start and overlapping is None:
             overlapping = anomaly
@@ -194,7 +199,7 @@ def _same_event(finding: Finding, candidates: list[UsageAnomaly], as_of: dt.date
 
 
 def _ongoing(finding: Finding, as_of: dt.date) -> bool:
-    if finding.type == "pattern_change":
+    if finding.type in ("pattern_change", "gradual_decline"):
         return (as_of - finding.detected_at).days < PATTERN_REVIEW_DAYS
     return finding.end is None
 
@@ -214,6 +219,12 @@ def _fill(anomaly: UsageAnomaly, finding: Finding, as_of: dt.date, now) -> None:
         stored, was_clamped = column_decimal(name, value)
         setattr(anomaly, name, stored)
         clamped |= was_clamped
+    if finding.projected is not None:
+        stored, was_clamped = column_decimal("projected_value", finding.projected)
+        anomaly.projected_value = stored
+        clamped |= was_clamped
+    else:
+        anomaly.projected_value = None
     anomaly.figures_clamped = clamped
     anomaly.end_date = finding.end
     anomaly.score = float(np.nan_to_num(finding.score, posinf=1e6, neginf=-1e6))

@@ -38,6 +38,7 @@ class AnomalySerializer(serializers.ModelSerializer):
     deviation_percent = serializers.FloatField()
     expected_low = serializers.FloatField(allow_null=True)
     expected_high = serializers.FloatField(allow_null=True)
+    projected_value = serializers.FloatField(allow_null=True)
     duration_days = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
     dismissed_by = serializers.SlugRelatedField(
@@ -68,6 +69,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "confidence",
             "data_completeness",
             "possible_cause",
+            "projected_value",
             "figures_clamped",
             "summary",
             "dismissed_at",

@@ -271,6 +271,7 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
         counts = counts or scan_results.WriteCounts()
         errors = detected.errors + write_errors
         _portfolio_events_record(detected.portfolio_events, run)
+        _cohort_events_record(detected.cohort_events, run)
         timings["write"] = time.perf_counter() - clock
         ScanChunk.objects.filter(pk=chunk.pk).update(
             status=ScanChunk.Status.DONE,
@@ -346,6 +347,33 @@ def _portfolio_events_record(outages, run: ScanRun) -> None:
                 "series_affected": event.series_affected,
                 "scan_run": run,
                 "note": "A large share of accounts moved together: outage or global holiday.",
+            },
+        )
+
+
+def _cohort_events_record(events, run: ScanRun) -> None:
+    """A cohort's shared move is shown to ops once (per cohort, direction and first day), with
+    the accounts whose moves it explained: they are not customer anomalies."""
+    for event in events:
+        customers = sorted({sid.split("/", 1)[0] for sid in event.series_ids})
+        direction = "fell" if event.direction == "negative" else "rose"
+        DataQualityEvent.objects.get_or_create(
+            kind=DataQualityEvent.Kind.COHORT_MOVE,
+            start_date=event.start,
+            metric=f"{event.cohort}:{event.direction}"[
+                : DataQualityEvent._meta.get_field("metric").max_length
+            ],
+            defaults={
+                "end_date": event.end,
+                "series_affected": len(event.series_ids),
+                "affected_share": event.moving / event.cohort_size if event.cohort_size else None,
+                "scan_run": run,
+                "note": (
+                    f"{len(customers)} account(s) {direction} together with their cohort "
+                    f"({event.cohort}: {event.moving} of {event.cohort_size} series): "
+                    "a regional event, not customer anomalies. Accounts: "
+                    + ", ".join(customers[:50])
+                ),
             },
         )
 

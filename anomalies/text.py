@@ -20,6 +20,8 @@ def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float
     if anomaly_type == "spike":
         return f"{pct}% increase in {lower}"
     direction = "down" if deviation_percent < 0 else "up"
+    if anomaly_type == "gradual_decline":
+        return f"Gradual decline in {lower}: down {pct}% so far"
     if anomaly_type == "pattern_change":
         return f"Pattern change in {lower}: {direction} {pct}%"
     return f"Seasonal deviation in {lower}: {direction} {pct}%"

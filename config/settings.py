@@ -285,9 +285,10 @@ SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)
 SCAN_SCHEDULE_MINUTE = env.int("SCAN_SCHEDULE_MINUTE", default=0)
 # Customers per scan task: one usage read and one engine call each.
 SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
-# Days of usage a scan reads: the engine's 12-week window, its 6-week replay and a year back
-# for recurring patterns.
-SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=450)
+# Days of usage a scan reads: two years back, so recurring patterns are judged on every past
+# year the engine gets (two, here; its two-week search either side and a six-week look back
+# included), plus its 12-week window and 6-week replay.
+SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=2 * 364 + 14 + 42 + 84 + 42)
 
 # --- Accounts: login lockout and password-reset limits ----------------------------------
 # django-axes counts failed logins in the database (no shared cache needed across gunicorn

@@ -41,3 +41,14 @@ def validate_usage_date(value) -> None:
     _, message = parse_date(value.isoformat(), limits=usage_limits())
     if message:
         raise ValidationError(message, code="usage_date")
+
+
+def validate_holiday_calendar(value: str) -> None:
+    """A calendar the engine knows ("US", "DE-BY"), or empty."""
+    if not value:
+        return
+    from anomalies.detection.calendar import country_problem
+
+    message = country_problem(value)
+    if message:
+        raise ValidationError(message, code="holiday_calendar")

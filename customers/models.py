@@ -5,7 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from .constraints import choices_constraint
-from .limits import validate_usage_date, validate_usage_value
+from .limits import validate_holiday_calendar, validate_usage_date, validate_usage_value
 from .metrics import METRIC_MAX_LENGTH
 
 
@@ -42,6 +42,19 @@ class Customer(models.Model):
     tier = models.CharField(max_length=20, choices=Tier.choices, default=Tier.GROWTH)
     arr = models.DecimalField("ARR", max_digits=14, decimal_places=2, default=0)
     contact_email = models.EmailField(blank=True)
+    # The public holidays the account keeps: an ISO 3166 country code, optionally with a
+    # subdivision ("DE", "DE-BY", "US-CA"); empty for the engine's default calendar.
+    holiday_calendar = models.CharField(
+        max_length=12,
+        blank=True,
+        default="",
+        validators=[validate_holiday_calendar],
+        help_text='Country for public holidays, e.g. "US", "DE-BY" (empty: the default).',
+    )
+    # Cohorts: accounts that move together on a regional holiday, a storm or a local outage.
+    # A move a large share of a cohort shares is reported once, not per account.
+    region = models.CharField(max_length=50, blank=True, default="")
+    segment = models.CharField(max_length=50, blank=True, default="")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     status_changed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

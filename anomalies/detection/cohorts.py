@@ -2,8 +2,9 @@
 one data source, one segment). A move a large share of a series' cohort shares on the same
 day is the cohort's (a storm, a regional holiday, a local outage), not the customer's.
 
-A series' cohort is given (`SeriesBatch.cohorts`: the same non-empty label) or, where none is
-given, inferred from history: the series of *other* accounts whose daily moves over the last
+A series' cohort is given (`SeriesBatch.cohorts`: the series sharing any of its labels, which
+are separated by COHORT_SEPARATOR, e.g. "region:emea|segment:retail") or, where none is given,
+inferred from history: the series of *other* accounts whose daily moves over the last
 COHORT_WINDOW_DAYS correlate with its own at COHORT_MIN_CORRELATION or more. (Never the
 account's own other metrics: an account falling on every metric at once is churn, the very
 thing to report.)
@@ -21,6 +22,8 @@ import numpy as np
 
 from .stl_operator import WEEK
 
+# Separates a series' cohort labels (one per grouping: region, segment, source).
+COHORT_SEPARATOR = "|"
 # Weeks of same-weekday history a day's move is measured against.
 MOVE_REFERENCE_WEEKS = 4
 # Days of moves whose correlation makes a cohort (13 weeks: a season's weather and events).
@@ -88,6 +91,11 @@ class Cohorts:
         self.account = np.array([account_ids[a] for a in accounts])
         labels = [label or "" for label in given] if given is not None else [""] * self.n
         self.labels = np.array(labels, dtype=object)
+        # Given cohorts: the series sharing each label.
+        self._by_label: dict[str, list[int]] = {}
+        for row, label in enumerate(labels):
+            for part in filter(None, label.split(COHORT_SEPARATOR)):
+                self._by_label.setdefault(part, []).append(row)
         self._members: dict[int, tuple[int, np.ndarray]] = {}
         # The first day of each series' current run of moves down (0) and up (1), -1 when
         # it is not moving that way: days without data neither extend nor break a run.
@@ -97,7 +105,11 @@ class Cohorts:
         """The series of other accounts in `row`'s cohort as of day t."""
         label = self.labels[row]
         if label:
-            return np.flatnonzero((self.labels == label) & (self.account != self.account[row]))
+            rows = sorted(
+                {m for part in label.split(COHORT_SEPARATOR) for m in self._by_label.get(part, [])}
+            )
+            rows = np.array(rows, dtype=np.int64)
+            return rows[self.account[rows] != self.account[row]]
         cached = self._members.get(row)
         if cached is not None and t - cached[0] < COHORT_REFRESH_DAYS:
             return cached[1]

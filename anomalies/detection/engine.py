@@ -67,7 +67,12 @@ def detect(
         replay = Replay(batch, values, shared, bars, backtest=backtest)
         replay.run()
         findings = replay.findings()
-    return DetectionResult(findings, replay.portfolio_events(), batch.day(values.shape[1] - 1))
+    return DetectionResult(
+        findings,
+        replay.portfolio_events(),
+        batch.day(values.shape[1] - 1),
+        replay.cohort_events(),
+    )
 
 
 def detect_series(

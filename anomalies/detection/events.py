@@ -40,7 +40,7 @@ class Event:
 
 # A run that becomes an event within this many days after the series' last reported run of
 # the same sign ended continues that event (a pause of a few good days inside one incident).
-CONTINUATION_DAYS = 7
+CONTINUATION_DAYS = 4
 
 
 class HistoryEdits(Protocol):

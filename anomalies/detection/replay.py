@@ -32,9 +32,9 @@ from .flags import (
 )
 from .patterns import LevelCheck, SustainedCheck, TrendCheck, WeeklyCheck
 from .stl_operator import WEEK, stl_operator
-from .summaries import Summaries, portfolio_events
+from .summaries import Summaries, cohort_events, portfolio_events
 from .tails import TailEvidence
-from .types import Finding, PortfolioEvent, SeriesBatch
+from .types import CohortEvent, Finding, PortfolioEvent, SeriesBatch
 from .yearly import Yearly
 
 
@@ -245,7 +245,9 @@ class Replay:
             self.level_check.cooldown,
         ):
             self.tracker.add(event)
-            self.level_check.cool_down(event.row, t)
+            # The decline is known now: its days become the baseline, so the daily test
+            # follows the slide instead of reporting it again as a drop when it goes on.
+            self.tracker.edits.rebaseline(event.row, event.start, t)
         for event in self.level_check.check(
             t, level, ready, self.tracker.active, self.tracker.last_report
         ):
@@ -311,6 +313,9 @@ class Replay:
 
     def portfolio_events(self) -> list[PortfolioEvent]:
         return portfolio_events(self.batch, self.outage_days)
+
+    def cohort_events(self) -> list[CohortEvent]:
+        return cohort_events(self.batch, self.cohort_moves)
 
 
 @dataclass

@@ -15,7 +15,7 @@ import numpy as np
 from . import classify
 from .baseline import MIN_SIGMA
 from .events import Event
-from .types import Finding, PortfolioEvent
+from .types import CohortEvent, Finding, PortfolioEvent
 
 
 def portfolio_events(batch, outage_days: list[tuple[int, float, int]]) -> list[PortfolioEvent]:
@@ -33,6 +33,42 @@ def portfolio_events(batch, outage_days: list[tuple[int, float, int]]) -> list[P
             )
         else:
             events.append(PortfolioEvent(day, day, share, count))
+    return events
+
+
+def cohort_events(batch, moves) -> list[CohortEvent]:
+    """The cohort moves of consecutive days (per cohort and direction) as one event each."""
+    events: list[CohortEvent] = []
+    open_by_key: dict[tuple, int] = {}
+    for move in sorted(moves, key=lambda m: m.t):
+        key = (move.label, move.direction)
+        day = batch.day(move.t)
+        series = tuple(batch.series_ids[row] for row in move.series)
+        index = open_by_key.get(key)
+        if index is not None and (day - events[index].end).days <= 1:
+            last = events[index]
+            events[index] = CohortEvent(
+                last.start,
+                day,
+                last.cohort,
+                last.direction,
+                tuple(dict.fromkeys(last.series_ids + series)),
+                max(last.cohort_size, move.cohort_size),
+                max(last.moving, move.moving),
+            )
+            continue
+        open_by_key[key] = len(events)
+        events.append(
+            CohortEvent(
+                day,
+                day,
+                move.label,
+                "negative" if move.direction < 0 else "positive",
+                series,
+                move.cohort_size,
+                move.moving,
+            )
+        )
     return events
 
 

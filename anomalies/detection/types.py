@@ -152,7 +152,22 @@ class PortfolioEvent:
 
 
 @dataclass(frozen=True)
+class CohortEvent:
+    """Days on which a share of a cohort's series moved together (a regional holiday, a
+    storm, a local outage): the series it excused were not reported as anomalies."""
+
+    start: dt.date
+    end: dt.date
+    cohort: str  # the given label, or "inferred" (series whose daily moves correlate)
+    direction: str  # "negative" or "positive"
+    series_ids: tuple[str, ...]  # the flagged series the move excused
+    cohort_size: int  # the largest number of cohort series with data on one of its days
+    moving: int  # how many of them moved with it
+
+
+@dataclass(frozen=True)
 class DetectionResult:
     findings: list[Finding]
     portfolio_events: list[PortfolioEvent] = field(default_factory=list)
     as_of: dt.date | None = None
+    cohort_events: list[CohortEvent] = field(default_factory=list)

@@ -18,6 +18,7 @@ from customers.selectors import customer_get_visible, customer_metrics
 from .. import services
 from ..charts import usage_chart_svg
 from ..detection.calendar import holiday_mask
+from ..detection.config import DetectionConfig
 from ..forms import DismissForm
 from ..models import AnomalyStatus, ScanRun
 from ..selectors import (
@@ -34,8 +35,6 @@ CHART_DAYS = 90
 # often (a meta refresh: no script).
 RESCAN_SHOWN_FOR = dt.timedelta(minutes=10)
 RESCAN_REFRESH_SECONDS = 3
-# The engine's default calendar (DetectionConfig.holiday_country).
-HOLIDAY_COUNTRY = "US"
 
 
 @login_required
@@ -151,7 +150,9 @@ def _charts(customer, anomalies, selected: str) -> tuple[list[dict], int]:
         return [], 0
     # One window for every metric, so the charts line up day for day.
     first, last, future = _chart_window(metrics, timezone.localdate())
-    mask = holiday_mask(HOLIDAY_COUNTRY, first, CHART_DAYS)
+    # The account's own holidays, as the engine sees them.
+    calendar = customer.holiday_calendar or DetectionConfig().holiday_country
+    mask = holiday_mask(calendar, first, CHART_DAYS)
     holidays = [first + dt.timedelta(days=int(i)) for i in mask.nonzero()[0]]
     names = sorted((m["metric"] for m in metrics), key=lambda name: name != selected)
     charts = []

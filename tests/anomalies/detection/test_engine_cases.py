@@ -171,19 +171,27 @@ def test_permanent_level_shift_becomes_a_pattern_change_at_the_horizon(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_gradual_decline_is_a_pattern_change(seed):
-    first = N - 45
-    values = synth.ramp(synth.usage(N, seed=seed), first, 45, 0.45)
+@pytest.mark.parametrize(("days", "final", "within"), [(45, 0.45, 30), (42, 0.3, 21)])
+def test_gradual_decline_is_found_while_under_way(seed, days, final, within):
+    # A slide to `final` of the level over `days` days (slow churn): one gradual decline,
+    # reported from about where it began, while the slide is still under way (once it has
+    # taken the drop bar's 30 % off), with the decline so far and the level it reaches in
+    # four weeks at its pace.
+    first = N - days
+    values = synth.ramp(synth.usage(N, seed=seed), first, days, final)
 
     findings = run(values, backtest=True)
 
     assert len(findings) == 1, findings
     (f,) = findings
-    assert (f.type, f.direction) == ("pattern_change", "negative")
-    assert day(first) <= f.start < f.detected_at <= day(LAST)
+    assert (f.type, f.direction) == ("gradual_decline", "negative")
+    assert abs((f.start - day(first)).days) <= 7
+    assert (f.detected_at - day(first)).days <= within
     assert f.end == f.detected_at
-    assert f.deviation_percent <= -30
-    # The daily test never tripped: the trend followed the slope.
+    # The decline so far, from the fitted start (the window's fit passed the 30 % bar).
+    assert f.deviation_percent <= -25
+    assert f.projected is not None and f.projected < f.actual
+    # The daily test never tripped: the baseline followed the slope.
     assert by_type(findings, "drop") == []
 
 
