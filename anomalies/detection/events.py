@@ -50,6 +50,8 @@ class HistoryEdits(Protocol):
     def rebaseline(self, row: int, start: int, t: int) -> None: ...
     def abandoned(self, row: int, start: int, end: int, sign: int) -> bool: ...
     def held_start(self, row: int, start: int, sign: int) -> int: ...
+    def held_taken(self, row: int, first: int, start: int, sign: int) -> None: ...
+    def first_flag(self, row: int, start: int, t: int) -> int: ...
 
 
 class EventTracker:
@@ -115,6 +117,15 @@ class EventTracker:
         self.count[opening] = 1
         self.quiet[opening] = 0
         self.reported[opening] = False
+        # A run that opens on the first ordinary day after days a holiday (or last year's
+        # same days) excused although they were flagged the same way: the holiday did not
+        # cause the fall, which began on it (a drop that began on Thanksgiving). Those days
+        # are the run's first days and count towards its duration.
+        for row in np.flatnonzero(opening):
+            first = self.edits.held_start(int(row), t, int(sign[row]))
+            if first < t:
+                self.start[row] = first
+                self.count[row] += t - first
 
         need = np.where(self.sign < 0, self.bars.dur_neg, self.bars.dur_pos)
         newly = self.active & ~self.reported & (self.count >= need)
@@ -122,12 +133,11 @@ class EventTracker:
         self.detected[newly] = t
         self._reported_on(np.flatnonzero(newly), self.sign[newly], t)
         for row in np.flatnonzero(newly):
-            # A drop that began on a holiday began then: once the days after it stay low,
-            # the event starts on the holiday (the holiday itself proves nothing, which is
-            # why it only counts once the run is an event).
-            self.start[row] = self.edits.held_start(
-                int(row), int(self.start[row]), int(self.sign[row])
-            )
+            first_flag = self.edits.first_flag(int(row), int(self.start[row]), t)
+            if first_flag > self.start[row]:
+                self.edits.held_taken(
+                    int(row), int(self.start[row]), first_flag, int(self.sign[row])
+                )
             self._continue_recent(int(row))
 
         # Past the horizon a persisting shift is the account's new normal: say so once, then

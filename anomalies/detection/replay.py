@@ -265,7 +265,8 @@ class Replay:
             expected=expected,
         )
         excused = holiday_excuse(day, neg, self.holiday[day.t])
-        # A flag the holiday excused: the first day of a drop, if the days after stay low.
+        # Flags a holiday or last year's same days excused: the first days of an event, if
+        # the first ordinary day after them is flagged the same way (events.py).
         held = -(neg & excused).astype(np.int8)
         neg &= ~excused
 
@@ -277,6 +278,7 @@ class Replay:
             recurring, deviation = self.yearly.days(day.t, moves_today, sign, rows, size)
             excused[rows[recurring]] = True
             flags[rows[recurring]] = False
+            held[rows[recurring]] = sign
             seasonal[rows[deviation]] = True
 
         # A portfolio-wide move first (an outage, recorded once), then a cohort's.
@@ -354,16 +356,23 @@ class HistoryEdits:
         self.level_check.cool_down(row, t)
 
     def held_start(self, row: int, start: int, sign: int) -> int:
-        """The first of the days right before `start` that a holiday excused although they
-        were flagged `sign` (a drop that began on Thanksgiving began on Thanksgiving), or
-        `start` itself."""
+        """The first of the days right before `start` that a holiday or last year's same
+        days excused although they were flagged `sign` (a drop that began on Thanksgiving
+        began on Thanksgiving), or `start` itself."""
         first = start
         while first - 1 >= self.t0 and self.record.held[first - 1 - self.t0, row] == sign:
             first -= 1
-        if first < start:
-            # The held days are the event's days now: its figures and its chart cover them.
-            self.record.flag[first - self.t0 : start - self.t0, row] = sign
         return first
+
+    def first_flag(self, row: int, start: int, t: int) -> int:
+        """The first day from `start` to t that was flagged (not held)."""
+        flagged = np.flatnonzero(self.record.flag[start - self.t0 : t - self.t0 + 1, row] != 0)
+        return start + int(flagged[0]) if flagged.size else t
+
+    def held_taken(self, row: int, first: int, start: int, sign: int) -> None:
+        """The held days `first` .. `start` - 1 are an event's days now: its figures and its
+        chart cover them."""
+        self.record.flag[first - self.t0 : start - self.t0, row] = sign
 
     def abandoned(self, row: int, start: int, end: int, sign: int) -> bool:
         """A feature metric down to `abandonment_ratio` of its baseline on at least
