@@ -136,7 +136,7 @@ class LevelCheck:
             evidence = np.where(d[rows] < 0, bars.evidence[rows, 0], bars.evidence[rows, 1])
             with np.errstate(invalid="ignore"):
                 wanders = np.abs(d[rows]) >= DRIFT_Z * evidence * drift
-            rows = rows[wanders | np.isnan(drift)]
+            rows = rows[wanders]
         if rows.size:
             # The same weeks of earlier years moved alike (an autumn decline, a spring ramp),
             # or the cohort did: a season or a regional trend, not this account's doing.

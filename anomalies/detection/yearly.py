@@ -182,7 +182,7 @@ class Yearly:
 # How a series' level usually drifts: its changes over a span, over the last year before the
 # span being judged (at least DRIFT_MIN_SAMPLES spans of data).
 DRIFT_HISTORY_DAYS = 365
-DRIFT_MIN_SAMPLES = 4
+DRIFT_MIN_SAMPLES = 2
 
 
 def _calendar_lag(years_back: int) -> int:
