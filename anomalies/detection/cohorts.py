@@ -43,8 +43,6 @@ COHORT_MOVING_SHARE = 0.5
 COHORT_MIN_MOVING = 2
 # Series whose cohorts are inferred together (bounds the memory of one correlation block).
 INFER_BLOCK_ROWS = 256
-# Inferred cohorts are recomputed this often (they change with the seasons, not daily).
-COHORT_REFRESH_DAYS = WEEK
 # A shared move starts together: a member counts as moving with a flagged series only when
 # its own run of moves in that direction began within this many days of the series' run.
 # (Two accounts that each have their own anomaly, weeks apart but overlapping today, are two
@@ -97,12 +95,21 @@ class Cohorts:
             for part in filter(None, label.split(COHORT_SEPARATOR)):
                 self._by_label.setdefault(part, []).append(row)
         self._members: dict[int, tuple[int, np.ndarray]] = {}
+        # (direction, onset day) -> flagged series no cohort can share that run with.
+        self._hopeless: dict[tuple[int, int], set[int]] = {}
+        # Running sums of the moves (a zero row first): any window's mean and spread at once.
+        observed = ~np.isnan(self.moves)
+        filled = np.where(observed, self.moves, 0.0)
+        zero = np.zeros((1, self.n))
+        self._counts = np.concatenate([zero, np.cumsum(observed, axis=0)])
+        self._sums = np.concatenate([zero, np.cumsum(filled, axis=0)])
+        self._squares = np.concatenate([zero, np.cumsum(filled**2, axis=0)])
         # The first day of each series' current run of moves down (0) and up (1), -1 when
         # it is not moving that way: days without data neither extend nor break a run.
         self.onset = np.full((2, self.n), -1, dtype=np.int64)
 
     def members(self, row: int, t: int) -> np.ndarray:
-        """The series of other accounts in `row`'s cohort as of day t."""
+        """The series of other accounts in `row`'s cohort, from the moves before day t."""
         label = self.labels[row]
         if label:
             rows = sorted(
@@ -111,43 +118,65 @@ class Cohorts:
             rows = np.array(rows, dtype=np.int64)
             return rows[self.account[rows] != self.account[row]]
         cached = self._members.get(row)
-        if cached is not None and t - cached[0] < COHORT_REFRESH_DAYS:
+        if cached is not None and cached[0] == t:
             return cached[1]
         return self._infer(np.array([row]), t)[0]
 
-    def _infer(self, rows: np.ndarray, t: int) -> list[np.ndarray]:
-        lo = max(t - COHORT_WINDOW_DAYS, 0)
-        window = self.moves[lo:t]  # (W, n), days before t only
+    def _standardized(self, end: int, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The moves of `series` over the COHORT_WINDOW_DAYS before day `end`, standardized
+        per series (mean and spread from running sums, so any window costs one subtraction)
+        and clipped, 0 where missing; and the mask of days with data. Both (W, len(series)),
+        float32."""
+        lo = max(end - COHORT_WINDOW_DAYS, 0)
+        count = self._counts[end, series] - self._counts[lo, series]
+        total = self._sums[end, series] - self._sums[lo, series]
+        squares = self._squares[end, series] - self._squares[lo, series]
+        window = self.moves[lo:end, series]
         observed = ~np.isnan(window)
         with np.errstate(invalid="ignore", divide="ignore"):
-            count = observed.sum(axis=0)
-            mean = np.where(count > 0, np.nansum(window, axis=0) / np.maximum(count, 1), 0.0)
-            centred = np.where(observed, window - mean, 0.0)
-            sd = np.sqrt(np.sum(centred**2, axis=0) / np.maximum(count - 1, 1))
-            z = np.clip(np.where(sd > 0, centred / sd, 0.0), -MOVE_CLIP_SD, MOVE_CLIP_SD)
-        obs = observed.astype(np.float32)
-        zf = (z * observed).astype(np.float32)
-        squares = zf**2
-        out = []
+            mean = total / np.maximum(count, 1)
+            variance = (squares - count * mean**2) / np.maximum(count - 1, 1)
+            sd = np.sqrt(np.maximum(variance, 0.0))
+            z = np.where(observed & (sd > 0), (window - mean) / sd, 0.0)
+        z = np.clip(z, -MOVE_CLIP_SD, MOVE_CLIP_SD)
+        return z.astype(np.float32), observed.astype(np.float32)
+
+    def _correlated(self, rows: np.ndarray, columns: np.ndarray, end: int) -> np.ndarray:
+        """(rows, columns) mask, from the moves before day `end`: the column series is in the
+        row series' cohort (its moves correlate, enough days overlap, another account)."""
+        out = np.zeros((rows.size, columns.size), dtype=bool)
+        if not rows.size or not columns.size:
+            return out
+        zc, oc = self._standardized(end, columns)
+        sc = zc**2
         # In blocks, so a day on which thousands of series are flagged does not hold a
         # thousands-by-batch matrix at once.
         for first in range(0, rows.size, INFER_BLOCK_ROWS):
             block = rows[first : first + INFER_BLOCK_ROWS]
-            # Sums over the days both series have data, for every pair (row, any series).
-            overlap = obs[:, block].T @ obs
-            products = zf[:, block].T @ zf
-            norm = np.sqrt((squares[:, block].T @ obs) * (obs[:, block].T @ squares))
+            zb, ob = self._standardized(end, block)
+            # Sums over the days both series have data, for every pair.
+            overlap = ob.T @ oc
+            products = zb.T @ zc
+            norm = np.sqrt(((zb**2).T @ oc) * (ob.T @ sc))
             with np.errstate(invalid="ignore", divide="ignore"):
                 correlation = np.where(norm > 0, products / norm, 0.0)
-            member = (
+            out[first : first + block.size] = (
                 (correlation >= COHORT_MIN_CORRELATION)
                 & (overlap >= COHORT_MIN_OVERLAP_DAYS)
-                & (self.account[None, :] != self.account[block][:, None])
+                & (self.account[columns][None, :] != self.account[block][:, None])
             )
-            for k, row in enumerate(block):
-                members = np.flatnonzero(member[k])
-                self._members[int(row)] = (t, members)
-                out.append(members)
+        return out
+
+    def _infer(self, rows: np.ndarray, end: int) -> list[np.ndarray]:
+        """The cohorts of `rows` from the moves before day `end` (the start of the move being
+        judged: its own days must not make two series look alike)."""
+        everyone = np.arange(self.n)
+        member = self._correlated(rows, everyone, end)
+        out = []
+        for k, row in enumerate(rows):
+            members = np.flatnonzero(member[k])
+            self._members[int(row)] = (end, members)
+            out.append(members)
         return out
 
     def observe(self, t: int, drop: np.ndarray, spike: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -176,25 +205,55 @@ class Cohorts:
             rows = np.flatnonzero(flags)
             if not rows.size:
                 continue
-            stale = [
-                r
-                for r in rows
-                if not self.labels[r]
-                and (r not in self._members or t - self._members[r][0] >= COHORT_REFRESH_DAYS)
-            ]
-            if stale:
-                self._infer(np.array(stale), t)
             onset = self.onset[k]
+            start = np.where(onset[rows] >= 0, onset[rows], t)
+            # Cheap first: an inferred cohort can only share the move if at least
+            # COHORT_MIN_MOVING correlated series moved with it today, in step. Only series
+            # that pass need their whole cohort (for the share).
+            inferred = rows[self.labels[rows] == ""]
+            hopeless: set[int] = set()
+            # An inferred cohort is judged on the moves before the move being judged began:
+            # a shared move's own days would make any two series that share it look alike.
+            starts = start[self.labels[rows] == ""]
+            for began in np.unique(starts):
+                group = inferred[starts == began]
+                # Known already: after its onset's days, no new series can move in step with
+                # a run, only stop moving; a run hopeless once stays hopeless.
+                known = self._hopeless.get((k, int(began)), set())
+                hopeless |= known & set(group.tolist())
+                group = np.array([r for r in group if r not in known], dtype=np.int64)
+                if not group.size:
+                    continue
+                # Cheap first: the cohort can only share the move if at least
+                # COHORT_MIN_MOVING correlated series moved with it, in step. Only series
+                # that pass need their whole cohort (for the share).
+                movers = np.flatnonzero(
+                    moving & present_today & (np.abs(onset - began) <= COHORT_ONSET_DAYS)
+                )
+                count = self._correlated(group, movers, int(began)).sum(axis=1)
+                lost = set(group[count < COHORT_MIN_MOVING].tolist())
+                hopeless |= lost
+                if t > began + COHORT_ONSET_DAYS:
+                    self._hopeless.setdefault((k, int(began)), set()).update(lost)
+                stale = [
+                    r
+                    for r in group
+                    if r not in hopeless
+                    and (r not in self._members or self._members[r][0] != began)
+                ]
+                if stale:
+                    self._infer(np.array(stale), int(began))
             shared: dict[tuple, list[int]] = {}
-            for row in rows:
-                members = self.members(int(row), t)
+            for row, first in zip(rows, start, strict=True):
+                if int(row) in hopeless:
+                    continue
+                members = self.members(int(row), int(first))
                 present = members[present_today[members]]
                 if not present.size:
                     continue
                 # A flagged day is itself moving; its run began at onset[row] (today when
                 # the daily move is milder than the flag's bar).
-                start = onset[row] if onset[row] >= 0 else t
-                together = moving[present] & (np.abs(onset[present] - start) <= COHORT_ONSET_DAYS)
+                together = moving[present] & (np.abs(onset[present] - first) <= COHORT_ONSET_DAYS)
                 count = int(together.sum())
                 if count >= COHORT_MIN_MOVING and count >= COHORT_MOVING_SHARE * present.size:
                     excused[row] = True
@@ -237,7 +296,8 @@ class Cohorts:
                 if alike.sum() >= portfolio_share * others.sum():
                     shared[k] = True
                     continue
-            members = self.members(int(row), t)
+            # The cohort from before the change began, as for days.
+            members = self.members(int(row), max(t - span, 1))
             moved = change[members]
             moved = moved[~np.isnan(moved)]
             if not moved.size:
