@@ -55,18 +55,26 @@ def daily_moves(yt: np.ndarray) -> np.ndarray:
     MOVE_REFERENCE_WEEKS weeks (NaN without data or with under two reference days)."""
     T, n = yt.shape
     assert MOVE_REFERENCE_WEEKS == 4  # the median of up to four values, without sorting
-    shifted = np.full((MOVE_REFERENCE_WEEKS, T, n), np.nan)
+    count = np.zeros((T, n), dtype=np.int8)
+    total = np.zeros((T, n))
+    high = np.full((T, n), np.nan)
+    low = np.full((T, n), np.nan)
     for k in range(1, MOVE_REFERENCE_WEEKS + 1):
-        if WEEK * k < T:
-            shifted[k - 1, WEEK * k :] = yt[: T - WEEK * k]
+        lag = WEEK * k
+        if lag >= T:
+            break
+        past = yt[: T - lag]  # the same weekday k weeks before days lag .. T - 1
+        seen = ~np.isnan(past)
+        count[lag:] += seen
+        total[lag:] += np.where(seen, past, 0.0)
+        np.fmax(high[lag:], past, out=high[lag:])
+        np.fmin(low[lag:], past, out=low[lag:])
     with np.errstate(invalid="ignore"):
-        count = np.sum(~np.isnan(shifted), axis=0)
-        total = np.nansum(shifted, axis=0)
-        high = np.fmax(np.fmax(shifted[0], shifted[1]), np.fmax(shifted[2], shifted[3]))
-        low = np.fmin(np.fmin(shifted[0], shifted[1]), np.fmin(shifted[2], shifted[3]))
         middle = total - high - low  # the middle two of four, or the middle one of three
-        reference = np.select(
-            [count == 4, count == 3, count == 2], [middle / 2, middle, total / 2], np.nan
+        reference = np.where(
+            count == 4,
+            middle / 2,
+            np.where(count == 3, middle, np.where(count == 2, total / 2, np.nan)),
         )
     return yt - reference
 
@@ -97,13 +105,6 @@ class Cohorts:
         self._members: dict[int, tuple[int, np.ndarray]] = {}
         # (direction, onset day) -> flagged series no cohort can share that run with.
         self._hopeless: dict[tuple[int, int], set[int]] = {}
-        # Running sums of the moves (a zero row first): any window's mean and spread at once.
-        observed = ~np.isnan(self.moves)
-        filled = np.where(observed, self.moves, 0.0)
-        zero = np.zeros((1, self.n))
-        self._counts = np.concatenate([zero, np.cumsum(observed, axis=0)])
-        self._sums = np.concatenate([zero, np.cumsum(filled, axis=0)])
-        self._squares = np.concatenate([zero, np.cumsum(filled**2, axis=0)])
         # The first day of each series' current run of moves down (0) and up (1), -1 when
         # it is not moving that way: days without data neither extend nor break a run.
         self.onset = np.full((2, self.n), -1, dtype=np.int64)
@@ -124,20 +125,18 @@ class Cohorts:
 
     def _standardized(self, end: int, series: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The moves of `series` over the COHORT_WINDOW_DAYS before day `end`, standardized
-        per series (mean and spread from running sums, so any window costs one subtraction)
-        and clipped, 0 where missing; and the mask of days with data. Both (W, len(series)),
-        float32."""
+        per series and clipped, 0 where missing; and the mask of days with data. Both
+        (W, len(series)), float32 (only the few series asked about are touched)."""
         lo = max(end - COHORT_WINDOW_DAYS, 0)
-        count = self._counts[end, series] - self._counts[lo, series]
-        total = self._sums[end, series] - self._sums[lo, series]
-        squares = self._squares[end, series] - self._squares[lo, series]
         window = self.moves[lo:end, series]
         observed = ~np.isnan(window)
+        filled = np.where(observed, window, 0.0)
+        count = observed.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = total / np.maximum(count, 1)
-            variance = (squares - count * mean**2) / np.maximum(count - 1, 1)
-            sd = np.sqrt(np.maximum(variance, 0.0))
-            z = np.where(observed & (sd > 0), (window - mean) / sd, 0.0)
+            mean = filled.sum(axis=0) / np.maximum(count, 1)
+            centred = np.where(observed, window - mean, 0.0)
+            sd = np.sqrt((centred**2).sum(axis=0) / np.maximum(count - 1, 1))
+            z = np.where(sd > 0, centred / sd, 0.0)
         z = np.clip(z, -MOVE_CLIP_SD, MOVE_CLIP_SD)
         return z.astype(np.float32), observed.astype(np.float32)
 
@@ -296,8 +295,13 @@ class Cohorts:
                 if alike.sum() >= portfolio_share * others.sum():
                     shared[k] = True
                     continue
-            # The cohort from before the change began, as for days.
-            members = self.members(int(row), max(t - span, 1))
+            # The cohort from before the change began, as for days. Cheap first: at least
+            # COHORT_MIN_MOVING correlated series must have moved alike.
+            began = max(t - span, 1)
+            alike_rows = np.flatnonzero(present & (sign[k] * change >= 0.5 * own))
+            if self._correlated(np.array([row]), alike_rows, began).sum() < COHORT_MIN_MOVING:
+                continue
+            members = self.members(int(row), began)
             moved = change[members]
             moved = moved[~np.isnan(moved)]
             if not moved.size:
