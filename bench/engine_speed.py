@@ -26,6 +26,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 import argparse  # noqa: E402
 import datetime as dt  # noqa: E402
 import io  # noqa: E402
+import resource  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
@@ -208,7 +209,13 @@ def main():
                 check=True,
             )
 
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         cli_s, done = median_seconds(cli)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        # CPU of one run: user time is the work; system time is mostly the kernel handing
+        # out fresh pages, which is what varies on a shared machine.
+        user_s = (children.ru_utime - children_before.ru_utime) / 3
+        sys_s = (children.ru_stime - children_before.ru_stime) / 3
         printed = done.stdout.count(b"\n")
         new_read_s, new_batch = median_seconds(lambda: read_series_batch(path))
         naive_read_s, naive_batch = median_seconds(lambda: naive_read(path))
@@ -218,6 +225,7 @@ def main():
     print()
     print(f"the CLI on the same series: {values.size:,} rows, {size_mb:,.0f} MB of CSV")
     print(line("CLI, whole process", n, cli_s, f"({printed:,} JSON lines: the open events)"))
+    print(line("CLI, user CPU", n, user_s, f"(plus {sys_s:.2f} s system CPU per run)"))
     print(f"in-process engine / whole process: {cli_s / engine_s:.1f}x the time")
     print(line("read: pyarrow + checks", n, new_read_s, "(CSV to SeriesBatch, in process)"))
     print(line("read: pandas (before)", n, naive_read_s, "(CSV to SeriesBatch, in process)"))

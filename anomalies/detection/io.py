@@ -99,7 +99,7 @@ def read_series_batch(source: str | os.PathLike | IO) -> SeriesBatch:
     start = rows.days.min()
     day_offset = (rows.days - start).astype(np.int64)
     optional = {name: per_series[order] for name, per_series in rows.optional.items()}
-    return _batch(
+    batch = _batch(
         rows.ids[order],
         rank[rows.id_codes],
         start,
@@ -107,6 +107,11 @@ def read_series_batch(source: str | os.PathLike | IO) -> SeriesBatch:
         rows.values,
         optional,
     )
+    del rows
+    # pyarrow's allocator keeps the parser's buffers (about three times the file) for reuse;
+    # nothing else here allocates through it, so hand them back before the engine runs.
+    pa.default_memory_pool().release_unused()
+    return batch
 
 
 def batch_from_long(frame: pd.DataFrame) -> SeriesBatch:
