@@ -206,16 +206,3 @@ class EventTracker:
     def _reported_on(self, rows: np.ndarray, signs: np.ndarray, t: int) -> None:
         columns = (np.asarray(signs) > 0).astype(int)
         self.last_report[columns, rows] = np.maximum(self.last_report[columns, rows], t)
-
-    def open_reported(self, row: int, *, sign: int, start: int, t: int, days: int) -> None:
-        """Open a run of `row` that is an event at once (a sustained change found over a
-        window of days, patterns.SustainedCheck): it started on `start`, has `days` days."""
-        self.active[row] = True
-        self.sign[row] = sign
-        self.start[row] = start
-        self.last[row] = t
-        self.count[row] = days
-        self.quiet[row] = 0
-        self.reported[row] = True
-        self.detected[row] = t
-        self._reported_on(np.array([row]), np.array([sign]), t)

@@ -4,7 +4,6 @@
   weeks, found while it is under way.
 - `LevelCheck`: a slow level change (a decline the trend check missed, creeping growth)
   between the level now and `level_lookback_days` ago.
-- `SustainedCheck`: a change no single day shows but a window of days does (small counts).
 - `WeeklyCheck`: a changed weekly habit (weekends now busy, a new day off), the same weekday
   flagged the same way three weeks running.
 """
@@ -44,16 +43,6 @@ TREND_PROJECTION_DAYS = 28
 # A decline is gradual, not a step, when its weekly means fell week after week: at least this
 # share of the window's week-to-week changes are falls.
 TREND_FALLING_WEEKS_SHARE = 0.65
-# Windows (days, ending today) over which a sustained change is weighed as a whole: a small
-# account's days each stay within their count noise, their sum does not.
-SUSTAINED_WINDOWS = (3, 7, 14)
-# Share of a window's days that must have data (and not be excused) to weigh it.
-SUSTAINED_MIN_DAYS_SHARE = 0.7
-# Only where count noise is most of a day's spread (the Poisson spread of the expected count
-# at least this share of the day's sigma) are days independent enough for their sum to be
-# judged against the root of their summed variances; on larger accounts a window of
-# off days is weather or a habit, whose days move together, and the daily test is enough.
-SUSTAINED_COUNT_NOISE_SHARE = 0.7
 # A weekday flagged the same way this many weeks running is a changed weekly habit, when at
 # most MAX_CHANGED_WEEKDAYS weekdays changed and the rest of those weeks stayed mostly normal
 # (at most OTHER_DAYS_FLAGGED_SHARE of their days flagged).
@@ -338,69 +327,6 @@ class TrendCheck:
             level_sd=float(self.baseline.res_sigma[row]),
             projected=now + slope * TREND_PROJECTION_DAYS,
         )
-
-
-class SustainedCheck:
-    """A change no single day shows, but a window of days does: the window's mean change is
-    past the percentage bar, its days' summed log residuals over the root of their summed
-    variances (Stouffer's z, the Poisson spread of the sum on a small account) are past the z
-    bar, and today is still off the same way. The run is an event at once, from the
-    window's first day (the minimum duration must fit in the window)."""
-
-    def __init__(self, *, record, yt: np.ndarray, t0: int, bars: Thresholds):
-        self.record, self.yt, self.t0, self.bars = record, yt, t0, bars
-
-    def check(
-        self, t: int, ready: np.ndarray, active: np.ndarray
-    ) -> list[tuple[int, int, int, int]]:
-        """(row, sign, start day, days) for the series (`ready`, without an open run) whose
-        window ending on day t holds a sustained change."""
-        r = t - self.t0
-        candidates = ready & ~active
-        if not candidates.any():
-            return []
-        bars = self.bars
-        found: dict[int, tuple[int, int, int, int]] = {}
-        for k in SUSTAINED_WINDOWS:
-            if r + 1 < k:
-                break
-            rows = slice(r - k + 1, r + 1)
-            days = slice(t - k + 1, t + 1)
-            e = self.yt[days] - self.record.forecast[rows]
-            usable = ~np.isnan(e) & ~self.record.excused[rows]
-            count = usable.sum(axis=0)
-            total = np.where(usable, e, 0.0).sum(axis=0)
-            variance = np.where(usable, self.record.sigma[rows] ** 2, 0.0).sum(axis=0)
-            with np.errstate(invalid="ignore", divide="ignore"):
-                mean = total / np.maximum(count, 1)
-                z = total / np.sqrt(variance)
-            today = np.where(usable[-1], e[-1], 0.0)
-            expected = np.expm1(self.record.forecast[r])
-            positive = np.maximum(expected, 0)
-            poisson = np.sqrt(positive) / (1 + positive)
-            counts_rule = poisson >= SUSTAINED_COUNT_NOISE_SHARE * self.record.sigma[r]
-            enough = candidates & counts_rule & (count >= np.ceil(SUSTAINED_MIN_DAYS_SHARE * k))
-            down = (
-                enough
-                & (k >= bars.dur_neg)
-                & (mean <= np.log1p(bars.drop))
-                & (z <= -bars.z_neg)
-                & (today < 0)
-            )
-            up = (
-                enough
-                & (k >= bars.dur_pos)
-                & (mean >= np.log1p(bars.spike))
-                & (z >= bars.z_pos)
-                & (today > 0)
-            )
-            for sign, mask in ((-1, down), (1, up)):
-                for row in np.flatnonzero(mask):
-                    if int(row) in found:
-                        continue
-                    first = int(np.flatnonzero(usable[:, row])[0])
-                    found[int(row)] = (int(row), sign, t - k + 1 + first, int(count[row]))
-        return list(found.values())
 
 
 class WeeklyCheck:

@@ -30,7 +30,7 @@ from .flags import (
     raw_flags,
     support_sign,
 )
-from .patterns import LevelCheck, SustainedCheck, TrendCheck, WeeklyCheck
+from .patterns import LevelCheck, TrendCheck, WeeklyCheck
 from .stl_operator import WEEK, stl_operator
 from .summaries import Summaries, cohort_events, portfolio_events
 from .tails import TailEvidence
@@ -146,7 +146,6 @@ class Replay:
             yearly=self.yearly,
             cohorts=self.cohorts,
         )
-        self.sustained_check = SustainedCheck(record=self.record, yt=self.yt, t0=self.t0, bars=bars)
         self.weekly_check = WeeklyCheck(
             batch=batch,
             cfg=cfg,
@@ -231,11 +230,6 @@ class Replay:
         judged = ob & ~flags.excused & flags.eligible
         self.tracker.advance(t, sign, judged, flags.support)
         ready = day.decidable & day.mature
-        eligible = ready & (expected >= self.bars.min_volume)
-        for row, run_sign, start, days in [] and self.sustained_check.check(
-            t, eligible, self.tracker.active
-        ):
-            self.tracker.open_reported(row, sign=run_sign, start=start, t=t, days=days)
         for event in self.trend_check.check(
             t,
             window,
