@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from customers.metrics import FEATURE_PREFIX, metric_label
 
+from .detection.patterns import TREND_PROJECTION_DAYS
+
 
 def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float) -> str:
     """'67% drop in API calls', 'Feature abandonment: Reports module -80%',
@@ -25,3 +27,12 @@ def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float
     if anomaly_type == "pattern_change":
         return f"Pattern change in {lower}: {direction} {pct}%"
     return f"Seasonal deviation in {lower}: {direction} {pct}%"
+
+
+def projection_text(*, anomaly_type: str, projected_value) -> str:
+    """'about 1,234/day in 4 weeks': where a gradual decline is heading at its current pace
+    (the engine projects it TREND_PROJECTION_DAYS ahead); "" for anything else."""
+    if anomaly_type != "gradual_decline" or projected_value is None:
+        return ""
+    weeks = TREND_PROJECTION_DAYS // 7
+    return f"about {float(projected_value):,.0f}/day in {weeks} week{'s' if weeks != 1 else ''}"

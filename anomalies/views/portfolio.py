@@ -22,7 +22,7 @@ from ..forms import ActionForm, DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
 from ..selectors import anomaly_get_visible, anomaly_list_for_summary, anomaly_list_visible
 from ..services import anomaly_action_record
-from ..text import anomaly_sentence
+from ..text import anomaly_sentence, projection_text
 
 # Cards and anomalies read worst first: losses by severity, then good news and info.
 TIER_RANK = {"critical": 0, "warning": 1, "positive": 2, "info": 2}
@@ -77,6 +77,9 @@ def _row(anomaly, *, today: dt.date) -> dict:
         "duration": duration_text(anomaly, today=today),
         "baseline": f"{float(anomaly.baseline_value):,.0f}",
         "actual": f"{float(anomaly.actual_value):,.0f}",
+        "projection": projection_text(
+            anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
+        ),
         "actions": [(kind.value, kind.label) for kind in anomaly_actions(anomaly)],
         # The customer page's dismiss view reads the form under this prefix.
         "dismiss_form": DismissForm(prefix=str(anomaly.pk)),
