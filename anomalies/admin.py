@@ -3,6 +3,7 @@ import uuid
 from django.contrib import admin, messages
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 
 from customers.models import Customer
 
@@ -18,6 +19,9 @@ from .models import (
     UsageAnomaly,
 )
 from .text import anomaly_sentence
+
+# Enough of a note in the data-quality list for a cohort and a handful of account names.
+NOTE_EXCERPT_CHARS = 400
 
 
 class AnomalyActionInline(admin.TabularInline):
@@ -162,6 +166,7 @@ class DataQualityEventAdmin(admin.ModelAdmin):
         "metric",
         "affected_share",
         "series_affected",
+        "note_excerpt",
         "created_at",
     ]
     list_filter = ["kind"]
@@ -169,6 +174,11 @@ class DataQualityEventAdmin(admin.ModelAdmin):
     date_hierarchy = "start_date"
     list_select_related = ["customer"]
     raw_id_fields = ["customer", "scan_run", "anomaly"]
+
+    @admin.display(description="note")
+    def note_excerpt(self, obj):
+        # A cohort move's note names its cohort and accounts: what ops read it for.
+        return Truncator(obj.note).chars(NOTE_EXCERPT_CHARS)
 
 
 @admin.register(ScanRun)

@@ -34,7 +34,7 @@ from .serializers import (
     ScanRunSerializer,
     SettingsSerializer,
 )
-from .text import anomaly_sentence
+from .text import anomaly_sentence, projection_text
 from .throttles import ScanThrottle
 
 SUMMARY_DAYS = 30
@@ -429,6 +429,11 @@ def _summary_line(anomaly: UsageAnomaly) -> str:
         f"baseline {float(anomaly.baseline_value):,.0f}/day, "
         f"now {float(anomaly.actual_value):,.0f}/day"
     )
+    projection = projection_text(
+        anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
+    )
+    if projection:
+        line += f"; at this pace {projection}"
     if anomaly.possible_cause:
         line += f"; possible cause: {anomaly.possible_cause}"
     return line

@@ -178,17 +178,24 @@ def _anomaly_rects(days: list[dt.date], anomalies, x, slot: float) -> list[str]:
     first, last = days[0], days[-1]
     rects = []
     for start, end, severity in anomalies:
+        ongoing = not end
         start, end = _as_date(start), _as_date(end) if end else last
         if end < first or start > last:
             continue
         i = (max(start, first) - first).days
         j = (min(end, last) - first).days
         color = SEVERITY_COLORS.get(severity, SEVERITY_COLORS["warning"])
+        # The days it covers, ongoing ones up to the chart's last day: "Nov 26 – Nov 30".
+        shown = min(end, last)
+        days = (shown - start).days + 1
+        span = (
+            f"{start:%b} {start.day} – {shown:%b} {shown.day}{', ongoing' if ongoing else ''} "
+            f"({days} day{'s' if days != 1 else ''})"
+        )
         rects.append(
             f'<rect class="anomaly" x="{x(i) - slot / 2:.1f}" y="{MARGIN_TOP}" '
             f'width="{(j - i + 1) * slot:.1f}" height="{PLOT_H}" fill="{color}" '
-            f'fill-opacity="0.15"><title>{escape(severity)} anomaly from {start:%b} {start.day}'
-            f"</title></rect>"
+            f'fill-opacity="0.15"><title>{escape(severity)} anomaly {span}</title></rect>'
         )
     return rects
 

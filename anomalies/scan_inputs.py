@@ -110,6 +110,8 @@ def _calendars_and_cohorts(customer_ids: list[str]) -> tuple[dict, dict]:
     )
     for pk, calendar, region, segment in rows:
         calendars[str(pk)] = calendar
+        # Case-blind, like a person reading them: "EMEA" and "emea" are one cohort.
+        region, segment = region.strip().lower(), segment.strip().lower()
         labels = [f"region:{region}" if region else "", f"segment:{segment}" if segment else ""]
         cohorts[str(pk)] = COHORT_SEPARATOR.join(label for label in labels if label)
     return calendars, cohorts

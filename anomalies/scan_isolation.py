@@ -44,13 +44,22 @@ def series_error(*, customer: str, metric: str, stage: str, exc: BaseException) 
 
 
 def batch_rows(batch: SeriesBatch, rows: Sequence[int]) -> SeriesBatch:
+    """The batch's `rows`, with everything the engine reads per series (their cohorts and
+    holiday calendars too: without them a sub-batch would judge every account by the default
+    calendar and no cohort)."""
     rows = list(rows)
+
+    def take(per_series):
+        return None if per_series is None else tuple(per_series[i] for i in rows)
+
     return SeriesBatch(
         batch.values[rows],
         batch.start,
-        tuple(batch.series_ids[i] for i in rows),
-        tuple(batch.metrics[i] for i in rows),
-        tuple(batch.groups[i] for i in rows),
+        take(batch.series_ids),
+        take(batch.metrics),
+        take(batch.groups),
+        cohorts=take(batch.cohorts),
+        countries=take(batch.countries),
     )
 
 

@@ -22,6 +22,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from customers.models import Customer, RiskSignal
+from customers.validators import NOTE_MAX_LENGTH
 
 from . import scan_inputs, scan_isolation, scan_results
 from .detection import detect
@@ -353,29 +354,54 @@ def _portfolio_events_record(outages, run: ScanRun) -> None:
 
 def _cohort_events_record(events, run: ScanRun) -> None:
     """A cohort's shared move is shown to ops once (per cohort, direction and first day), with
-    the accounts whose moves it explained: they are not customer anomalies."""
+    the accounts whose moves it explained, by name: they are not customer anomalies."""
+    if not events:
+        return
+    ids = {sid.split("/", 1)[0] for event in events for sid in event.series_ids}
+    names = {
+        str(pk): f"{name} ({external_id})"
+        for pk, name, external_id in Customer.objects.filter(pk__in=ids).values_list(
+            "pk", "name", "external_id"
+        )
+    }
+    metric_length = DataQualityEvent._meta.get_field("metric").max_length
     for event in events:
         customers = sorted({sid.split("/", 1)[0] for sid in event.series_ids})
         direction = "fell" if event.direction == "negative" else "rose"
+        head = (
+            f"{len(customers)} account(s) {direction} together with their cohort "
+            f"({event.cohort}: {event.moving} of {event.cohort_size} series): "
+            "a regional event, not customer anomalies. Accounts: "
+        )
         DataQualityEvent.objects.get_or_create(
             kind=DataQualityEvent.Kind.COHORT_MOVE,
             start_date=event.start,
-            metric=f"{event.cohort}:{event.direction}"[
-                : DataQualityEvent._meta.get_field("metric").max_length
-            ],
+            metric=f"{event.cohort}:{event.direction}"[:metric_length],
             defaults={
                 "end_date": event.end,
                 "series_affected": len(event.series_ids),
                 "affected_share": event.moving / event.cohort_size if event.cohort_size else None,
                 "scan_run": run,
-                "note": (
-                    f"{len(customers)} account(s) {direction} together with their cohort "
-                    f"({event.cohort}: {event.moving} of {event.cohort_size} series): "
-                    "a regional event, not customer anomalies. Accounts: "
-                    + ", ".join(customers[:50])
+                "note": head
+                + _names_within(
+                    sorted(names.get(c, c) for c in customers), NOTE_MAX_LENGTH - len(head)
                 ),
             },
         )
+
+
+def _names_within(names: list[str], room: int) -> str:
+    """The names, comma-separated, as many as fit in `room` characters, then "and N more"."""
+    reserve = len(", and 9999999 more")
+    text = ""
+    for k, name in enumerate(names):
+        candidate = f"{text}, {name}" if text else name
+        last = k == len(names) - 1
+        if len(candidate) > room - (0 if last else reserve):
+            rest = len(names) - k
+            return f"{text}, and {rest} more" if text else f"{rest} accounts"
+        text = candidate
+    return text
 
 
 def _run_errors_append(run_id, errors: list[dict]) -> None:

@@ -3,7 +3,16 @@ the API summary and the pages."""
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
+
+import holidays
+
 from customers.metrics import FEATURE_PREFIX, metric_label
+
+from .detection.calendar import split_country
+from .detection.config import DetectionConfig
+from .detection.patterns import TREND_PROJECTION_DAYS
 
 
 def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float) -> str:
@@ -25,3 +34,31 @@ def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float
     if anomaly_type == "pattern_change":
         return f"Pattern change in {lower}: {direction} {pct}%"
     return f"Seasonal deviation in {lower}: {direction} {pct}%"
+
+
+def projection_text(*, anomaly_type: str, projected_value) -> str:
+    """'about 1,234/day in 4 weeks': where a gradual decline is heading at its current pace
+    (the engine projects it TREND_PROJECTION_DAYS ahead); "" for anything else."""
+    if anomaly_type != "gradual_decline" or projected_value is None:
+        return ""
+    weeks = TREND_PROJECTION_DAYS // 7
+    return f"about {float(projected_value):,.0f}/day in {weeks} week{'s' if weeks != 1 else ''}"
+
+
+def holiday_name(*, calendar: str, day: dt.date) -> str:
+    """The public holiday `day` is in an account's calendar ("Thanksgiving Day"; "" for the
+    default calendar's when `calendar` is empty), or "" on an ordinary day. A drop the engine
+    reports from a holiday says so: the holiday began it, the days after it stayed low."""
+    return _holidays(calendar or DetectionConfig().holiday_country or "", day.year).get(day, "")
+
+
+@functools.lru_cache(maxsize=64)
+def _holidays(calendar: str, year: int) -> dict[dt.date, str]:
+    if not calendar:
+        return {}
+    code, subdivision = split_country(calendar)
+    try:
+        days = holidays.country_holidays(code, subdiv=subdivision, years=year, language="en_US")
+    except NotImplementedError:  # a calendar the model's validator would refuse
+        return {}
+    return dict(days)

@@ -1,7 +1,16 @@
 """Error pages that speak the client's language: JSON under /api/, HTML elsewhere."""
 
 from django.http import JsonResponse
+from django.views.defaults import bad_request as default_bad_request
 from django.views.defaults import page_not_found, server_error
+
+
+def bad_request(request, exception=None):
+    # What Django refuses before any view runs (a form with more than
+    # DATA_UPLOAD_MAX_NUMBER_FIELDS fields, a bad Host): under /api/, still the API's JSON.
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Bad request."}, status=400)
+    return default_bad_request(request, exception)
 
 
 def not_found(request, exception=None):

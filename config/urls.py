@@ -21,5 +21,6 @@ urlpatterns = [
     path("", include("notifications.urls")),
 ]
 
+handler400 = "config.errors.bad_request"
 handler404 = "config.errors.not_found"
 handler500 = "config.errors.internal_error"

@@ -47,8 +47,20 @@ class AnomalyInline(admin.TabularInline):
 @admin.register(Customer)
 class CustomerAdmin(admin.ModelAdmin):
     inlines = [AnomalyInline]
-    list_display = ["name", "external_id", "csm", "tier", "arr", "status", "metric_rows"]
-    list_filter = ["status", "tier", "csm"]
+    list_display = [
+        "name",
+        "external_id",
+        "csm",
+        "tier",
+        "arr",
+        "status",
+        "holiday_calendar",
+        "region",
+        "segment",
+        "metric_rows",
+    ]
+    # Region and segment are free text: the filters list the values in use.
+    list_filter = ["status", "tier", "csm", "region", "segment", "holiday_calendar"]
     search_fields = ["name", "external_id", "contact_email"]
     list_select_related = ["csm"]
     readonly_fields = ["id", "usage_summary", "created_at", "updated_at"]

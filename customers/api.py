@@ -11,13 +11,14 @@ from anomalies.api import Pagination, page_of
 
 from . import ingest
 from .limits import usage_limits
+from .models import Customer
 from .selectors import (
     customer_get_visible,
     customer_list_visible,
     customer_list_with_open_anomalies,
     customer_metrics,
 )
-from .services import usage_ingest
+from .services import customer_calendar_update, usage_ingest
 from .validators import SEARCH_MAX_LENGTH
 
 
@@ -147,6 +148,11 @@ class CustomerSerializer(serializers.Serializer):
     tier = serializers.CharField()
     arr = serializers.DecimalField(max_digits=14, decimal_places=2)
     status = serializers.CharField()
+    holiday_calendar = serializers.CharField(
+        help_text='Public holidays the account keeps ("US", "DE-BY"); empty: the default (US).'
+    )
+    region = serializers.CharField()
+    segment = serializers.CharField()
     open_anomalies = serializers.IntegerField()
 
 
@@ -183,6 +189,8 @@ class CustomerListApi(APIView):
 
 
 class CustomerDetailApi(APIView):
+    """One account; PATCH sets its holiday calendar and cohorts (the owner's CSM or staff)."""
+
     class OutputSerializer(CustomerSerializer):
         class Meta:
             ref_name = "CustomerDetail"
@@ -193,9 +201,39 @@ class CustomerDetailApi(APIView):
             many=True,
         )
 
+    class InputSerializer(serializers.ModelSerializer):
+        """The fields a CSM may change; the model's validators check them, as in admin."""
+
+        class Meta:
+            model = Customer
+            ref_name = "CustomerCalendarInput"
+            fields = ["holiday_calendar", "region", "segment"]
+
+        def validate(self, data):
+            # A field this endpoint does not change is refused, not silently ignored: a
+            # client sending {"name": ...} must not believe the account was renamed.
+            unknown = sorted(set(self.initial_data) - set(self.fields))
+            if unknown:
+                allowed = ", ".join(self.fields)
+                raise serializers.ValidationError(
+                    {name: [f"cannot be changed here: only {allowed}"] for name in unknown}
+                )
+            return data
+
     @extend_schema(responses=OutputSerializer)
     def get(self, request, customer_id):
         customer = customer_get_visible(user=request.user, customer_id=customer_id)
+        return self._detail(request, customer)
+
+    @extend_schema(request=InputSerializer, responses=OutputSerializer)
+    def patch(self, request, customer_id):
+        customer = customer_get_visible(user=request.user, customer_id=customer_id)
+        data = self.InputSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        customer_calendar_update(customer=customer, **data.validated_data)
+        return self._detail(request, customer)
+
+    def _detail(self, request, customer):
         customer = customer_list_with_open_anomalies(user=request.user).filter(pk=customer.pk).get()
         customer.metrics = customer_metrics(customer=customer)
         return Response(self.OutputSerializer(customer).data)

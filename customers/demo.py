@@ -19,6 +19,7 @@ never zero: a zero is a real day without usage.
 from dataclasses import dataclass
 from datetime import date, timedelta
 
+import holidays
 import numpy as np
 import pandas as pd
 
@@ -73,6 +74,11 @@ class AccountSpec:
     levels: dict[str, float]
     growth: float  # per year: 0.3 is +30 %/year, -0.2 a slow decline
     health_base: float  # the non-usage part of the health score, 0 to 100
+    # Where the account works: the public holidays it keeps (its usage dips on them) and the
+    # cohorts it moves with (its region, and its segment by size).
+    holiday_calendar: str = "US"
+    region: str = "us-east"
+    segment: str = "mid-market"
 
     @property
     def metrics(self) -> tuple[str, ...]:
@@ -112,6 +118,8 @@ STORY_ACCOUNTS = (
         },
         growth=0.08,
         health_base=82.0,
+        region="us-east",
+        segment="enterprise",
     ),
     AccountSpec(
         external_id=CLOUDFIRST,
@@ -131,6 +139,7 @@ STORY_ACCOUNTS = (
         },
         growth=0.15,
         health_base=78.0,
+        region="us-west",
     ),
     AccountSpec(
         external_id=NEXUS,
@@ -149,6 +158,7 @@ STORY_ACCOUNTS = (
         },
         growth=0.25,
         health_base=85.0,
+        region="us-central",
     ),
 )
 
@@ -174,11 +184,10 @@ MACHINE_WEEK = _MACHINE_WEEK / _MACHINE_WEEK.mean()
 # syncs run on Christmas Day, dashboards are not opened.
 MACHINE_HOLIDAY_SHARE = 0.4
 
-# Factor on people-driven metrics by (month, day).
-FIXED_HOLIDAYS = {
+# Factor on people-driven metrics by (month, day): the year-end season, everyone's.
+SEASON = {
     (1, 1): 0.15,
     (1, 2): 0.70,
-    (7, 4): 0.35,
     (12, 24): 0.45,
     (12, 25): 0.12,
     (12, 26): 0.30,
@@ -188,8 +197,14 @@ FIXED_HOLIDAYS = {
     (12, 30): 0.55,
     (12, 31): 0.40,
 }
+# American accounts' own days.
+US_FIXED_HOLIDAYS = {(7, 4): 0.35}
 THANKSGIVING = 0.20
 THANKSGIVING_FRIDAY = 0.45
+# Elsewhere, each public holiday of the account's calendar (the `holidays` package), and the
+# Friday after a Thursday one, which many take off.
+PUBLIC_HOLIDAY = 0.20
+BRIDGE_DAY = 0.45
 SUMMER_PEAK_DAY_OF_YEAR = 226  # mid-August
 SUMMER_HALF_WIDTH_DAYS = 28
 SUMMER_DEPTH = 0.15
@@ -201,6 +216,22 @@ DRIFT_SIGMA = 0.008
 ACCOUNT_DAY_SIGMA = 0.03
 SERIES_SIGMA_FLOOR = 0.04
 SERIES_SIGMA_SMALL = 0.2  # divided by sqrt(level)
+
+# (region, holiday calendar, share of the generated accounts): mostly American, a few in
+# Bavaria and Britain.
+PLACES = (
+    ("us-east", "US", 0.35),
+    ("us-west", "US", 0.25),
+    ("us-central", "US", 0.2),
+    ("emea", "DE-BY", 0.1),
+    ("emea", "GB", 0.1),
+)
+SEGMENTS = {"starter": "smb", "growth": "smb", "business": "mid-market", "enterprise": "enterprise"}
+# Streams of their own, derived from the seed, for the accounts' places and for the values of
+# accounts outside the US: every other draw (the stories' values and missing days among them)
+# stays the same whatever the other accounts' calendars.
+PLACES_STREAM = 1
+LOCAL_VALUES_STREAM = 2
 
 # Missing days stay out of the last week so "today's" scan of the stories sees full data.
 RECENT_COMPLETE_DAYS = 7
@@ -282,7 +313,8 @@ def generate_demo(
         raise ValueError(f"seed must be non-negative, got {seed}")
 
     rng = np.random.default_rng(seed)
-    specs = STORY_ACCOUNTS + _generated_accounts(rng, accounts - len(STORY_ACCOUNTS))
+    places = np.random.default_rng([seed, PLACES_STREAM])
+    specs = STORY_ACCOUNTS + _generated_accounts(rng, accounts - len(STORY_ACCOUNTS), places)
     start = np.datetime64(as_of - timedelta(days=days - 1), "D")
     dates = start + np.arange(days)
 
@@ -297,33 +329,56 @@ def generate_demo(
 
     weekday = pd.DatetimeIndex(dates).day_of_week.to_numpy()
     week = np.where(machine[:, None], MACHINE_WEEK[weekday], PEOPLE_WEEK[weekday])
-    holiday_depth = np.log(holiday_factor(dates))
-    holidays = np.exp(np.where(machine[:, None], MACHINE_HOLIDAY_SHARE, 1.0) * holiday_depth)
+    calendar = np.array([a.holiday_calendar for a in specs])[account_of]
 
     drift = _ar1(rng, len(specs), days)[account_of]
     account_day = rng.normal(0.0, ACCOUNT_DAY_SIGMA, (len(specs), days))[account_of]
     sigma = SERIES_SIGMA_FLOOR + SERIES_SIGMA_SMALL / np.sqrt(level)
     series_day = rng.normal(0.0, 1.0, (len(keys), days)) * sigma[:, None]
 
-    expected = level[:, None] * trend * week * holidays * np.exp(drift + account_day + series_day)
-    expected *= _effects(keys, days)
-    values = rng.poisson(expected).astype(float)
+    def expected_with(calendars: np.ndarray) -> np.ndarray:
+        depth = {c: np.log(holiday_factor(dates, calendar=c)) for c in set(calendars.tolist())}
+        holiday_depth = np.array([depth[c] for c in calendars.tolist()]).reshape(-1, days)
+        holidays = np.exp(np.where(machine[:, None], MACHINE_HOLIDAY_SHARE, 1.0) * holiday_depth)
+        out = level[:, None] * trend * week * holidays * np.exp(drift + account_day + series_day)
+        return out * _effects(keys, days)
+
+    # The shared stream draws every series as if it were American: how many numbers a Poisson
+    # draw takes depends on its mean, so local holidays would shift every later draw.
+    values = rng.poisson(expected_with(np.full(len(keys), "US"))).astype(float)
+    local = np.flatnonzero(calendar != "US")
+    if local.size:
+        local_rng = np.random.default_rng([seed, LOCAL_VALUES_STREAM])
+        values[local] = local_rng.poisson(expected_with(calendar)[local])
     values[_missing_days(rng, account_of, len(specs), days)] = np.nan
     return DemoData(as_of=as_of, dates=dates, accounts=specs, keys=keys, values=values)
 
 
-def holiday_factor(dates: np.ndarray) -> np.ndarray:
+def holiday_factor(dates: np.ndarray, *, calendar: str = "US") -> np.ndarray:
     """The factor on people-driven usage for each date (1.0 on an ordinary day): Christmas to
-    New Year, US Thanksgiving and the Friday after, July 4th and a gentle August dip."""
+    New Year and a gentle August dip everywhere; in the US, Thanksgiving and the Friday after
+    and July 4th; elsewhere the public holidays of `calendar` ("DE-BY", "GB") and the Friday
+    after a Thursday one."""
     idx = pd.DatetimeIndex(dates)
     month, day = idx.month.to_numpy(), idx.day.to_numpy()
     weekday, day_of_year = idx.day_of_week.to_numpy(), idx.day_of_year.to_numpy()
     factor = np.ones(len(idx))
-    for (m, d), f in FIXED_HOLIDAYS.items():
+    if calendar == "US":
+        for (m, d), f in US_FIXED_HOLIDAYS.items():
+            factor[(month == m) & (day == d)] = f
+        # The fourth Thursday of November falls on the 22nd to the 28th.
+        factor[(month == 11) & (weekday == 3) & (day >= 22) & (day <= 28)] = THANKSGIVING
+        factor[(month == 11) & (weekday == 4) & (day >= 23) & (day <= 29)] = THANKSGIVING_FRIDAY
+    elif len(idx):
+        code, _, subdivision = calendar.partition("-")
+        years = range(idx.year.min(), idx.year.max() + 1)
+        public = holidays.country_holidays(code, subdiv=subdivision or None, years=years)
+        days = idx.date
+        thursdays = {d for d in public if d.weekday() == 3}
+        factor[[d in public for d in days]] = PUBLIC_HOLIDAY
+        factor[[d - timedelta(days=1) in thursdays for d in days]] = BRIDGE_DAY
+    for (m, d), f in SEASON.items():
         factor[(month == m) & (day == d)] = f
-    # The fourth Thursday of November falls on the 22nd to the 28th.
-    factor[(month == 11) & (weekday == 3) & (day >= 22) & (day <= 28)] = THANKSGIVING
-    factor[(month == 11) & (weekday == 4) & (day >= 23) & (day <= 29)] = THANKSGIVING_FRIDAY
     distance = np.abs(day_of_year - SUMMER_PEAK_DAY_OF_YEAR)
     summer = np.cos(np.pi / 2 * np.minimum(distance / SUMMER_HALF_WIDTH_DAYS, 1.0)) ** 2
     return factor * (1.0 - SUMMER_DEPTH * summer)
@@ -389,7 +444,9 @@ def _trailing_mean(values: np.ndarray, *, window: int, lag: int) -> np.ndarray:
         return (sums[:, hi] - sums[:, lo]) / (counts[:, hi] - counts[:, lo])
 
 
-def _generated_accounts(rng: np.random.Generator, n: int) -> tuple[AccountSpec, ...]:
+def _generated_accounts(
+    rng: np.random.Generator, n: int, places: np.random.Generator
+) -> tuple[AccountSpec, ...]:
     names = _company_names(rng, n)
     # Stratified log-uniform sizes: even 5 accounts span tiny to huge.
     u = (rng.permutation(n) + rng.random(n)) / max(n, 1)
@@ -413,6 +470,8 @@ def _generated_accounts(rng: np.random.Generator, n: int) -> tuple[AccountSpec, 
     health_base = rng.uniform(60.0, 92.0, n)
     arr_noise = rng.lognormal(0.0, 0.2, n)
     contacts = rng.choice(_CONTACT_NAMES, size=n)
+    shares = np.array([share for _, _, share in PLACES])
+    place = places.choice(len(PLACES), size=n, p=shares / shares.sum())
 
     specs = []
     for i in range(n):
@@ -439,6 +498,9 @@ def _generated_accounts(rng: np.random.Generator, n: int) -> tuple[AccountSpec, 
                 levels=levels,
                 growth=float(growth[i]),
                 health_base=float(health_base[i]),
+                holiday_calendar=PLACES[place[i]][1],
+                region=PLACES[place[i]][0],
+                segment=SEGMENTS[tier],
             )
         )
     return tuple(specs)

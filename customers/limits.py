@@ -52,3 +52,15 @@ def validate_holiday_calendar(value: str) -> None:
     message = country_problem(value)
     if message:
         raise ValidationError(message, code="holiday_calendar")
+
+
+def validate_cohort_name(value: str) -> None:
+    """A region or a segment: free text, but never the separator of the engine's cohort
+    labels ("region:emea|segment:smb"), which would split one name into two cohorts."""
+    from anomalies.detection.cohorts import COHORT_SEPARATOR
+
+    if COHORT_SEPARATOR in value:
+        raise ValidationError(
+            f'must not contain "{COHORT_SEPARATOR}": it separates cohort labels',
+            code="cohort_name",
+        )

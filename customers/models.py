@@ -5,7 +5,12 @@ from django.db import models
 from django.db.models import Q
 
 from .constraints import choices_constraint
-from .limits import validate_holiday_calendar, validate_usage_date, validate_usage_value
+from .limits import (
+    validate_cohort_name,
+    validate_holiday_calendar,
+    validate_usage_date,
+    validate_usage_value,
+)
 from .metrics import METRIC_MAX_LENGTH
 
 
@@ -52,9 +57,22 @@ class Customer(models.Model):
         help_text='Country for public holidays, e.g. "US", "DE-BY" (empty: the default).',
     )
     # Cohorts: accounts that move together on a regional holiday, a storm or a local outage.
-    # A move a large share of a cohort shares is reported once, not per account.
-    region = models.CharField(max_length=50, blank=True, default="")
-    segment = models.CharField(max_length=50, blank=True, default="")
+    # A move a large share of a cohort shares is reported once, not per account. Scans
+    # compare them ignoring case ("EMEA" is "emea").
+    region = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        validators=[validate_cohort_name],
+        help_text='Accounts that move together on a regional event, e.g. "us-east", "emea".',
+    )
+    segment = models.CharField(
+        max_length=50,
+        blank=True,
+        default="",
+        validators=[validate_cohort_name],
+        help_text='Accounts of one kind, e.g. "smb", "enterprise", "retail".',
+    )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     status_changed_on = models.DateField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -109,6 +109,41 @@ def usage_ingest(
         )
 
 
+def customer_calendar_update(
+    *,
+    customer: Customer,
+    holiday_calendar: str | None = None,
+    region: str | None = None,
+    segment: str | None = None,
+) -> Customer:
+    """Set an account's holiday calendar and cohorts (None leaves a field as it is; "" is
+    the default: the engine's calendar, no cohort). Checked with the model's validators, so
+    the API and admin refuse the same values in the same words; the next scan uses them.
+
+    Raises django.core.exceptions.ValidationError naming the bad field."""
+    changes = {
+        name: value
+        for name, value in (
+            ("holiday_calendar", holiday_calendar),
+            ("region", region),
+            ("segment", segment),
+        )
+        if value is not None
+    }
+    if not changes:
+        return customer
+    with transaction.atomic():
+        for name, value in changes.items():
+            setattr(customer, name, value)
+        customer.full_clean(
+            exclude=[f.name for f in Customer._meta.fields if f.name not in changes],
+            validate_unique=False,
+            validate_constraints=False,
+        )
+        customer.save(update_fields=[*changes, "updated_at"])
+    return customer
+
+
 def _batched(items: Iterable, size: int):
     # itertools.batched arrives in Python 3.12; we support 3.11.
     iterator = iter(items)

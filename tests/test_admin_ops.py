@@ -252,3 +252,91 @@ def test_the_admin_refuses_a_note_over_the_limit(client, superuser):
     assert not DataQualityEvent.objects.exists()
     assert client.post(url, {**form, "note": "x" * 2000}).status_code == 302
     assert DataQualityEvent.objects.get().note == "x" * 2000
+
+
+def test_customer_changelist_filters_by_region_and_segment(client, superuser, make_customer):
+    munich = make_customer(name="Munich Co", region="emea", segment="smb", holiday_calendar="DE-BY")
+    make_customer(name="Leeds Co", region="emea", segment="enterprise", holiday_calendar="GB")
+    make_customer(name="Austin Co", region="us-central", segment="smb")
+    client.force_login(superuser)
+    url = reverse("admin:customers_customer_changelist")
+
+    def names(**query):
+        response = client.get(url, query)
+        assert response.status_code == 200
+        return sorted(c.name for c in response.context["cl"].result_list)
+
+    assert names(region="emea") == ["Leeds Co", "Munich Co"]
+    assert names(segment="smb") == ["Austin Co", "Munich Co"]
+    assert names(region="emea", segment="smb") == ["Munich Co"]
+    assert names(holiday_calendar="DE-BY") == ["Munich Co"]
+    page = client.get(url).content.decode()
+    # The columns, and a filter per cohort dimension with the values in use.
+    assert "DE-BY" in page and "us-central" in page
+    assert "By region" in page and "By segment" in page
+    assert munich.region in page
+
+
+def _customer_form(customer, **changes) -> dict:
+    form = {
+        "name": customer.name,
+        "external_id": customer.external_id,
+        "csm": "",
+        "tier": customer.tier,
+        "arr": str(customer.arr),
+        "contact_email": "",
+        "holiday_calendar": customer.holiday_calendar,
+        "region": customer.region,
+        "segment": customer.segment,
+        "status": customer.status,
+        "status_changed_on": "",
+        # The read-only anomalies inline still posts its (empty) management form.
+        "anomalies-TOTAL_FORMS": "0",
+        "anomalies-INITIAL_FORMS": "0",
+    }
+    return form | changes
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("holiday_calendar", "XX", "not a country the holidays package knows"),
+        ("holiday_calendar", "gb", "codes are upper case: GB"),
+        ("holiday_calendar", "DE-ZZ", "no subdivision 'ZZ' of DE"),
+        ("region", "emea|apac", '"|"'),
+        ("segment", "smb|retail", '"|"'),
+    ],
+)
+def test_the_customer_admin_refuses_a_bad_calendar_or_cohort_naming_the_field(
+    client, superuser, make_customer, field, value, message
+):
+    customer = make_customer(name="Checked Co")
+    client.force_login(superuser)
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+
+    response = client.post(url, _customer_form(customer, **{field: value}))
+
+    assert response.status_code == 200  # the form again, with its errors
+    errors = response.context["adminform"].form.errors
+    assert list(errors) == [field]
+    assert message in errors[field][0]
+    customer.refresh_from_db()
+    assert getattr(customer, field) == ""
+
+
+def test_the_customer_admin_sets_calendar_region_and_segment(client, superuser, make_customer):
+    customer = make_customer(name="Set Co")
+    client.force_login(superuser)
+    url = reverse("admin:customers_customer_change", args=[customer.pk])
+
+    response = client.post(
+        url, _customer_form(customer, holiday_calendar="DE-BY", region="emea", segment="smb")
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    customer.refresh_from_db()
+    assert (customer.holiday_calendar, customer.region, customer.segment) == (
+        "DE-BY",
+        "emea",
+        "smb",
+    )

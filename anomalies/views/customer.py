@@ -27,7 +27,7 @@ from ..selectors import (
     scan_run_latest_of_customer,
     series_window,
 )
-from ..text import anomaly_sentence
+from ..text import anomaly_sentence, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
 
 CHART_DAYS = 90
@@ -104,6 +104,12 @@ def _render_page(request, customer, *, bound_form=None, status=200):
     charts, future_metrics = _charts(customer, anomalies, selected)
     for anomaly in anomalies:
         anomaly.sentence = _sentence(anomaly)
+        anomaly.projection = projection_text(
+            anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
+        )
+        anomaly.start_holiday = holiday_name(
+            calendar=customer.holiday_calendar, day=anomaly.start_date
+        )
         anomaly.metric_label = metric_label(anomaly.metric_type)
         if bound_form is not None and bound_form[0] == anomaly.pk:
             anomaly.dismiss_form = bound_form[1]

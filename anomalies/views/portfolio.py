@@ -22,7 +22,7 @@ from ..forms import ActionForm, DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
 from ..selectors import anomaly_get_visible, anomaly_list_for_summary, anomaly_list_visible
 from ..services import anomaly_action_record
-from ..text import anomaly_sentence
+from ..text import anomaly_sentence, holiday_name, projection_text
 
 # Cards and anomalies read worst first: losses by severity, then good news and info.
 TIER_RANK = {"critical": 0, "warning": 1, "positive": 2, "info": 2}
@@ -54,12 +54,21 @@ def anomaly_actions(anomaly) -> tuple:
 
 
 def duration_text(anomaly, *, today: dt.date) -> tuple[str, str]:
-    """('Duration', '5 days') or, for a long running one, ('Started', '2 weeks ago')."""
+    """('Duration', '5 days') for one that is over; while it runs, since when:
+    ('Duration', '5 days, since Nov 26 (Thanksgiving Day)') or, for a long one,
+    ('Started', '2 weeks ago, on Nov 17')."""
     last = anomaly.end_date or today
     days = max((last - anomaly.start_date).days + 1, 1)
-    if anomaly.end_date is None and days >= WEEKS_FROM_DAYS:
-        return "Started", f"{days // 7} weeks ago"
-    return "Duration", f"{days} day{'s' if days != 1 else ''}"
+    if anomaly.end_date is not None:
+        return "Duration", f"{days} day{'s' if days != 1 else ''}"
+    start = anomaly.start_date
+    since = f"{start:%b} {start.day}" + (f", {start.year}" if start.year != today.year else "")
+    holiday = holiday_name(calendar=anomaly.customer.holiday_calendar, day=start)
+    if holiday:
+        since += f" ({holiday})"
+    if days >= WEEKS_FROM_DAYS:
+        return "Started", f"{days // 7} weeks ago, on {since}"
+    return "Duration", f"{days} day{'s' if days != 1 else ''}, since {since}"
 
 
 def _row(anomaly, *, today: dt.date) -> dict:
@@ -77,6 +86,9 @@ def _row(anomaly, *, today: dt.date) -> dict:
         "duration": duration_text(anomaly, today=today),
         "baseline": f"{float(anomaly.baseline_value):,.0f}",
         "actual": f"{float(anomaly.actual_value):,.0f}",
+        "projection": projection_text(
+            anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
+        ),
         "actions": [(kind.value, kind.label) for kind in anomaly_actions(anomaly)],
         # The customer page's dismiss view reads the form under this prefix.
         "dismiss_form": DismissForm(prefix=str(anomaly.pk)),

@@ -86,6 +86,12 @@ def test_it_shades_anomalies_over_their_days_and_ongoing_ones_to_the_last_day():
     assert len(rects) == 2
     widths = [float(r.get("width")) for r in rects]
     assert widths[0] == pytest.approx(widths[1])  # two days each: days 2-3 and 8-9
+    # Each says which days it covers; an ongoing one, up to the chart's last day.
+    titles = [r.find(f"{SVG}title").text for r in rects]
+    assert titles == [
+        "critical anomaly Jul 2 – Jul 3 (2 days)",
+        "warning anomaly Jul 8 – Jul 9, ongoing (2 days)",
+    ]
 
 
 def test_it_has_no_nan_or_none_in_coordinates():

@@ -17,6 +17,7 @@ SOME_ID = "0b7f7a52-9a8c-4a47-8f83-1b1d7d6a1f00"
 ENDPOINTS = [
     ("get", "/api/customers"),
     ("get", f"/api/customers/{SOME_ID}"),
+    ("patch", f"/api/customers/{SOME_ID}"),
     ("get", f"/api/customers/{SOME_ID}/usage/anomalies"),
     ("get", "/api/analytics/anomalies"),
     ("get", f"/api/analytics/anomalies/{SOME_ID}"),
@@ -29,6 +30,22 @@ ENDPOINTS = [
     ("get", "/api/analytics/anomalies/summary?customer=Dataflow"),
     ("post", "/api/usage/"),
 ]
+
+
+def test_a_form_with_too_many_fields_is_a_json_400(csm, settings):
+    # Django refuses it before DRF sees it (TooManyFieldsSent); the answer must still be the
+    # API's JSON, not Django's HTML page.
+    client = APIClient()
+    client.force_authenticate(user=csm)
+    fields = "&".join(f"f{n}=x" for n in range(settings.DATA_UPLOAD_MAX_NUMBER_FIELDS + 1))
+
+    response = client.post(
+        "/api/analytics/anomalies/scan", fields, content_type="application/x-www-form-urlencoded"
+    )
+
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"detail": "Bad request."}
 
 
 @pytest.mark.parametrize(("method", "path"), ENDPOINTS)

@@ -49,6 +49,9 @@ def test_the_list_shows_a_csm_their_customers_with_every_field(
             "tier": "enterprise",
             "arr": "120000.50",
             "status": "active",
+            "holiday_calendar": "",
+            "region": "",
+            "segment": "",
             # Only open ones count: resolved and dismissed anomalies need no attention.
             "open_anomalies": 2,
         }
@@ -140,6 +143,7 @@ def test_the_owner_sees_a_customer_with_its_metrics(csm_api, csm, mine, make_ano
     assert body["arr"] == "120000.50"
     assert body["status"] == "active"
     assert body["open_anomalies"] == 1
+    assert (body["holiday_calendar"], body["region"], body["segment"]) == ("", "", "")
     assert sorted(body["metrics"], key=lambda m: m["metric"]) == [
         {"metric": "api_calls", "last_date": "2025-05-03"},
         {"metric": "logins", "last_date": "2025-04-30"},
@@ -170,6 +174,123 @@ def test_staff_see_any_customer(staff_api, mine):
 @pytest.mark.parametrize("path_id", [str(uuid.uuid4()), "not-a-uuid", "123", "dataflow-001"])
 def test_an_unknown_or_malformed_id_is_404(csm_api, mine, path_id):
     assert csm_api.get(detail(path_id)).status_code == 404
+
+
+# --- calendar and cohorts -----------------------------------------------------------------
+
+
+def test_the_list_and_the_detail_show_calendar_region_and_segment(csm_api, make_customer, csm):
+    customer = make_customer(
+        name="Munich Metrics", csm=csm, holiday_calendar="DE-BY", region="emea", segment="smb"
+    )
+
+    row = csm_api.get(LIST).json()["results"][0]
+    body = csm_api.get(detail(customer.id)).json()
+
+    for shown in (row, body):
+        assert shown["holiday_calendar"] == "DE-BY"
+        assert shown["region"] == "emea"
+        assert shown["segment"] == "smb"
+
+
+def test_the_owner_sets_calendar_region_and_segment(csm_api, mine):
+    response = csm_api.patch(
+        detail(mine.id),
+        {"holiday_calendar": "DE-BY", "region": "emea", "segment": "enterprise"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.json()
+    body = response.json()
+    assert (body["holiday_calendar"], body["region"], body["segment"]) == (
+        "DE-BY",
+        "emea",
+        "enterprise",
+    )
+    # The answer is the account as GET shows it.
+    assert body == csm_api.get(detail(mine.id)).json()
+    mine.refresh_from_db()
+    assert (mine.holiday_calendar, mine.region, mine.segment) == ("DE-BY", "emea", "enterprise")
+
+
+def test_a_patch_changes_only_the_fields_it_names(csm_api, make_customer, csm):
+    customer = make_customer(csm=csm, holiday_calendar="GB", region="emea", segment="smb")
+
+    response = csm_api.patch(detail(customer.id), {"segment": "mid-market"}, format="json")
+
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert (customer.holiday_calendar, customer.region, customer.segment) == (
+        "GB",
+        "emea",
+        "mid-market",
+    )
+
+
+def test_an_empty_value_goes_back_to_the_default(csm_api, make_customer, csm):
+    customer = make_customer(csm=csm, holiday_calendar="GB", region="emea")
+
+    response = csm_api.patch(
+        detail(customer.id), {"holiday_calendar": "", "region": ""}, format="json"
+    )
+
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert (customer.holiday_calendar, customer.region) == ("", "")
+
+
+def test_staff_set_any_customers_calendar(staff_api, theirs):
+    response = staff_api.patch(detail(theirs.id), {"holiday_calendar": "US-CA"}, format="json")
+
+    assert response.status_code == 200
+    theirs.refresh_from_db()
+    assert theirs.holiday_calendar == "US-CA"
+
+
+def test_another_csm_cannot_set_my_customers_calendar(other_api, mine):
+    response = other_api.patch(detail(mine.id), {"holiday_calendar": "GB"}, format="json")
+
+    assert response.status_code == 404
+    assert "Dataflow" not in response.content.decode()
+    mine.refresh_from_db()
+    assert mine.holiday_calendar == ""
+
+
+def test_another_csm_gets_404_before_their_input_is_checked(other_api, mine):
+    # A 400 here would confirm that the customer exists.
+    response = other_api.patch(detail(mine.id), {"holiday_calendar": "XX"}, format="json")
+
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "message"),
+    [
+        ({"holiday_calendar": "XX"}, "holiday_calendar", "not a country the holidays package"),
+        ({"holiday_calendar": "de-by"}, "holiday_calendar", "codes are upper case: DE-BY"),
+        ({"holiday_calendar": "DE-ZZ"}, "holiday_calendar", "no subdivision 'ZZ' of DE"),
+        ({"holiday_calendar": "US-CALIFORNIA"}, "holiday_calendar", "no more than 12 characters"),
+        ({"region": "emea|apac"}, "region", '"|"'),
+        ({"segment": "x" * 51}, "segment", "no more than 50 characters"),
+        ({"region": None}, "region", "may not be null"),
+        ({"name": "Renamed"}, "name", "cannot be changed here"),
+    ],
+)
+def test_a_bad_value_is_a_400_naming_the_field(csm_api, mine, body, field, message):
+    response = csm_api.patch(detail(mine.id), body, format="json")
+
+    assert response.status_code == 400
+    errors = response.json()
+    assert list(errors) == [field]
+    assert message in " ".join(errors[field])
+    mine.refresh_from_db()
+    assert (mine.name, mine.holiday_calendar, mine.region) == ("Dataflow Inc", "", "")
+
+
+def test_a_body_that_is_not_an_object_is_a_400(csm_api, mine):
+    response = csm_api.patch(detail(mine.id), ["DE-BY"], format="json")
+
+    assert response.status_code == 400
 
 
 # --- a customer's anomalies ---------------------------------------------------------------

@@ -8,6 +8,10 @@ open Maya's account. Every run rewrites docs/screenshots/portfolio.png and custo
 The pages say what is recent relative to today (the assistant's answer covers the last 30
 days), so the demo ends on a recent day, not a fixed one: the latest day at most two weeks back
 whose last fortnight holds no US public holiday (holidays damp drops), else today.
+
+The journey runs a second time on a demo that ends on 2026-11-30, when DataFlow's five-day
+drop began on Thanksgiving (Nov 26): the engine reports it from the holiday, and the card and
+the chart must say so (that run leaves the screenshots alone).
 """
 
 import csv
@@ -39,6 +43,9 @@ TIMEOUT_MS = 15_000
 PASSWORDS = {u.username: u.password for u in DEMO_USERS}
 STORIES = ("DataFlow Systems", "CloudFirst Inc", "Nexus Corp")  # critical, warning, positive
 CUSTOMER_PATH = re.compile(r"/customers/[0-9a-f-]{36}/$")
+# DataFlow's drop is the demo's last five days: from Thanksgiving 2026 when it ends on Nov 30.
+THANKSGIVING = dt.date(2026, 11, 26)
+THANKSGIVING_AS_OF = dt.date(2026, 11, 30)
 
 
 def _quiet_as_of(today: dt.date) -> dt.date:
@@ -51,8 +58,10 @@ def _quiet_as_of(today: dt.date) -> dt.date:
 
 
 @pytest.fixture
-def demo(transactional_db, settings, monkeypatch):
-    """The demo portfolio, scanned; cookies that work over the live server's plain HTTP."""
+def demo(request, transactional_db, settings, monkeypatch):
+    """The demo portfolio, scanned, ending on the day given as the fixture's parameter (by
+    default a recent quiet day); cookies that work over the live server's plain HTTP.
+    Returns the demo's last day."""
     from anomalies.services import scan_run_sync, scan_start
 
     settings.SESSION_COOKIE_SECURE = False
@@ -61,12 +70,13 @@ def demo(transactional_db, settings, monkeypatch):
     # Playwright's sync API keeps an event loop on this thread; the fixtures' own database
     # work (flush at teardown) must not be refused as "async".
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    as_of = _quiet_as_of(timezone.localdate())
+    as_of = getattr(request, "param", None) or _quiet_as_of(timezone.localdate())
     call_command(
         "seed_demo", "--accounts", "8", "--days", "200", "--as-of", as_of.isoformat(), verbosity=0
     )
     run = scan_run_sync(run=scan_start(trigger="shell", enqueue=False, as_of=as_of))
     assert run.status == "succeeded", run.status
+    return as_of
 
 
 @pytest.fixture
@@ -120,9 +130,58 @@ def _follows(page, first, second) -> bool:
     )
 
 
-def test_csm_journey(browser, live_server):
+def _assert_drop_since_thanksgiving(page):
+    """DataFlow's card on the portfolio and its page say the drop began on Thanksgiving and
+    lasts five days; the API-call chart shades Nov 26 to Nov 30."""
     from playwright.sync_api import expect
 
+    from anomalies.charts import MARGIN_LEFT, MARGIN_RIGHT, WIDTH
+    from anomalies.views.customer import CHART_DAYS
+
+    main = page.locator("main")
+    card = main.locator("section.card", has_text="DataFlow Systems").first
+    # A running drop's card counts its days up to today: five on the demo's last day.
+    days = (timezone.localdate() - THANKSGIVING).days + 1
+    expect(card).to_contain_text(
+        re.compile(
+            rf"{days} days, since Nov 26 \(Thanksgiving Day\)"
+            r"|weeks ago, on Nov 26(, 2026)? \(Thanksgiving Day\)"
+        )
+    )
+    expect(card).to_contain_text("drop in API calls")
+
+    _story_link(page, "DataFlow Systems").click()
+    expect(page).to_have_url(CUSTOMER_PATH)
+    drop = main.locator("section.anomaly", has_text="drop in API calls")
+    expect(drop).to_contain_text("Nov 26, 2026 (Thanksgiving Day) – ongoing")
+
+    chart = main.locator("#metric-api_calls svg")
+    shading = chart.locator("rect.anomaly")
+    expect(shading).to_have_count(1)
+    # The chart's own days, not today's: its window ends on the demo's last day.
+    expect(shading.locator("title")).to_have_text(
+        "critical anomaly Nov 26 – Nov 30, ongoing (5 days)"
+    )
+    slot = (WIDTH - MARGIN_LEFT - MARGIN_RIGHT) / CHART_DAYS
+    first_day = THANKSGIVING_AS_OF - dt.timedelta(days=CHART_DAYS - 1)
+    x, width = (float(shading.get_attribute(name)) for name in ("x", "width"))
+    assert first_day + dt.timedelta(days=round((x - MARGIN_LEFT) / slot)) == THANKSGIVING
+    assert round(width / slot) == 5
+    holidays = chart.locator("path.holiday title").all_text_contents()
+    assert {"holiday Nov 26", "holiday Nov 27"} <= set(holidays), holidays
+
+
+@pytest.mark.parametrize(
+    ("demo", "since_thanksgiving"),
+    [(None, False), (THANKSGIVING_AS_OF, True)],
+    ids=["recent", "thanksgiving"],
+    indirect=["demo"],
+)
+def test_csm_journey(demo, since_thanksgiving, browser, live_server):
+    from playwright.sync_api import expect
+
+    # The screenshots in the README show the recent demo.
+    screenshots = not since_thanksgiving
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page, server_errors = _login(browser, live_server.url, "maya")
 
@@ -134,7 +193,11 @@ def test_csm_journey(browser, live_server):
     cards = [main.get_by_text(name).first for name in STORIES]
     assert _follows(page, cards[0], cards[1]), "DataFlow (critical) must come before CloudFirst"
     assert _follows(page, cards[1], cards[2]), "CloudFirst (warning) must come before Nexus"
-    page.screenshot(path=str(SCREENSHOTS / "portfolio.png"), full_page=True)
+    if screenshots:
+        page.screenshot(path=str(SCREENSHOTS / "portfolio.png"), full_page=True)
+    if since_thanksgiving:
+        _assert_drop_since_thanksgiving(page)
+        page.goto("/")
 
     # The ask box: "Are there any usage anomalies for DataFlow?"
     before = _main_text(page)
@@ -156,7 +219,8 @@ def test_csm_journey(browser, live_server):
     dataflow_url = page.url
     expect(main).to_contain_text("DataFlow Systems")
     expect(main.locator("svg").first).to_be_visible()
-    page.screenshot(path=str(SCREENSHOTS / "customer.png"), full_page=True)
+    if screenshots:
+        page.screenshot(path=str(SCREENSHOTS / "customer.png"), full_page=True)
 
     # Dismiss CloudFirst's anomaly as a false positive: it leaves the portfolio.
     page.goto("/")

@@ -120,6 +120,74 @@ def test_holiday_factor(day, factor):
     assert demo.holiday_factor(np.array([day], dtype="datetime64[D]"))[0] == pytest.approx(factor)
 
 
+@pytest.mark.parametrize(
+    ("day", "calendar", "factor"),
+    [
+        ("2025-11-27", "DE-BY", 1.00),  # Thanksgiving is an ordinary Thursday in Munich
+        ("2025-07-04", "GB", 1.00),
+        ("2025-06-19", "DE-BY", demo.PUBLIC_HOLIDAY),  # Corpus Christi, a Thursday
+        ("2025-06-20", "DE-BY", demo.BRIDGE_DAY),  # the Friday after it
+        ("2025-06-19", "DE-BE", 1.00),  # not a holiday in Berlin
+        ("2025-05-26", "GB", demo.PUBLIC_HOLIDAY),  # the spring bank holiday
+        ("2025-12-25", "GB", 0.12),  # the season is everyone's
+        ("2025-01-01", "DE-BY", 0.15),
+    ],
+)
+def test_holiday_factor_keeps_the_accounts_own_calendar(day, calendar, factor):
+    dates = np.array([day], dtype="datetime64[D]")
+    assert demo.holiday_factor(dates, calendar=calendar)[0] == pytest.approx(factor)
+
+
+def test_most_accounts_are_american_and_a_few_european(data):
+    places = [(a.region, a.holiday_calendar) for a in data.accounts]
+    assert {p for p in places} <= {
+        ("us-east", "US"),
+        ("us-west", "US"),
+        ("us-central", "US"),
+        ("emea", "DE-BY"),
+        ("emea", "GB"),
+    }
+    american = sum(calendar == "US" for _, calendar in places)
+    assert american >= 0.6 * len(places)
+    assert sum(calendar == "DE-BY" for _, calendar in places) >= 2
+    assert sum(calendar == "GB" for _, calendar in places) >= 2
+    assert {a.holiday_calendar for a in demo.STORY_ACCOUNTS} == {"US"}
+    # Segments by size, as CS teams split their book.
+    segment_of = {"starter": "smb", "growth": "smb", "business": "mid-market"}
+    for account in data.accounts:
+        assert account.segment == segment_of.get(account.tier, "enterprise"), account
+
+
+def test_european_accounts_dip_on_their_own_holidays_not_on_american_ones(data):
+    def dip(calendar, day):
+        """Logins on `day` over the same weekday a week and two weeks earlier, across the
+        accounts of one calendar."""
+        rows = [a for a in data.accounts if a.holiday_calendar == calendar]
+        logins = np.array([data.series(a.external_id, "logins") for a in rows])
+        i = int(np.flatnonzero(data.dates == np.datetime64(day))[0])
+        return np.nansum(logins[:, i]) / np.nansum(logins[:, [i - 7, i - 14]]) * 2
+
+    thanksgiving, corpus_christi = "2024-11-28", "2025-06-19"
+    assert dip("US", thanksgiving) < 0.4
+    assert dip("DE-BY", thanksgiving) > 0.75
+    assert dip("GB", thanksgiving) > 0.75
+    assert dip("DE-BY", corpus_christi) < 0.4
+    assert dip("GB", corpus_christi) > 0.75
+
+
+def test_the_stories_do_not_depend_on_where_the_other_accounts_are(data, monkeypatch):
+    # Every account American: the stories' values and missing days stay exactly the same.
+    monkeypatch.setattr(demo, "PLACES", (("us-east", "US", 1.0),))
+    american = demo.generate_demo(as_of=AS_OF)
+    assert {a.holiday_calendar for a in american.accounts} == {"US"}
+    for account in demo.STORY_ACCOUNTS:
+        for metric in account.metrics:
+            assert_array_equal(
+                american.series(account.external_id, metric),
+                data.series(account.external_id, metric),
+            )
+
+
 def test_august_dips_gently():
     august = demo.holiday_factor(np.array(["2025-08-14"], dtype="datetime64[D]"))[0]
     assert 0.8 < august < 0.9

@@ -35,7 +35,17 @@ def checksum() -> str:
         "customer__external_id", "date", "score", "usage_component"
     )
     customers = Customer.objects.order_by("external_id").values_list(
-        "id", "external_id", "name", "csm__username", "tier", "arr", "contact_email", "status"
+        "id",
+        "external_id",
+        "name",
+        "csm__username",
+        "tier",
+        "arr",
+        "contact_email",
+        "status",
+        "holiday_calendar",
+        "region",
+        "segment",
     )
     return hashlib.sha256(repr((list(usage), list(health), list(customers))).encode()).hexdigest()
 
@@ -80,6 +90,23 @@ def test_it_seeds_users_accounts_usage_and_health():
     assert f"{UsageMetric.objects.count():,} usage rows" in output
     assert "from 2025-08-31 to 2025-10-29" in output
     assert "http://127.0.0.1:8000/" in output
+
+
+def test_accounts_get_their_calendar_region_and_segment():
+    seed("--accounts", "30", "--days", "60", "--as-of", AS_OF.isoformat())
+
+    expected = {
+        a.external_id: (a.holiday_calendar, a.region, a.segment)
+        for a in demo.generate_demo(accounts=30, days=60, as_of=AS_OF).accounts
+    }
+    stored = {
+        c.external_id: (c.holiday_calendar, c.region, c.segment) for c in Customer.objects.all()
+    }
+    assert stored == expected
+    assert stored[demo.DATAFLOW] == ("US", "us-east", "enterprise")
+    assert {calendar for calendar, _, _ in stored.values()} == {"US", "DE-BY", "GB"}
+    for customer in Customer.objects.all():
+        customer.full_clean()  # what admin and the API accept
 
 
 def test_the_dataflow_story_reaches_the_database():

@@ -318,3 +318,46 @@ def test_staff_get_a_portfolio_switcher_and_csms_do_not(client, staff, csm, make
 
     client.force_login(csm)
     assert 'id="csm-switch"' not in client.get(reverse("home")).content.decode()
+
+
+def _card(content: str, name: str) -> str:
+    start = content.index(f'data-customer="{name}"')
+    return content[start : content.index("</section>", start)]
+
+
+def test_a_running_anomaly_says_since_when(client, csm, portfolio):
+    today = timezone.localdate()
+    client.force_login(csm)
+    content = client.get(reverse("home")).content.decode()
+
+    start = today - dt.timedelta(days=4)
+    assert f"5 days, since {start:%b} {start.day}" in _card(content, "DataFlow Systems")
+    started = today - dt.timedelta(days=15)
+    assert f"2 weeks ago, on {started:%b} {started.day}" in _card(content, "CloudFirst Inc")
+
+
+@pytest.mark.parametrize(
+    ("calendar", "start", "holiday"),
+    [
+        ("", dt.date(2025, 11, 27), "Thanksgiving Day"),  # the default calendar: US
+        ("US", dt.date(2025, 11, 27), "Thanksgiving Day"),
+        ("DE-BY", dt.date(2025, 11, 27), ""),  # an ordinary Thursday in Munich
+        ("DE-BY", dt.date(2026, 6, 4), "Corpus Christi"),
+        ("DE-BE", dt.date(2026, 6, 4), ""),  # not a holiday in Berlin
+    ],
+)
+def test_a_drop_that_began_on_a_holiday_names_it(
+    client, csm, make_customer, calendar, start, holiday
+):
+    customer = make_customer(name="Holiday Co", csm=csm, holiday_calendar=calendar)
+    make_anomaly(customer, start_date=start)
+    client.force_login(csm)
+
+    card = _card(client.get(reverse("home")).content.decode(), "Holiday Co")
+    page = client.get(reverse("customer-detail", args=[customer.pk])).content.decode()
+
+    year = f", {start.year}" if start.year != timezone.localdate().year else ""
+    named = f" ({holiday})" if holiday else "</dd>"
+    assert f"weeks ago, on {start:%b} {start.day}{year}{named}" in card
+    named = f" ({holiday})" if holiday else ""
+    assert f"<dd>{start:%b} {start.day}, {start.year}{named} – ongoing</dd>" in page

@@ -25,7 +25,18 @@ from customers.models import Customer, HealthScoreHistory, RiskSignal, UsageMetr
 
 BATCH_SIZE = 5000
 DEMO_URL = "http://127.0.0.1:8000/"
-_CUSTOMER_FIELDS = ["name", "csm", "tier", "arr", "contact_email", "status", "status_changed_on"]
+_CUSTOMER_FIELDS = [
+    "name",
+    "csm",
+    "tier",
+    "arr",
+    "contact_email",
+    "holiday_calendar",
+    "region",
+    "segment",
+    "status",
+    "status_changed_on",
+]
 
 
 def _as_of(value: str) -> date:
@@ -153,6 +164,9 @@ def _customers_upsert(accounts, users) -> dict[str, object]:
         customer.tier = account.tier
         customer.arr = account.arr
         customer.contact_email = account.contact_email
+        customer.holiday_calendar = account.holiday_calendar
+        customer.region = account.region
+        customer.segment = account.segment
         customer.status = Customer.Status.ACTIVE
         customer.status_changed_on = None
         (to_update if external_id in existing else to_create).append(customer)
