@@ -192,13 +192,24 @@ class Cohorts:
         return down, up
 
     def guard(
-        self, t: int, neg: np.ndarray, pos: np.ndarray, drop: np.ndarray, spike: np.ndarray
+        self,
+        t: int,
+        neg: np.ndarray,
+        pos: np.ndarray,
+        drop: np.ndarray,
+        spike: np.ndarray,
+        on_holiday: np.ndarray,
     ) -> tuple[np.ndarray, list[CohortMove]]:
         """The flags of day t that their cohort shares, and the cohort moves found. Call once
-        per day, in order (it follows each series' run of moves)."""
+        per day, in order (it follows each series' run of moves).
+
+        A member on a public holiday of its own calendar (`on_holiday`, per series) sits the
+        day out: its dip is its holiday's, and says nothing about a member whose calendar
+        has no holiday that day (American accounts' Thanksgiving Friday does not excuse a
+        German account's drop, even when they share a segment)."""
         excused = np.zeros_like(neg)
         down, up = self.observe(t, drop, spike)
-        present_today = ~np.isnan(self.moves[t])
+        present_today = ~np.isnan(self.moves[t]) & ~on_holiday
         found: list[CohortMove] = []
         for k, (direction, flags, moving) in enumerate(((-1, neg, down), (1, pos, up))):
             rows = np.flatnonzero(flags)

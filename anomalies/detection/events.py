@@ -35,7 +35,7 @@ class Event:
     level_to: float = math.nan
     level_sd: float = math.nan
     weekdays: str = ""  # for a changed weekly profile: the weekdays that changed
-    projected: float = math.nan  # for a trend: the level (log1p) it reaches at its pace
+    projected: float = math.nan  # for a fall (trend, level): the level (log1p) at its pace
 
 
 # A run that becomes an event within this many days after the series' last reported run of

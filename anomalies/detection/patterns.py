@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .baseline import MIN_SIGMA, Baseline
@@ -148,6 +150,10 @@ class LevelCheck:
             # A level is the mean of the 14 days before it: it moves about a week after the
             # days do.
             start = t - G + int(moved[0]) - WEEK if moved.size else t - G
+            # A fall is a gradual decline to the CSM (classify.py): where it heads at the pace
+            # it fell since it began, as the trend check projects its declines.
+            pace = d[row] / max(t - start, WEEK)
+            projected = level[row] + pace * TREND_PROJECTION_DAYS if d[row] < 0 else math.nan
             events.append(
                 Event(
                     int(row),
@@ -159,6 +165,7 @@ class LevelCheck:
                     level_from=float(ref[row]),
                     level_to=float(level[row]),
                     level_sd=float(bar[row] / bars.z_base[row]),
+                    projected=float(projected),
                 )
             )
             self.cooldown[row] = t

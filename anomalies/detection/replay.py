@@ -283,7 +283,10 @@ class Replay:
         neg &= ~guarded
         pos &= ~guarded
 
-        shared, moves = self.cohorts.guard(day.t, neg, pos, self.bars.drop, self.bars.spike)
+        on_holiday = np.broadcast_to(self.holiday[day.t], neg.shape)
+        shared, moves = self.cohorts.guard(
+            day.t, neg, pos, self.bars.drop, self.bars.spike, on_holiday
+        )
         self.cohort_moves += moves
         excused |= shared
         neg &= ~shared

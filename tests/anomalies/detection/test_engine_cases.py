@@ -195,6 +195,23 @@ def test_gradual_decline_is_found_while_under_way(seed, days, final, within):
     assert by_type(findings, "drop") == []
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_slide_too_slow_for_the_trend_windows_is_a_gradual_decline_with_a_projection(seed):
+    # Three months to 40 %: slower than the trend check's windows see, so the level check
+    # finds it; the CSM still reads a gradual decline and where it heads.
+    n = 300
+    first = n - 90
+    values = synth.ramp(synth.usage(n, seed=seed), first, 90, 0.4)
+
+    findings = run(values, backtest=True)
+
+    assert findings
+    for f in findings:
+        assert (f.type, f.direction) == ("gradual_decline", "negative")
+        assert f.start >= day(first - 7)
+        assert f.projected is not None and f.projected < f.actual
+
+
 def test_gradual_rise_is_a_positive_pattern_change():
     first = N - 45
     values = synth.ramp(synth.usage(N, seed=3), first, 45, 1.9)

@@ -214,6 +214,24 @@ def test_a_holiday_of_the_accounts_own_calendar_is_not_a_drop(seed):
     assert [f.series_id for f in result.findings] == ["boston/api_calls"]
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_cohorts_holiday_does_not_excuse_a_member_whose_calendar_has_none(seed):
+    # Five American accounts and one in Munich share a segment. The Americans dip on
+    # Thanksgiving and its Friday; the Munich account's integration breaks that Thursday.
+    # Their dips are their holiday's and say nothing about a German account's Thursday.
+    n = index_of(THANKSGIVING) + 5
+    rows, ids = _cohort(6, n, seed)
+    holiday = [index_of(THANKSGIVING), index_of(THANKSGIVING) + 1]
+    rows[np.ix_(range(5), holiday)] *= 0.3
+    rows[5, index_of(THANKSGIVING) :] *= 0.3
+    countries = ("US",) * 5 + ("DE-BY",)
+
+    result = detect(batch(rows, ids, cohorts=("segment:smb",) * 6, countries=countries))
+
+    assert [(f.series_id, f.start) for f in result.findings] == [(ids[5], THANKSGIVING)]
+    assert result.cohort_events == []
+
+
 # --- a drop that begins on a holiday --------------------------------------------------------
 
 THANKSGIVING = dt.date(2022, 11, 24)
