@@ -282,14 +282,14 @@ class Cohorts:
         level: np.ndarray,
         *,
         portfolio_share: float,
-        portfolio_min_series: int,
+        portfolio_min_accounts: int,
     ) -> np.ndarray:
         """For the series `rows` whose level moved in direction `sign` (per row) over the
         `span` days before t: whether their cohort's level moved alike (at least
         COHORT_MOVING_SHARE of the members with data moved at least half as far, and at
         least COHORT_MIN_MOVING of them), or a `portfolio_share` of all other accounts'
-        series did (of at least `portfolio_min_series`): a season, a regional trend or the
-        whole market, not the account. `level` is (days, series), e.g.
+        series did, spanning at least `portfolio_min_accounts` accounts: a season, a regional
+        trend or the whole market, not the account. `level` is (days, series), e.g.
         yearly.trailing_level."""
         shared = np.zeros(rows.size, dtype=bool)
         if t - span < 0:
@@ -301,11 +301,14 @@ class Cohorts:
             if not own > 0:
                 continue
             others = present & (self.account != self.account[row])
-            if others.sum() >= portfolio_min_series:
-                alike = others & (sign[k] * change >= 0.5 * own)
-                if alike.sum() >= portfolio_share * others.sum():
-                    shared[k] = True
-                    continue
+            alike = others & (sign[k] * change >= 0.5 * own)
+            if (
+                alike.sum() >= portfolio_share * others.sum()
+                # The series' own account is one of the accounts that moved.
+                and np.unique(self.account[alike]).size + 1 >= portfolio_min_accounts
+            ):
+                shared[k] = True
+                continue
             # The cohort from before the change began, as for days. Cheap first: at least
             # COHORT_MIN_MOVING correlated series must have moved alike.
             began = max(t - span, 1)

@@ -52,9 +52,11 @@ class DetectionConfig:
     # recurring patterns on their own.
     holiday_country: str | None = "US"
     # Share of eligible series falling (or rising) on one day that marks a data outage or a
-    # global holiday rather than customer behaviour, and the fewest series it takes.
+    # global holiday rather than customer behaviour, and the fewest accounts they must span
+    # (one account falling on all its metrics is churn, however many metrics it has; three
+    # accounts of a three-account portfolio falling on the same day is not three decisions).
     outage_share: float = 0.3
-    outage_min_series: int = 10
+    outage_min_accounts: int = 3
     # Recompute the residual scale every this many days of a replay (it moves slowly).
     scale_refresh_days: int = 7
 
@@ -116,7 +118,12 @@ class DetectionConfig:
             ">= pattern_horizon_days",
         )
         _check(0 < self.outage_share <= 1, "outage_share", self.outage_share, "between 0 and 1")
-        _check(self.outage_min_series >= 2, "outage_min_series", self.outage_min_series, ">= 2")
+        _check(
+            self.outage_min_accounts >= 2,
+            "outage_min_accounts",
+            self.outage_min_accounts,
+            ">= 2",
+        )
         _check(self.scale_refresh_days >= 1, "scale_refresh_days", self.scale_refresh_days, ">= 1")
 
     def with_overrides(self, **overrides) -> DetectionConfig:

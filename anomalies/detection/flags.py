@@ -145,20 +145,30 @@ def holiday_excuse(day: Day, neg: np.ndarray, is_holiday: np.ndarray) -> np.ndar
 
 
 def portfolio_guard(
-    neg: np.ndarray, pos: np.ndarray, base: np.ndarray, cfg: DetectionConfig
+    neg: np.ndarray,
+    pos: np.ndarray,
+    base: np.ndarray,
+    accounts: np.ndarray,
+    cfg: DetectionConfig,
 ) -> tuple[np.ndarray, list[tuple[float, int]]]:
     """Many series moving together on one day is the data pipeline or the calendar, not
-    hundreds of customers deciding the same thing. Returns the flags it excuses and, for each
+    many customers deciding the same thing. Returns the flags it excuses and, for each
     direction in which it fired, (share, count) of the moving series. `base` are the series
-    that count (mature and eligible); at least `outage_min_series` of them are needed."""
+    that count (mature and eligible), `accounts` each series' account code: the guard fires
+    when `outage_share` of the base series move the same way and they span at least
+    `outage_min_accounts` accounts (so it works for a portfolio of three accounts, and never
+    for one account's metrics)."""
     excused = np.zeros_like(neg)
     n_base = int(base.sum())
-    if n_base < cfg.outage_min_series:
+    if not n_base:
         return excused, []
     fired = []
     for flags in (neg, pos):
-        hit = int((flags & base).sum())
-        if hit >= cfg.outage_share * n_base:
+        moving = flags & base
+        hit = int(moving.sum())
+        if hit < cfg.outage_share * n_base or hit < cfg.outage_min_accounts:
+            continue
+        if np.unique(accounts[moving]).size >= cfg.outage_min_accounts:
             fired.append((hit / n_base, hit))
             excused |= flags
     return excused, fired

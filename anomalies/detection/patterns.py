@@ -141,7 +141,7 @@ class LevelCheck:
                 rows,
                 self.yearly.level,
                 portfolio_share=cfg.outage_share,
-                portfolio_min_series=cfg.outage_min_series,
+                portfolio_min_accounts=cfg.outage_min_accounts,
             )
             rows = rows[~recurring & ~shared]
         for row in rows:
@@ -289,7 +289,7 @@ class TrendCheck:
                 rows,
                 self.yearly.level,
                 portfolio_share=self.cfg.outage_share,
-                portfolio_min_series=self.cfg.outage_min_series,
+                portfolio_min_accounts=self.cfg.outage_min_accounts,
             )
             found[rows] = True  # judged at this window, reported or excused
             fired_w[rows[~recurring & ~shared]] = W

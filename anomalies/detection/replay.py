@@ -276,7 +276,9 @@ class Replay:
             seasonal[rows[deviation]] = True
 
         # A portfolio-wide move first (an outage, recorded once), then a cohort's.
-        guarded, fired = portfolio_guard(neg, pos, eligible & day.mature, self.cfg)
+        guarded, fired = portfolio_guard(
+            neg, pos, eligible & day.mature, self.cohorts.account, self.cfg
+        )
         for share, count in fired:
             self.outage_days.append((day.t, share, count))
         excused |= guarded

@@ -28,6 +28,13 @@ def _dropping(make_customer, seed=1, metric="api_calls", **fields):
     return customer
 
 
+def _steady(make_customer, count: int) -> None:
+    """Accounts that carry on as usual. Most of a portfolio does: without them, every
+    account falling on the same day would be the portfolio guard's outage, not drops."""
+    for k in range(count):
+        usage_store(make_customer(), "api_calls", usage(N_DAYS, seed=500 + k))
+
+
 def _open_drops() -> set:
     return set(
         UsageAnomaly.objects.filter(anomaly_type="drop", status="open").values_list(
@@ -106,6 +113,7 @@ def test_a_series_the_engine_fails_on_is_recorded_and_everyone_else_is_scanned(
 ):
     settings.SCAN_CHUNK_CUSTOMERS = 100
     customers = [_dropping(make_customer, seed=k) for k in range(9)]
+    _steady(make_customer, 24)
     bad = customers[4]
     usage_store(bad, "logins", usage(N_DAYS, seed=50, level=300))
     engine_fails_on.add(f"{bad.pk}/logins")
@@ -225,6 +233,7 @@ def test_an_account_whose_write_fails_is_recorded_and_everyone_else_is_written(
     make_customer, write_fails_for, settings
 ):
     customers = [_dropping(make_customer, seed=k) for k in range(7)]
+    _steady(make_customer, 18)
     bad = customers[3]
     write_fails_for(bad)
 
@@ -350,6 +359,7 @@ def test_admin_shows_the_failing_series_with_the_accounts_name(
     client, make_customer, engine_fails_on, django_user_model
 ):
     customers = [_dropping(make_customer, seed=k, name=f"Acct {k}") for k in range(3)]
+    _steady(make_customer, 8)
     engine_fails_on.add(f"{customers[1].pk}/api_calls")
     run = scan()
     client.force_login(django_user_model.objects.create_superuser("root", "r@x.example", "pw-1"))

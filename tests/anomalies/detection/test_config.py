@@ -118,7 +118,7 @@ def test_unknown_override_field():
         ({"replay_days": 20}, "replay_days must be >= pattern_horizon_days, got 20"),
         ({"outage_share": 0}, "outage_share must be between 0 and 1, got 0"),
         ({"outage_share": 1.5}, "outage_share must be between 0 and 1, got 1.5"),
-        ({"outage_min_series": 1}, "outage_min_series must be >= 2, got 1"),
+        ({"outage_min_accounts": 1}, "outage_min_accounts must be >= 2, got 1"),
         ({"scale_refresh_days": 0}, "scale_refresh_days must be >= 1, got 0"),
     ],
     ids=lambda value: next(iter(value)) if isinstance(value, dict) else None,

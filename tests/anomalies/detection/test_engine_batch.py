@@ -166,14 +166,41 @@ def test_a_few_series_dropping_together_are_reported():
     ]
 
 
-def test_guard_needs_enough_series():
-    # Nine series is under outage_min_series: every one of them is reported.
-    batch, ids = _portfolio(9, dropping=9)
+def test_two_accounts_falling_together_are_reported():
+    # Under outage_min_accounts: two accounts on the same day prove nothing shared.
+    batch, ids = _portfolio(2, dropping=2)
 
     result = detect(batch, backtest=True)
 
     assert result.portfolio_events == []
     assert [f.series_id for f in result.findings] == ids
+
+
+def test_a_small_portfolio_falling_together_is_one_portfolio_event():
+    # Three accounts, no cohort given or inferable: all three falling on the same day is the
+    # pipeline or the calendar, however small the portfolio.
+    batch, _ = _portfolio(3, dropping=3)
+
+    result = detect(batch, backtest=True)
+
+    assert result.findings == []
+    (event,) = result.portfolio_events
+    assert (event.start, event.series_affected) == (day(OUTAGE[0]), 3)
+
+
+def test_one_account_falling_on_every_metric_is_reported_however_many_metrics():
+    # Twelve metrics of one account are a whole "portfolio" of series, all falling: churn.
+    metrics = ["api_calls", "logins", "active_users"] + [f"feature:f{k}" for k in range(9)]
+    ids = [f"acme/{m}" for m in metrics]
+    rows = [
+        synth.scaled(synth.usage(N, seed=200 + k, level=1000.0), OUTAGE, 0.2)
+        for k in range(len(ids))
+    ]
+
+    result = detect(batch_of(rows, ids), backtest=True)
+
+    assert result.portfolio_events == []
+    assert sorted(f.series_id for f in result.findings) == sorted(ids)
 
 
 def test_outage_in_scan_mode():

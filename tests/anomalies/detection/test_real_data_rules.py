@@ -137,17 +137,29 @@ def _cohort(n_accounts: int, n_days: int, seed: int, *, shared_noise: float = 0.
     return np.array(rows), ids
 
 
+def _with_elsewhere(rows, ids, n_days: int, seed: int, count: int = 15):
+    """The cohort plus `count` accounts elsewhere that carry on as usual: the cohort is a
+    fifth to a third of the portfolio, under the portfolio guard's share."""
+    others = [
+        synth.usage(n_days, seed=seed * 100 + 50 + k, start=START, level=700.0 + 40 * k)
+        for k in range(count)
+    ]
+    return np.vstack([rows, others]), ids + [f"other{k}/api_calls" for k in range(count)]
+
+
 @pytest.mark.parametrize("seed", SEEDS)
 def test_a_storm_across_a_given_cohort_is_one_cohort_event_not_anomalies(seed):
     n = 200
     rows, ids = _cohort(6, n, seed)
     storm = [150, 151]
     rows[:, storm] *= 0.25
-    cohorts = ("region:nyc",) * 6
+    rows, all_ids = _with_elsewhere(rows, ids, n, seed)
+    cohorts = ("region:nyc",) * 6 + ("region:la",) * (len(all_ids) - 6)
 
-    result = detect(batch(rows, ids, cohorts=cohorts), backtest=True, config=NO_CALENDAR)
+    result = detect(batch(rows, all_ids, cohorts=cohorts), backtest=True, config=NO_CALENDAR)
 
     assert result.findings == []
+    assert result.portfolio_events == []
     (event,) = result.cohort_events
     assert (event.start, event.end) == (day(150), day(151))
     assert (event.cohort, event.direction) == ("region:nyc", "negative")
@@ -162,24 +174,45 @@ def test_an_inferred_cohort_moves_together_and_one_account_alone_is_reported(see
     rows, ids = _cohort(6, n, seed, shared_noise=0.12)
     rows[:, [180, 181]] *= 0.2
     rows[3, 220:226] *= 0.3
+    rows, all_ids = _with_elsewhere(rows, ids, n, seed)
 
-    result = detect(batch(rows, ids), backtest=True, config=NO_CALENDAR)
+    result = detect(batch(rows, all_ids), backtest=True, config=NO_CALENDAR)
 
     assert [(f.series_id, f.start) for f in result.findings] == [("acct3/api_calls", day(220))]
+    assert result.portfolio_events == []
     storm = [e for e in result.cohort_events if e.start == day(180)]
     assert [(e.cohort, e.direction, len(e.series_ids)) for e in storm] == [
         ("inferred", "negative", 6)
     ]
 
 
-def test_a_small_portfolio_has_cohorts_too():
-    # Three accounts: under the portfolio guard's ten series, a cohort still sees the storm.
+def test_a_small_portfolio_moving_together_is_one_event():
+    # Three accounts (the guard used to need ten series): the storm is recorded once, as the
+    # portfolio's, the wider of the two groups that share it.
     rows, ids = _cohort(3, 200, seed=4)
     rows[:, [150, 151]] *= 0.25
 
     result = detect(batch(rows, ids, cohorts=("segment:retail",) * 3), backtest=True)
 
     assert result.findings == []
+    (event,) = result.portfolio_events
+    assert (event.start, event.end, event.series_affected) == (day(150), day(151), 3)
+    assert result.cohort_events == []
+
+
+def test_a_small_cohort_in_a_larger_portfolio_is_one_cohort_event():
+    # Three accounts of one segment among a dozen others: too few for the portfolio guard,
+    # enough for their cohort.
+    rows, ids = _cohort(3, 200, seed=4)
+    rows[:, [150, 151]] *= 0.25
+    rows, all_ids = _with_elsewhere(rows, ids, 200, seed=4, count=12)
+    cohorts = ("segment:retail",) * 3 + ("segment:media",) * 12
+
+    result = detect(batch(rows, all_ids, cohorts=cohorts), backtest=True)
+
+    assert result.findings == []
+    assert result.portfolio_events == []
+    assert [(e.cohort, len(e.series_ids)) for e in result.cohort_events] == [("segment:retail", 3)]
 
 
 def test_an_accounts_own_metrics_are_not_its_cohort():
