@@ -16,14 +16,13 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from django.db import connection
-from django.db.models import Q
 
 from customers.models import Customer, UsageMetric
 
-from .detection import DetectionConfig, SeriesBatch, SeriesHints, preset
+from .detection import DetectionConfig, SeriesBatch, SeriesHints
 from .detection.cohorts import COHORT_SEPARATOR
-from .detection.config import PER_SERIES_FIELDS
-from .models import DataQualityEvent, DetectionSettings, DismissReason, UsageAnomaly
+from .detection_settings import detection_config_for_series
+from .models import DataQualityEvent, DismissReason, UsageAnomaly
 
 # A false-positive dismissal raises the evidence a series needs for that direction by this
 # much, up to the cap, for this long.
@@ -118,51 +117,9 @@ def _calendars_and_cohorts(customer_ids: list[str]) -> tuple[dict, dict]:
 
 
 def detection_configs(*, batch: SeriesBatch) -> list[DetectionConfig]:
-    """Each series' config: its sensitivity preset with explicit thresholds on top, the most
-    specific settings row winning field by field (customer and metric, customer, metric,
-    global)."""
-    customer_ids = sorted(set(batch.groups))
-    rows = DetectionSettings.objects.filter(
-        Q(customer__isnull=True) | Q(customer_id__in=customer_ids)
-    )
-    by_scope = {(str(r.customer_id) if r.customer_id else None, r.metric): r for r in rows}
-    cache: dict[tuple, DetectionConfig] = {}
-    configs = []
-    for customer, metric in zip(batch.groups, batch.metrics, strict=True):
-        scopes = [
-            by_scope.get((customer, metric)),
-            by_scope.get((customer, "")),
-            by_scope.get((None, metric)),
-            by_scope.get((None, "")),
-        ]
-        scopes = [s for s in scopes if s is not None]
-        key = tuple(s.pk for s in scopes)
-        if key not in cache:
-            cache[key] = merged_config(scopes)
-        configs.append(cache[key])
-    return configs
-
-
-def merged_config(scopes: list[DetectionSettings]) -> DetectionConfig:
-    sensitivity = scopes[0].sensitivity if scopes else "medium"
-    overrides = {}
-    for field in PER_SERIES_FIELDS:
-        for scope in scopes:
-            value = getattr(scope, _SETTINGS_FIELD[field])
-            if value is not None:
-                overrides[field] = value
-                break
-    return preset(sensitivity, **overrides)
-
-
-# DetectionConfig field -> DetectionSettings column.
-_SETTINGS_FIELD = {
-    "z_threshold": "z_threshold",
-    "drop_percent": "drop_percent",
-    "spike_percent": "spike_percent",
-    "min_duration_days": "min_duration_days",
-    "min_volume": "min_volume",
-}
+    """Each series' config, the settings scopes resolved by detection_settings."""
+    resolved = detection_config_for_series(series=zip(batch.groups, batch.metrics, strict=True))
+    return [r.config for r in resolved]
 
 
 @dataclass(frozen=True)

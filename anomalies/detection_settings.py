@@ -1,0 +1,105 @@
+"""The detection settings in force for a set of series: which `DetectionSettings` rows apply to
+each (customer, metric), merged into the engine's `DetectionConfig`.
+
+The one place scopes are resolved: scans, the sensitivity preview, the anomaly API's chart
+and the account page's charts all read their configs here. Reads only (a selector): one
+query whatever the number of series.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.db.models import Q
+
+from .detection import DetectionConfig, preset
+from .detection.config import PER_SERIES_FIELDS
+from .models import DetectionSettings
+
+# Nobody saved a sensitivity for any scope of the series: the engine's default preset.
+DEFAULT_SENSITIVITY = DetectionConfig().sensitivity
+
+
+@dataclass(frozen=True)
+class SettingsScope:
+    """Who a settings row applies to: a customer (its id as a string) or every customer
+    (None), and a metric or every metric ("")."""
+
+    customer_id: str | None
+    metric: str
+
+
+@dataclass(frozen=True)
+class ConfigInForce:
+    """A series' config and where it came from: `sources` maps "sensitivity" and each
+    threshold a CSM tunes (`PER_SERIES_FIELDS`) to the scope whose row set it, or to None
+    where nobody did (the default preset, or the preset's own threshold)."""
+
+    config: DetectionConfig
+    sources: Mapping[str, SettingsScope | None]
+
+
+def detection_config_for_series(
+    *, series: Iterable[tuple[object, str]], override: DetectionSettings | None = None
+) -> list[ConfigInForce]:
+    """Each series' config, in the order given: `series` holds (customer id, metric) pairs.
+
+    The sensitivity comes from the most specific scope with a row (customer and metric,
+    customer, metric, global; the default preset without one), its preset's thresholds
+    apply, and each explicit threshold on top comes from the most specific row that sets it.
+
+    `override` is an unsaved row: what the settings would be if it were saved (it takes the
+    place of its scope's row, or adds that scope). The preview asks this.
+    """
+    series = [(str(customer), metric) for customer, metric in series]
+    if not series:
+        return []
+    rows = DetectionSettings.objects.filter(
+        Q(customer__isnull=True) | Q(customer_id__in=sorted({c for c, _ in series}))
+    )
+    by_scope = {_scope_of(row): row for row in rows}
+    if override is not None:
+        by_scope[_scope_of(override)] = override
+    # Series of one customer share their customer's rows, and most customers have none: a
+    # portfolio needs a handful of merges, not one per series.
+    merged: dict[tuple[SettingsScope, ...], ConfigInForce] = {}
+    configs = []
+    for customer, metric in series:
+        candidates = (
+            SettingsScope(customer, metric),
+            SettingsScope(customer, ""),
+            SettingsScope(None, metric),
+            SettingsScope(None, ""),
+        )
+        scopes = tuple(scope for scope in candidates if scope in by_scope)
+        if scopes not in merged:
+            merged[scopes] = _merge([(scope, by_scope[scope]) for scope in scopes])
+        configs.append(merged[scopes])
+    return configs
+
+
+def _scope_of(row: DetectionSettings) -> SettingsScope:
+    return SettingsScope(str(row.customer_id) if row.customer_id else None, row.metric)
+
+
+def _merge(scoped_rows: list[tuple[SettingsScope, DetectionSettings]]) -> ConfigInForce:
+    """Rows most specific first: the first row's sensitivity, then field by field the first
+    row that sets a threshold."""
+    sources: dict[str, SettingsScope | None] = dict.fromkeys(
+        ("sensitivity", *PER_SERIES_FIELDS), None
+    )
+    sensitivity = DEFAULT_SENSITIVITY
+    if scoped_rows:
+        sources["sensitivity"], first = scoped_rows[0]
+        sensitivity = first.sensitivity
+    thresholds = {}
+    for field in PER_SERIES_FIELDS:
+        for scope, row in scoped_rows:
+            # The model's columns carry the engine's field names.
+            value = getattr(row, field)
+            if value is not None:
+                thresholds[field] = value
+                sources[field] = scope
+                break
+    return ConfigInForce(config=preset(sensitivity, **thresholds), sources=sources)
