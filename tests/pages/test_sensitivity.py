@@ -81,6 +81,15 @@ def test_csm_previews_own_account(client, csm, account):
     assert b"1 account" in response.content
 
 
+def test_a_metric_scope_preview_changes_only_that_metric(client, staff, account):
+    usage_with_moderate_drop(account)  # api_calls only
+    client.force_login(staff)
+    form = {"customer": "", "sensitivity": "low", "preview": "1"}
+    new, current = preview_counts(client.post(URL, {**form, "metric": "api_calls"}))
+    assert new < current
+    assert preview_counts(client.post(URL, {**form, "metric": "logins"})) == (current, current)
+
+
 def test_save_persists_with_updated_by(client, csm, account):
     client.force_login(csm)
     response = client.post(
