@@ -76,37 +76,52 @@ def anomaly_series(*, anomaly: UsageAnomaly, today: dt.date) -> dict:
 
 
 def series_window(*, customer, metric: str, first: dt.date, last: dt.date) -> dict:
+    return series_windows(customer=customer, metrics=[metric], first=first, last=last)[0]
+
+
+def series_windows(*, customer, metrics: list[str], first: dt.date, last: dt.date) -> list[dict]:
+    """Each metric's days first..last with what the engine expected of each (for a chart),
+    in the order given: one read of the account's usage and settings for all of them."""
     # Not before the calendar's first day (a row dated 0001-01-05 would overflow it).
     warmup = first - dt.timedelta(days=min(SERIES_WARMUP_DAYS, (first - dt.date.min).days))
     frame = usage_frame(customer_ids=[customer.pk], start=warmup, end=last)
-    frame = frame[frame["metric"] == metric]
-    empty = {
-        "metric": metric,
-        "dates": [],
-        "actual": [],
-        "expected": [],
-        "expected_low": [],
-        "expected_high": [],
-    }
-    if frame.empty:
-        return empty
+    frame = frame[frame["metric"].isin(metrics)]
     batch = series_batch(frame, customer_ids=[customer.pk], start=warmup, end=last)
-    config = detection_configs(batch=batch)[0]
-    trace = series_trace(batch.values[0], start=warmup, metric=metric, config=config)
+    configs = detection_configs(batch=batch)
+    row_of = {metric: row for row, metric in enumerate(batch.metrics)}
     shown = slice((first - warmup).days, (last - warmup).days + 1)
-    days = [first + dt.timedelta(days=i) for i in range((last - first).days + 1)]
+    days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
 
     def clean(values):
         return [None if np.isnan(v) else round(float(v), 2) for v in values[shown]]
 
-    return {
-        "metric": metric,
-        "dates": [d.isoformat() for d in days],
-        "actual": clean(trace.actual),
-        "expected": clean(trace.expected),
-        "expected_low": clean(trace.expected_low),
-        "expected_high": clean(trace.expected_high),
-    }
+    windows = []
+    for metric in metrics:
+        row = row_of.get(metric)
+        if row is None:
+            windows.append(
+                {
+                    "metric": metric,
+                    "dates": [],
+                    "actual": [],
+                    "expected": [],
+                    "expected_low": [],
+                    "expected_high": [],
+                }
+            )
+            continue
+        trace = series_trace(batch.values[row], start=warmup, metric=metric, config=configs[row])
+        windows.append(
+            {
+                "metric": metric,
+                "dates": list(days),
+                "actual": clean(trace.actual),
+                "expected": clean(trace.expected),
+                "expected_low": clean(trace.expected_low),
+                "expected_high": clean(trace.expected_high),
+            }
+        )
+    return windows
 
 
 def scan_run_latest_of_customer(*, customer) -> ScanRun | None:

@@ -25,7 +25,7 @@ from ..selectors import (
     anomaly_get_visible,
     anomaly_list_visible,
     scan_run_latest_of_customer,
-    series_window,
+    series_windows,
 )
 from ..text import anomaly_sentence, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
@@ -162,8 +162,8 @@ def _charts(customer, anomalies, selected: str) -> tuple[list[dict], int]:
     holidays = [first + dt.timedelta(days=int(i)) for i in mask.nonzero()[0]]
     names = sorted((m["metric"] for m in metrics), key=lambda name: name != selected)
     charts = []
-    for name in names:
-        series = series_window(customer=customer, metric=name, first=first, last=last)
+    for series in series_windows(customer=customer, metrics=names, first=first, last=last):
+        name = series["metric"]
         label = metric_label(name)
         svg = usage_chart_svg(
             dates=series["dates"],

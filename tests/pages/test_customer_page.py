@@ -3,11 +3,13 @@ another CSM and as staff."""
 
 import pytest
 from django.contrib.messages import get_messages
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from anomalies.models import AnomalyAction, ScanRun, UsageAnomaly
+from anomalies.models import AnomalyAction, DetectionSettings, ScanRun, UsageAnomaly
 from tests.anomalies.scan_data import AS_OF, N_DAYS, day, scaled, usage, usage_store
 
 pytestmark = pytest.mark.django_db
@@ -312,3 +314,18 @@ def test_a_row_dated_in_the_future_does_not_move_the_charts(client, csm, account
     for chart in response.context["charts"]:
         assert "No usage data" not in chart["svg"]
     assert AS_OF.strftime("%b %-d") in body or AS_OF.isoformat() in body
+
+
+def test_the_charts_read_usage_and_settings_once_however_many_metrics(client, csm, account):
+    DetectionSettings.objects.create(customer=account, metric="logins", sensitivity="high")
+    client.force_login(csm)
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get(_page(account)).status_code == 200
+        return len(captured)
+
+    two_metrics = queries()
+    for seed, metric in enumerate(["active_users", "feature:reports", "feature:export"], start=3):
+        usage_store(account, metric, usage(HISTORY, seed=seed), first_index=FIRST_INDEX)
+    assert queries() == two_metrics
