@@ -177,8 +177,8 @@ class UsageAnomaly(models.Model):
 class DetectionSettings(models.Model):
     """Sensitivity and thresholds. Scope: global (no customer, no metric), per metric across
     all customers (metric only), per customer (customer only) or per customer and metric.
-    An empty threshold means "take it from the sensitivity preset"; the scan merges scopes
-    from the most specific down."""
+    An empty threshold means "take it from the sensitivity preset". Scopes are merged in one
+    place, `anomalies.detection_settings`, from the most specific down."""
 
     customer = models.ForeignKey(
         Customer,
