@@ -1,5 +1,9 @@
-"""The Celery app. Tasks live in each app's tasks.py; schedules live in django-celery-beat's
-tables (editable in admin) and are registered by anomalies' data migrations."""
+"""The Celery app.
+
+Tasks live in each app's tasks.py. Their schedules are the table in config/schedule.py,
+installed into django-celery-beat's tables (where ops can edit them in admin) after every
+`migrate` and by `manage.py setup_schedule`.
+"""
 
 import os
 
