@@ -13,7 +13,9 @@ class AnomaliesConfig(AppConfig):
 
 
 def _schedule_after_migrate(sender, using, **kwargs):
-    # After the tables exist: register the nightly scan (idempotent; admin edits are kept).
-    from .schedule import schedule_ensure
+    # After the tables exist: register every periodic task of the project, the notifications'
+    # included (config/schedule.py; idempotent, admin edits are kept). Connected here only,
+    # so it runs once per migrate; `manage.py setup_schedule` calls the same function.
+    from config.schedule import schedule_install
 
-    schedule_ensure()
+    schedule_install()

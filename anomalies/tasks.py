@@ -1,9 +1,11 @@
-"""Celery tasks: load by id, call a service, own retries. Nothing else."""
+"""Celery tasks: load by id, call a service. Retries are config/celery.py's."""
 
 import logging
 
 from celery import shared_task
-from django.db import IntegrityError, InterfaceError, OperationalError
+from django.db import IntegrityError
+
+from config.celery import DB_CONNECTION_ERRORS
 
 from . import services
 from .models import ScanRun
@@ -12,12 +14,12 @@ logger = logging.getLogger(__name__)
 
 # Transient: a lost connection, a failover, or a concurrent scan of an overlapping scope
 # that wrote the same open anomaly first (the retry then updates it instead).
-TRANSIENT = (OperationalError, InterfaceError, IntegrityError)
+TRANSIENT = (*DB_CONNECTION_ERRORS, IntegrityError)
 
 
 @shared_task
 def scan_all_task() -> str | None:
-    """The nightly scan of every active account (scheduled in django-celery-beat)."""
+    """The nightly scan of every active account (scheduled in config/schedule.py)."""
     try:
         run = services.scan_start(trigger=ScanRun.Trigger.SCHEDULE)
     except services.ScanAlreadyRunning as exc:
@@ -26,17 +28,12 @@ def scan_all_task() -> str | None:
     return str(run.pk)
 
 
-@shared_task(bind=True, max_retries=5)
-def scan_chunk_task(self, chunk_id: int) -> dict:
-    try:
-        outcome = services.scan_chunk_run(chunk_id=chunk_id)
-    except TRANSIENT as exc:
-        if self.request.retries >= self.max_retries:
-            services.scan_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
-            raise
-        raise self.retry(exc=exc, countdown=min(2**self.request.retries * 5, 300)) from exc
-    except Exception as exc:
-        # A bug, not a blip: retrying would fail the same way. Record it so the run ends.
-        services.scan_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
-        raise
-    return outcome.__dict__
+def _scan_chunk_give_up(exc: BaseException, chunk_id: int) -> None:
+    # After the last retry, or at once for a bug (retrying would fail the same way): record
+    # it so the run ends.
+    services.scan_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+
+
+@shared_task(autoretry_for=TRANSIENT, give_up=_scan_chunk_give_up)
+def scan_chunk_task(chunk_id: int) -> dict:
+    return services.scan_chunk_run(chunk_id=chunk_id).__dict__

@@ -280,7 +280,8 @@ SLACK_WEBHOOK_HOSTS = env.list("SLACK_WEBHOOK_HOSTS", default=["hooks.slack.com"
 # Empty (the default): public addresses only.
 SLACK_WEBHOOK_ALLOWED_NETWORKS = env.list("SLACK_WEBHOOK_ALLOWED_NETWORKS", default=[])
 
-# The nightly scan (UTC); ops can change it in admin (django-celery-beat) afterwards.
+# The nightly scan (UTC; config/schedule.py). Ops can change it in admin afterwards; a new
+# value here reaches an existing schedule with `manage.py setup_schedule --force`.
 SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)
 SCAN_SCHEDULE_MINUTE = env.int("SCAN_SCHEDULE_MINUTE", default=0)
 # Customers per scan task: one usage read and one engine call each.

@@ -1,7 +1,8 @@
 import logging
 
 from celery import shared_task
-from django.db import OperationalError
+
+from config.celery import DB_CONNECTION_ERRORS
 
 from . import ingest
 from .limits import usage_limits
@@ -10,15 +11,10 @@ from .services import usage_ingest
 logger = logging.getLogger(__name__)
 
 
-@shared_task(
-    # A lost connection or a failover is worth retrying: the upsert is idempotent, so a
-    # retry after a partial success cannot double-count. Bad records are not: retrying
-    # would reject them again.
-    autoretry_for=(OperationalError,),
-    max_retries=3,
-    retry_backoff=True,
-    retry_jitter=True,
-)
+# A lost connection or a failover is worth retrying: the upsert is idempotent, so a retry
+# after a partial success cannot double-count. Bad records are not: retrying would reject
+# them again.
+@shared_task(autoretry_for=DB_CONNECTION_ERRORS)
 def usage_ingest_task(records: list[dict], create_customers: bool = False) -> dict:
     """Ingest JSON-shaped usage records (see customers.ingest) all or nothing."""
     result = usage_ingest(

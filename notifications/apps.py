@@ -1,17 +1,6 @@
 from django.apps import AppConfig
-from django.db.models.signals import post_migrate
 
 
 class NotificationsConfig(AppConfig):
     name = "notifications"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self):
-        post_migrate.connect(_schedule_after_migrate, sender=self)
-
-
-def _schedule_after_migrate(sender, using, **kwargs):
-    # After the tables exist: register the beats (idempotent; admin edits are kept).
-    from .schedule import schedule_ensure
-
-    schedule_ensure()

@@ -1,4 +1,4 @@
-"""Celery tasks: load by id, call a service, own retries. Nothing else.
+"""Celery tasks: load by id, call a service. Retries are config/celery.py's.
 
 Scans need no hook here: `anomalies.scan_results` writes a NotificationRequest per critical
 anomaly in the scan's own transaction, and `dispatch_notifications_task` (beat, every minute)
@@ -10,17 +10,16 @@ from celery import shared_task
 from django.db import transaction
 from django.utils import timezone
 
+from config.celery import RetryLater
+
 from . import services
 
 logger = logging.getLogger(__name__)
 
-# Backoff between attempts: 30 s, 1 min, 2 min, 4 min, 8 min; then the delivery is failed.
+# Backoff between attempts (config/celery.py adds jitter): up to 30 s, 1 min, 2 min, 4 min,
+# 8 min; then the delivery is failed.
 RETRY_BASE_SECONDS = 30
 RETRY_MAX_SECONDS = 15 * 60
-
-
-def retry_countdown(retries: int) -> int:
-    return min(2**retries * RETRY_BASE_SECONDS, RETRY_MAX_SECONDS)
 
 
 def _enqueue(delivery_ids: list[int], *, countdown: int = 0) -> None:
@@ -43,16 +42,23 @@ def dispatch_notifications_task() -> int:
     return len(ids)
 
 
-@shared_task(bind=True, max_retries=5)
-def deliver_task(self, delivery_id: int) -> None:
-    if not services.delivery_send(delivery_id=delivery_id):
-        return
-    if self.request.retries >= self.max_retries:
-        # Given up: the delivery is failed and, for Slack, the webhook flagged to its owner.
+def _deliver_give_up(exc: BaseException, delivery_id: int) -> None:
+    # Only a delivery whose last retry failed too: it is failed and, for Slack, the webhook
+    # flagged to its owner. A bug in the sending code must not blame the user's webhook.
+    if isinstance(exc, RetryLater):
         services.delivery_fail(delivery_id=delivery_id)
         logger.warning("delivery %s failed for good", delivery_id)
-        return
-    raise self.retry(countdown=retry_countdown(self.request.retries))
+
+
+@shared_task(
+    autoretry_for=(RetryLater,),
+    retry_backoff=RETRY_BASE_SECONDS,
+    retry_backoff_max=RETRY_MAX_SECONDS,
+    give_up=_deliver_give_up,
+)
+def deliver_task(delivery_id: int) -> None:
+    if services.delivery_send(delivery_id=delivery_id):
+        raise RetryLater(f"delivery {delivery_id} failed; its error is on the row")
 
 
 @shared_task

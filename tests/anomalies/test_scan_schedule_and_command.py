@@ -1,5 +1,5 @@
-"""The nightly schedule in django-celery-beat, the scheduled task, and the scan_anomalies and
-setup_schedule commands."""
+"""The scheduled scan task and the scan_anomalies command (the schedule itself:
+tests/test_schedule.py)."""
 
 import io
 import re
@@ -7,19 +7,13 @@ import re
 import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
-from django_celery_beat.models import CrontabSchedule, PeriodicTask
 
 from anomalies import services, tasks
 from anomalies.models import ScanRun, UsageAnomaly
-from anomalies.schedule import DAILY_SCAN_NAME, DAILY_SCAN_TASK, schedule_ensure
 
 from .scan_data import AS_OF, N_DAYS, scaled, usage, usage_store
 
 pytestmark = pytest.mark.django_db
-
-
-def _nightly():
-    return PeriodicTask.objects.select_related("crontab").get(name=DAILY_SCAN_NAME)
 
 
 def _run(*args):
@@ -35,45 +29,10 @@ def scan_day_is_as_of(monkeypatch):
     monkeypatch.setattr(timezone, "localdate", lambda *args, **kwargs: AS_OF)
 
 
-def test_migrate_registers_the_nightly_scan_at_two_utc():
-    task = _nightly()
-
-    assert (task.task, task.enabled, task.interval_id) == (
-        "anomalies.tasks.scan_all_task",
-        True,
-        None,
-    )
-    crontab = task.crontab
-    assert (crontab.hour, crontab.minute, str(crontab.timezone)) == ("2", "0", "UTC")
-    assert (crontab.day_of_week, crontab.day_of_month, crontab.month_of_year) == ("*", "*", "*")
-
-
-def test_schedule_ensure_keeps_an_admin_edit_unless_forced(settings):
-    task = _nightly()
-    task.crontab = CrontabSchedule.objects.create(hour="5", minute="0", timezone="UTC")
-    task.save()
-
-    assert schedule_ensure() is False
-    assert _nightly().crontab.hour == "5"
-
-    settings.SCAN_SCHEDULE_HOUR = 3
-    assert schedule_ensure(force=True) is True
-    task = _nightly()
-    assert (task.crontab.hour, task.crontab.minute, task.task) == ("3", "0", DAILY_SCAN_TASK)
-    assert PeriodicTask.objects.filter(name=DAILY_SCAN_NAME).count() == 1
-
-
-def test_schedule_ensure_recreates_a_deleted_schedule():
-    PeriodicTask.objects.filter(name=DAILY_SCAN_NAME).delete()
-
-    assert schedule_ensure() is True
-    assert _nightly().crontab.hour == "2"
-
-
 def test_the_tasks_are_registered_in_the_celery_app():
     from config.celery import app
 
-    assert DAILY_SCAN_TASK in app.tasks
+    assert "anomalies.tasks.scan_all_task" in app.tasks
     assert "anomalies.tasks.scan_chunk_task" in app.tasks
 
 
@@ -160,16 +119,3 @@ def test_scan_anomalies_refuses_while_the_scope_is_busy(make_customer):
 
     with pytest.raises(CommandError, match="already queued"):
         _run("scan_anomalies", "--sync")
-
-
-def test_setup_schedule_reports_what_it_did():
-    out, _ = _run("setup_schedule")
-    assert out == f"{DAILY_SCAN_NAME}: already registered (use --force to reset it)\n"
-
-    out, _ = _run("setup_schedule", "--force")
-    assert out == f"{DAILY_SCAN_NAME}: registered\n"
-
-    PeriodicTask.objects.filter(name=DAILY_SCAN_NAME).delete()
-    out, _ = _run("setup_schedule")
-    assert out == f"{DAILY_SCAN_NAME}: registered\n"
-    assert _nightly().task == DAILY_SCAN_TASK

@@ -3,6 +3,7 @@
 import pytest
 from django.core import mail
 
+from config.celery import RetryLater
 from notifications import services, tasks
 from notifications.models import Channel, Delivery, Notification, NotificationPreference
 
@@ -98,16 +99,35 @@ def test_the_task_fails_the_delivery_after_its_last_retry(preference, anomaly, s
     # Celery's eager mode runs the retries inline (without their countdowns).
     result = tasks.deliver_task.apply(args=(delivery.pk,))
 
-    assert result.successful()
+    # The task ends failed (a worker logs it), its delivery with it.
+    assert result.failed()
+    assert isinstance(result.result, RetryLater)
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("failed", 6)
     assert len(slack_server.received) == 6
     assert NotificationPreference.objects.get().slack_failing_since is not None
 
 
-def test_retry_countdown_grows_and_is_capped():
-    assert [tasks.retry_countdown(n) for n in range(6)] == [30, 60, 120, 240, 480, 900]
-    assert tasks.retry_countdown(12) == 900
+def test_the_task_does_not_retry_a_bug_nor_blame_the_webhook(
+    preference, anomaly, slack_server, monkeypatch
+):
+    delivery = _delivery(preference.user, anomaly, Channel.SLACK)
+    calls = []
+
+    def broken(**kwargs):
+        calls.append(kwargs)
+        raise KeyError("a template variable")
+
+    monkeypatch.setattr(services, "delivery_send", broken)
+
+    result = tasks.deliver_task.apply(args=(delivery.pk,))
+
+    assert result.failed()
+    assert calls == [{"delivery_id": delivery.pk}]
+    # Left for a human: neither failed nor the user's webhook flagged as broken.
+    delivery.refresh_from_db()
+    assert delivery.status == "pending"
+    assert NotificationPreference.objects.get().slack_failing_since is None
 
 
 def test_it_emails_the_anomaly(preference, anomaly):
