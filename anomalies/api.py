@@ -11,10 +11,10 @@ from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.exceptions import PermissionDenied
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.api import PAGE_PARAMETERS, page_of, paginated_response
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
 from customers.selectors import customer_find_visible, customer_get_visible
 from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
@@ -38,12 +38,6 @@ from .text import anomaly_sentence, projection_text
 from .throttles import ScanThrottle
 
 SUMMARY_DAYS = 30
-
-
-class Pagination(PageNumberPagination):
-    page_size = 50
-    page_size_query_param = "page_size"
-    max_page_size = 200
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -83,25 +77,6 @@ class PortfolioFilterSerializer(AnomalyFilterSerializer):
     customer = serializers.UUIDField(required=False)
 
 
-def page_of(serializer_class, name: str):
-    """The schema of one page of a paginated list (count, next, previous, results)."""
-    return inline_serializer(
-        name,
-        {
-            "count": serializers.IntegerField(),
-            "next": serializers.URLField(allow_null=True),
-            "previous": serializers.URLField(allow_null=True),
-            "results": serializer_class(many=True),
-        },
-    )
-
-
-def _paginated(view, request, queryset, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(queryset, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
-
-
 _FILTER_PARAMETERS = [
     OpenApiParameter("status", str, enum=AnomalyStatus.values),
     OpenApiParameter("severity", str, enum=["critical", "warning", "info"]),
@@ -109,8 +84,7 @@ _FILTER_PARAMETERS = [
     OpenApiParameter("metric", str),
     OpenApiParameter("since", dt.date, description="start_date on or after"),
     OpenApiParameter("until", dt.date, description="start_date on or before"),
-    OpenApiParameter("page", int),
-    OpenApiParameter("page_size", int),
+    *PAGE_PARAMETERS,
 ]
 
 
@@ -126,7 +100,7 @@ class AnomalyListApi(APIView):
         filters = PortfolioFilterSerializer(data=request.query_params)
         filters.is_valid(raise_exception=True)
         qs = selectors.anomaly_list_filtered(user=request.user, filters=filters.validated_data)
-        return _paginated(self, request, qs, AnomalySerializer)
+        return paginated_response(self, request, qs, AnomalySerializer)
 
 
 class CustomerAnomalyListApi(APIView):
@@ -144,7 +118,7 @@ class CustomerAnomalyListApi(APIView):
         qs = selectors.anomaly_list_filtered(
             user=request.user, filters={**filters.validated_data, "customer": customer.pk}
         )
-        return _paginated(self, request, qs, AnomalySerializer)
+        return paginated_response(self, request, qs, AnomalySerializer)
 
 
 class AnomalyDetailApi(APIView):

@@ -1,8 +1,8 @@
-from django.urls import path
+from django.urls import include, path
 
 from . import api
 
-urlpatterns = [
+analytics = [
     path("anomalies", api.AnomalyListApi.as_view(), name="api-anomaly-list"),
     path("anomalies/summary", api.AnomalySummaryApi.as_view(), name="api-anomaly-summary"),
     path("anomalies/scan", api.ScanStartApi.as_view(), name="api-scan-start"),
@@ -19,4 +19,15 @@ urlpatterns = [
     ),
     path("scans/<uuid:run_id>", api.ScanDetailApi.as_view(), name="api-scan-detail"),
     path("settings", api.SettingsApi.as_view(), name="api-settings"),
+]
+
+# Mounted at /api/. One account's anomalies sit under its customer URL; they are routed here
+# so the customers app's URLs need not import this app's views.
+urlpatterns = [
+    path("analytics/", include(analytics)),
+    path(
+        "customers/<uuid:customer_id>/usage/anomalies",
+        api.CustomerAnomalyListApi.as_view(),
+        name="api-customer-anomalies",
+    ),
 ]

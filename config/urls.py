@@ -13,7 +13,7 @@ urlpatterns = [
     # The split view serves Swagger UI's start-up script from its own URL (?script=), not
     # inline: the Content-Security-Policy allows no inline script.
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
-    path("api/analytics/", include("anomalies.api_urls")),
+    path("api/", include("anomalies.api_urls")),
     path("api/", include("customers.api_urls")),
     path("api/", include("notifications.api_urls")),
     path("", include("anomalies.urls")),

@@ -7,7 +7,7 @@ from rest_framework.parsers import JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from anomalies.api import Pagination, page_of
+from config.api import PAGE_PARAMETERS, page_of, paginated_response
 
 from . import ingest
 from .limits import usage_limits
@@ -171,8 +171,7 @@ class CustomerListApi(APIView):
     @extend_schema(
         parameters=[
             OpenApiParameter("search", str, description="name or external id contains"),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
+            *PAGE_PARAMETERS,
         ],
         responses=page_of(CustomerSerializer, "CustomerPage"),
         operation_id="customers_list",
@@ -183,9 +182,7 @@ class CustomerListApi(APIView):
         qs = customer_list_with_open_anomalies(
             user=request.user, search=query.validated_data.get("search", "")
         )
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(CustomerSerializer(page, many=True).data)
+        return paginated_response(self, request, qs, CustomerSerializer)
 
 
 class CustomerDetailApi(APIView):

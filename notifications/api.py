@@ -4,12 +4,12 @@ The preference rules are the page's (notifications.forms): same helpers, same me
 """
 
 from django.core.validators import URLValidator
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from anomalies.api import Pagination, page_of
+from config.api import PAGE_PARAMETERS, page_of, paginated_response
 
 from .forms import DIGEST_HOUR_MAX, SLACK_URL_REQUIRED, timezone_error
 from .models import Notification, NotificationPreference
@@ -29,15 +29,13 @@ class NotificationListApi(APIView):
     """The caller's in-app notifications, newest first."""
 
     @extend_schema(
-        parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
+        parameters=PAGE_PARAMETERS,
         responses=page_of(NotificationSerializer, "NotificationPage"),
         operation_id="notifications_list",
     )
     def get(self, request):
         qs = Notification.objects.filter(user=request.user).order_by("-created_at", "-pk")
-        paginator = Pagination()
-        page = paginator.paginate_queryset(qs, request, view=self)
-        return paginator.get_paginated_response(NotificationSerializer(page, many=True).data)
+        return paginated_response(self, request, qs, NotificationSerializer)
 
 
 class PreferencesApi(APIView):
