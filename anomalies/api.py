@@ -28,16 +28,15 @@ from .models import (
     Sensitivity,
     UsageAnomaly,
 )
+from .selectors import SUMMARY_DAYS
 from .serializers import (
     AnomalyDetailSerializer,
     AnomalySerializer,
     ScanRunSerializer,
     SettingsSerializer,
 )
-from .text import anomaly_sentence, projection_text
+from .text import anomaly_summary_line
 from .throttles import ScanThrottle
-
-SUMMARY_DAYS = 30
 
 
 class StrictUUIDField(serializers.UUIDField):
@@ -359,9 +358,11 @@ class AnomalySummaryApi(APIView):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
         customer = customer_find_visible(user=request.user, query=data.validated_data["customer"])
-        since = timezone.localdate() - dt.timedelta(days=SUMMARY_DAYS)
+        today = timezone.localdate()
         anomalies = selectors.anomaly_list_for_summary(
-            user=request.user, customer=customer, since=since
+            user=request.user,
+            customer=customer,
+            since=today - dt.timedelta(days=SUMMARY_DAYS),
         )
         counts = {"critical": 0, "warning": 0, "info": 0}
         lines = []
@@ -372,7 +373,7 @@ class AnomalySummaryApi(APIView):
                     "id": anomaly.pk,
                     "severity": anomaly.severity,
                     "anomaly_type": anomaly.anomaly_type,
-                    "line": _summary_line(anomaly),
+                    "line": anomaly_summary_line(anomaly=anomaly, today=today),
                 }
             )
         if lines:
@@ -388,26 +389,3 @@ class AnomalySummaryApi(APIView):
             "text": text,
         }
         return Response(self.OutputSerializer(body).data)
-
-
-def _summary_line(anomaly: UsageAnomaly) -> str:
-    last = anomaly.end_date or timezone.localdate()
-    days = max((last - anomaly.start_date).days + 1, 1)
-    sentence = anomaly_sentence(
-        anomaly_type=anomaly.anomaly_type,
-        metric=anomaly.metric_type,
-        deviation_percent=float(anomaly.deviation_percent),
-    )
-    line = (
-        f"{sentence} for {days} day{'s' if days != 1 else ''}, "
-        f"baseline {float(anomaly.baseline_value):,.0f}/day, "
-        f"now {float(anomaly.actual_value):,.0f}/day"
-    )
-    projection = projection_text(
-        anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
-    )
-    if projection:
-        line += f"; at this pace {projection}"
-    if anomaly.possible_cause:
-        line += f"; possible cause: {anomaly.possible_cause}"
-    return line

@@ -45,6 +45,10 @@ def anomaly_list_filtered(*, user, filters: dict) -> QuerySet[UsageAnomaly]:
     return qs.order_by("-detected_at", "pk")
 
 
+# The period "Are there any usage anomalies for <customer>?" looks back over.
+SUMMARY_DAYS = 30
+
+
 def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAnomaly]:
     """What 'Are there any usage anomalies for <customer>?' lists (the API's summary and the
     page's ask box): non-dismissed anomalies that started since `since`, newest first, then

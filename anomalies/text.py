@@ -45,6 +45,32 @@ def projection_text(*, anomaly_type: str, projected_value) -> str:
     return f"about {float(projected_value):,.0f}/day in {weeks} week{'s' if weeks != 1 else ''}"
 
 
+def anomaly_summary_line(*, anomaly, today: dt.date) -> str:
+    """One line of the answer to 'Are there any usage anomalies for <customer>?' (the API's
+    summary and the portfolio's ask box): '67% drop in API calls for 5 days, baseline
+    45,000/day, now 15,000/day; possible cause: ...'. A running anomaly lasts until `today`."""
+    last = anomaly.end_date or today
+    days = max((last - anomaly.start_date).days + 1, 1)
+    sentence = anomaly_sentence(
+        anomaly_type=anomaly.anomaly_type,
+        metric=anomaly.metric_type,
+        deviation_percent=float(anomaly.deviation_percent),
+    )
+    line = (
+        f"{sentence} for {days} day{'s' if days != 1 else ''}, "
+        f"baseline {float(anomaly.baseline_value):,.0f}/day, "
+        f"now {float(anomaly.actual_value):,.0f}/day"
+    )
+    projection = projection_text(
+        anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
+    )
+    if projection:
+        line += f"; at this pace {projection}"
+    if anomaly.possible_cause:
+        line += f"; possible cause: {anomaly.possible_cause}"
+    return line
+
+
 def holiday_name(*, calendar: str, day: dt.date) -> str:
     """The public holiday `day` is in an account's calendar ("Thanksgiving Day"; "" for the
     default calendar's when `calendar` is empty), or "" on an ordinary day. A drop the engine

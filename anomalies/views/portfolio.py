@@ -17,12 +17,16 @@ from django.views.decorators.http import require_POST
 from customers.selectors import customer_find_visible
 from customers.validators import SEARCH_MAX_LENGTH
 
-from ..api import SUMMARY_DAYS, _summary_line
 from ..forms import ActionForm, DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
-from ..selectors import anomaly_get_visible, anomaly_list_for_summary, anomaly_list_visible
+from ..selectors import (
+    SUMMARY_DAYS,
+    anomaly_get_visible,
+    anomaly_list_for_summary,
+    anomaly_list_visible,
+)
 from ..services import anomaly_action_record
-from ..text import anomaly_sentence, holiday_name, projection_text
+from ..text import anomaly_sentence, anomaly_summary_line, holiday_name, projection_text
 
 # Cards and anomalies read worst first: losses by severity, then good news and info.
 TIER_RANK = {"critical": 0, "warning": 1, "positive": 2, "info": 2}
@@ -131,9 +135,10 @@ def _ask(request) -> dict | None:
     except Http404:
         # The same answer for an unknown account and another CSM's: nothing leaks.
         return {"query": query, "customer": None, "lines": []}
-    since = timezone.localdate() - dt.timedelta(days=SUMMARY_DAYS)
+    today = timezone.localdate()
+    since = today - dt.timedelta(days=SUMMARY_DAYS)
     anomalies = anomaly_list_for_summary(user=request.user, customer=customer, since=since)
-    lines = [_summary_line(a) for a in anomalies]
+    lines = [anomaly_summary_line(anomaly=a, today=today) for a in anomalies]
     return {"query": query, "customer": customer, "lines": lines}
 
 
