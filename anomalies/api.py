@@ -14,20 +14,14 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from config.api import PAGE_PARAMETERS, page_of, paginated_response
-from customers.metrics import METRIC_MAX_LENGTH, metric_error
+from config.api import PAGE_PARAMETERS, FilteredListApi, page_of, paginated_response
+from customers.metrics import metric_error
 from customers.selectors import customer_find_visible, customer_get_visible
 from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
 from . import selectors, services
-from .models import (
-    AnomalyStatus,
-    AnomalyType,
-    DismissReason,
-    ScanRun,
-    Sensitivity,
-    UsageAnomaly,
-)
+from .filters import AnomalyFilterSet, CustomerAnomalyFilterSet
+from .models import DismissReason, ScanRun, Sensitivity, UsageAnomaly
 from .selectors import SUMMARY_DAYS
 from .serializers import (
     AnomalyDetailSerializer,
@@ -58,64 +52,37 @@ class BoundedListField(serializers.ListField):
         return super().to_internal_value(data)
 
 
-class AnomalyFilterSerializer(serializers.Serializer):
-    status = serializers.ChoiceField(choices=AnomalyStatus.choices, required=False)
-    severity = serializers.ChoiceField(choices=["critical", "warning", "info"], required=False)
-    anomaly_type = serializers.ChoiceField(choices=AnomalyType.choices, required=False)
-    metric = serializers.CharField(max_length=METRIC_MAX_LENGTH, required=False)
-    since = serializers.DateField(required=False)
-    until = serializers.DateField(required=False)
+class AnomalyListApi(FilteredListApi):
+    """The caller's portfolio anomalies, newest first unless `sort` says otherwise."""
 
-    def validate(self, data):
-        if data.get("since") and data.get("until") and data["since"] > data["until"]:
-            raise serializers.ValidationError({"until": "must not be before since"})
-        return data
-
-
-class PortfolioFilterSerializer(AnomalyFilterSerializer):
-    customer = serializers.UUIDField(required=False)
-
-
-_FILTER_PARAMETERS = [
-    OpenApiParameter("status", str, enum=AnomalyStatus.values),
-    OpenApiParameter("severity", str, enum=["critical", "warning", "info"]),
-    OpenApiParameter("anomaly_type", str, enum=AnomalyType.values),
-    OpenApiParameter("metric", str),
-    OpenApiParameter("since", dt.date, description="start_date on or after"),
-    OpenApiParameter("until", dt.date, description="start_date on or before"),
-    *PAGE_PARAMETERS,
-]
-
-
-class AnomalyListApi(APIView):
-    """The caller's portfolio anomalies, newest first."""
+    filterset_class = AnomalyFilterSet
 
     @extend_schema(
-        parameters=[*_FILTER_PARAMETERS, OpenApiParameter("customer", str)],
+        filters=True,
+        parameters=PAGE_PARAMETERS,
         responses=page_of(AnomalySerializer, "AnomalyPage"),
         operation_id="analytics_anomalies_list",
     )
     def get(self, request):
-        filters = PortfolioFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
-        qs = selectors.anomaly_list_filtered(user=request.user, filters=filters.validated_data)
+        qs = selectors.anomaly_list_filtered(user=request.user, filters=self.filters(request))
         return paginated_response(self, request, qs, AnomalySerializer)
 
 
-class CustomerAnomalyListApi(APIView):
-    """One customer's anomalies, newest first."""
+class CustomerAnomalyListApi(FilteredListApi):
+    """One customer's anomalies, newest first unless `sort` says otherwise."""
+
+    filterset_class = CustomerAnomalyFilterSet
 
     @extend_schema(
-        parameters=_FILTER_PARAMETERS,
+        filters=True,
+        parameters=PAGE_PARAMETERS,
         responses=page_of(AnomalySerializer, "CustomerAnomalyPage"),
         operation_id="customers_usage_anomalies_list",
     )
     def get(self, request, customer_id):
         customer = customer_get_visible(user=request.user, customer_id=customer_id)
-        filters = AnomalyFilterSerializer(data=request.query_params)
-        filters.is_valid(raise_exception=True)
         qs = selectors.anomaly_list_filtered(
-            user=request.user, filters={**filters.validated_data, "customer": customer.pk}
+            user=request.user, filters=self.filters(request), customer=customer
         )
         return paginated_response(self, request, qs, AnomalySerializer)
 

@@ -10,6 +10,7 @@ from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
 
 from .detection import series_trace
+from .filters import AnomalyFilterSet
 from .models import DetectionSettings, ScanRun, UsageAnomaly, scan_scope_key
 from .scan_inputs import detection_configs, series_batch, usage_frame
 
@@ -27,22 +28,15 @@ def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
     return qs.filter(customer__csm=user)
 
 
-def anomaly_list_filtered(*, user, filters: dict) -> QuerySet[UsageAnomaly]:
-    """Visible anomalies, newest first, with the API's filters (already validated)."""
+def anomaly_list_filtered(
+    *, user, filters: AnomalyFilterSet, customer=None
+) -> QuerySet[UsageAnomaly]:
+    """Visible anomalies (of one customer, if given), narrowed and ordered by a validated
+    AnomalyFilterSet: the API's lists, the table page and its export."""
     qs = anomaly_list_visible(user=user)
-    lookups = {
-        "status": "status",
-        "severity": "severity",
-        "anomaly_type": "anomaly_type",
-        "metric": "metric_type",
-        "customer": "customer_id",
-        "since": "start_date__gte",
-        "until": "start_date__lte",
-    }
-    for key, lookup in lookups.items():
-        if filters.get(key) not in (None, ""):
-            qs = qs.filter(**{lookup: filters[key]})
-    return qs.order_by("-detected_at", "pk")
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    return filters.filter_queryset(qs)
 
 
 # The period "Are there any usage anomalies for <customer>?" looks back over.

@@ -1,13 +1,17 @@
-"""API plumbing the apps share: one page shape and its schema.
+"""API plumbing the apps share: one page shape and its schema, and list endpoints whose query
+parameters are a django-filter FilterSet.
 
 It lives in config, beside the schema's error answers (config.openapi), rather than in an app:
 customers, anomalies and notifications all use it, and none of them should import another
 app's API module to page a list.
 """
 
+from django_filters.rest_framework import DjangoFilterBackend
+from django_filters.utils import translate_validation
 from drf_spectacular.utils import OpenApiParameter, inline_serializer
 from rest_framework import serializers
 from rest_framework.pagination import PageNumberPagination
+from rest_framework.views import APIView
 
 
 class Pagination(PageNumberPagination):
@@ -38,3 +42,27 @@ def paginated_response(view, request, queryset, serializer_class):
     paginator = Pagination()
     page = paginator.paginate_queryset(queryset, request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+
+
+class FilteredListApi(APIView):
+    """A list endpoint whose query parameters are the FilterSet `filterset_class`.
+
+    `filters(request)` binds and validates them: a bad value is a 400 naming its parameter.
+    The view hands the valid FilterSet to its selector, which owns the query. The backend and
+    the model below are only what drf-spectacular's django-filter integration reads to
+    document the parameters; the view's `@extend_schema(filters=True)` asks for that (an
+    APIView is not a list view to drf-spectacular).
+    """
+
+    filterset_class = None
+    filter_backends = [DjangoFilterBackend]
+
+    @property
+    def queryset(self):
+        return self.filterset_class._meta.model._default_manager.none()
+
+    def filters(self, request):
+        filters = self.filterset_class(request.query_params)
+        if not filters.is_valid():
+            raise translate_validation(filters.errors)
+        return filters

@@ -4,39 +4,16 @@ import csv
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import Case, IntegerField, Value, When
 from django.http import HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import render
 
-from customers.validators import SEARCH_MAX_LENGTH
+from customers.models import Severity
 
-from ..api import AnomalyFilterSerializer
+from ..filters import DEFAULT_SORT, SORTS, AnomalyFilterSet
 from ..models import AnomalyStatus, AnomalyType
 from ..selectors import anomaly_list_filtered
 
 PAGE_SIZE = 50
-FILTER_FIELDS = ("status", "severity", "anomaly_type", "metric", "since", "until")
-
-_SEVERITY_RANK = Case(
-    When(severity="critical", then=Value(0)),
-    When(severity="warning", then=Value(1)),
-    default=Value(2),
-    output_field=IntegerField(),
-)
-# ?sort= values and what they order by; anything else falls back to the default.
-SORTS = {
-    "severity": ("severity_rank", "-detected_at"),
-    "-severity": ("-severity_rank", "-detected_at"),
-    "detected_at": ("detected_at",),
-    "-detected_at": ("-detected_at",),
-    "start_date": ("start_date",),
-    "-start_date": ("-start_date",),
-    "customer": ("customer__name", "-detected_at"),
-    "-customer": ("-customer__name", "-detected_at"),
-    "metric": ("metric_type", "-detected_at"),
-    "-metric": ("-metric_type", "-detected_at"),
-}
-DEFAULT_SORT = "-detected_at"
 
 CSV_COLUMNS = (
     "customer",
@@ -59,50 +36,31 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _anomalies(request):
-    """(queryset or None, errors, sort) for the filters in the query string."""
-    # A submitted GET form sends every field, empty ones as "": those mean "any".
-    data = {k: request.GET[k] for k in FILTER_FIELDS if request.GET.get(k, "") != ""}
-    filters = AnomalyFilterSerializer(data=data)
-    errors = {}
+    """(queryset, or None when a filter is invalid; the bound AnomalyFilterSet)."""
+    filters = AnomalyFilterSet(request.GET)
     if not filters.is_valid():
-        errors = {k: [str(m) for m in v] for k, v in filters.errors.items()}
-    search = request.GET.get("q", "").strip()
-    if len(search) > SEARCH_MAX_LENGTH or "\x00" in search:
-        errors["q"] = [f"Enter at most {SEARCH_MAX_LENGTH} plain characters."]
-    sort = request.GET.get("sort", DEFAULT_SORT)
-    if sort not in SORTS:
-        sort = DEFAULT_SORT
-    if errors:
-        return None, errors, sort
-    qs = anomaly_list_filtered(user=request.user, filters=filters.validated_data)
-    if search:
-        qs = qs.filter(customer__name__icontains=search)
-    qs = qs.annotate(severity_rank=_SEVERITY_RANK).order_by(*SORTS[sort], "pk")
-    return qs, errors, sort
+        return None, filters
+    return anomaly_list_filtered(user=request.user, filters=filters), filters
+
+
+def _errors(filters) -> dict[str, list[str]]:
+    return {name: list(messages) for name, messages in filters.errors.items()}
 
 
 @login_required
 def anomaly_table(request):
-    qs, errors, sort = _anomalies(request)
+    qs, filters = _anomalies(request)
     page = Paginator(qs if qs is not None else [], PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "page": page,
-        "errors": errors,
-        "sort": sort,
-        "values": {k: request.GET.get(k, "") for k in (*FILTER_FIELDS, "q")},
+        "errors": _errors(filters),
+        # An invalid sort is among the errors; the form then shows the default.
+        "sort": filters.form.cleaned_data.get("sort") or DEFAULT_SORT,
+        "values": {name: request.GET.get(name, "") for name in filters.filters},
         "statuses": AnomalyStatus.choices,
-        "severities": [("critical", "Critical"), ("warning", "Warning"), ("info", "Info")],
+        "severities": Severity.choices,
         "types": AnomalyType.choices,
-        "sorts": [
-            ("-detected_at", "Newest detected"),
-            ("detected_at", "Oldest detected"),
-            ("severity", "Severity, worst first"),
-            ("-start_date", "Start date, newest"),
-            ("start_date", "Start date, oldest"),
-            ("customer", "Customer A-Z"),
-            ("-customer", "Customer Z-A"),
-            ("metric", "Metric"),
-        ],
+        "sorts": [(name, label) for name, (_, label) in SORTS.items()],
     }
     return render(request, "anomalies/table.html", context)
 
@@ -139,9 +97,9 @@ class _Echo:
 
 @login_required
 def anomaly_export(request):
-    qs, errors, _sort = _anomalies(request)
-    if errors:
-        text = "\n".join(f"{k}: {' '.join(v)}" for k, v in errors.items())
+    qs, filters = _anomalies(request)
+    if qs is None:
+        text = "\n".join(f"{k}: {' '.join(v)}" for k, v in _errors(filters).items())
         return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
     writer = csv.writer(_Echo())
 

@@ -114,6 +114,27 @@ def test_the_portfolio_list_filters_on_start_date(csm_api, mine, make_anomaly, t
 
 
 @pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"sort": "severity"}, ["mine_old", "sibling", "mine_new"]),
+        ({"sort": "-severity"}, ["mine_new", "sibling", "mine_old"]),
+        # Ties by newest detected.
+        ({"sort": "customer"}, ["sibling", "mine_new", "mine_old"]),
+        ({"sort": "detected_at"}, ["mine_old", "sibling", "mine_new"]),
+        ({"q": "acm"}, ["sibling"]),
+        ({"q": "DATAFLOW", "sort": "-detected_at"}, ["mine_new", "mine_old"]),
+    ],
+)
+def test_the_portfolio_list_sorts_and_searches_as_the_table_does(
+    csm_api, portfolio, params, expected
+):
+    response = csm_api.get(LIST, params)
+
+    assert response.status_code == 200
+    assert result_ids(response) == [str(portfolio[k].id) for k in expected]
+
+
+@pytest.mark.parametrize(
     ("params", "field"),
     [
         ({"severity": "nope"}, "severity"),
@@ -122,6 +143,10 @@ def test_the_portfolio_list_filters_on_start_date(csm_api, mine, make_anomaly, t
         ({"since": "notadate"}, "since"),
         ({"until": "31/12/2025"}, "until"),
         ({"customer": "not-a-uuid"}, "customer"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "until"),
+        ({"metric": "x" * 500}, "metric"),
+        ({"q": "x" * 201}, "q"),
+        ({"sort": "customer__csm__password"}, "sort"),
     ],
 )
 def test_an_invalid_portfolio_filter_is_a_400_naming_the_field(csm_api, params, field):

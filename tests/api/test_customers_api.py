@@ -503,6 +503,7 @@ def test_since_and_until_bound_the_start_date_inclusively(csm_api, mine, varied,
         ({"since": "notadate"}, "since"),
         ({"until": "2025-13-01"}, "until"),
         ({"since": "yesterday"}, "since"),
+        ({"sort": "name"}, "sort"),
     ],
 )
 def test_an_invalid_filter_is_a_400_naming_the_field(csm_api, mine, params, field):
@@ -510,6 +511,17 @@ def test_an_invalid_filter_is_a_400_naming_the_field(csm_api, mine, params, fiel
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_a_customer_filter_cannot_pick_another_account(csm_api, mine, theirs, make_anomaly):
+    # The account is the path's; the portfolio list's `customer` filter is not offered here.
+    own = make_anomaly(mine)
+    make_anomaly(theirs)
+
+    response = csm_api.get(anomalies_of(mine.id), {"customer": str(theirs.id)})
+
+    assert response.status_code == 200
+    assert result_ids(response) == [str(own.id)]
 
 
 @pytest.mark.parametrize(

@@ -108,10 +108,43 @@ def test_table_sorts(client, csm, rows):
     assert [n for n, _ in _names(_table(client, sort="-customer"))] == ["Zeta", "Zeta", "Acme"]
 
 
-def test_table_ignores_unknown_sort(client, csm, rows):
+def test_table_refuses_an_unknown_sort_as_any_bad_filter(client, csm, rows):
     client.force_login(csm)
     response = _table(client, sort="customer__csm__password")
+    assert "sort" in response.context["errors"]
+    assert b'id="filter-errors"' in response.content
+    assert _names(response) == []
+    # The form falls back to the default order.
     assert response.context["sort"] == "-detected_at"
+
+
+def test_table_filters_by_customer(client, csm, rows):
+    client.force_login(csm)
+    zeta = rows["zeta_drop"].customer
+    response = _table(client, customer=str(zeta.pk), sort="start_date")
+    assert _names(response) == [("Zeta", "spike"), ("Zeta", "drop")]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"severity": "critical"},
+        {"sort": "severity"},
+        {"sort": "-customer", "status": "open"},
+        {"q": "zet", "sort": "start_date"},
+        {"metric": "api_calls", "sort": "-start_date"},
+    ],
+)
+def test_the_api_the_table_and_the_export_agree_on_a_query(client, csm, rows, params):
+    client.force_login(csm)  # a session: the API takes it too
+    table = [(a.customer.name, a.anomaly_type) for a in _table(client, **params).context["page"]]
+    exported = [(row[0], row[3]) for row in _csv(client.get(reverse("anomaly-export"), params))[1:]]
+    api = client.get("/api/analytics/anomalies", params)
+    assert api.status_code == 200
+    listed = [(row["customer"]["name"], row["anomaly_type"]) for row in api.json()["results"]]
+    assert table == exported == listed
+    assert table
 
 
 def test_table_paginates_by_50(client, csm, make_customer):
