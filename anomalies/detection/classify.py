@@ -4,9 +4,14 @@ metrics. Plain functions of a few numbers, so each rule is testable on its own."
 from __future__ import annotations
 
 from .config import DetectionConfig
-
-CORE_METRICS = ("api_calls", "logins", "active_users")
-PEOPLE_METRICS = ("logins", "active_users")
+from .vocabulary import (
+    API_CALLS,
+    CORE_METRICS,
+    PEOPLE_METRICS,
+    AnomalyType,
+    Severity,
+    is_feature_metric,
+)
 
 # A drop this deep on a core metric is critical at once; a shallower one needs days.
 CRITICAL_CHANGE = 0.5
@@ -25,7 +30,7 @@ def anomaly_type(
     flagged_days: int,
     seasonal_share: float,
     config: DetectionConfig,
-) -> str:
+) -> AnomalyType:
     """`ratio` is actual / baseline over the event's flagged days."""
     if (
         sign < 0
@@ -33,14 +38,14 @@ def anomaly_type(
         and ratio <= config.abandonment_ratio
         and flagged_days >= config.abandonment_min_days
     ):
-        return "feature_abandonment"
+        return AnomalyType.FEATURE_ABANDONMENT
     if kind == "trend" or (kind == "level" and sign < 0):
-        return "gradual_decline"
+        return AnomalyType.GRADUAL_DECLINE
     if kind in ("pattern", "level"):
-        return "pattern_change"
+        return AnomalyType.PATTERN_CHANGE
     if seasonal_share > 0.5:
-        return "seasonal_deviation"
-    return "drop" if sign < 0 else "spike"
+        return AnomalyType.SEASONAL_DEVIATION
+    return AnomalyType.DROP if sign < 0 else AnomalyType.SPIKE
 
 
 def severity(
@@ -52,7 +57,7 @@ def severity(
     days: int,
     baseline: float,
     min_volume: float,
-) -> str:
+) -> Severity:
     """critical, warning or info from magnitude, duration and volume.
 
     Gains are good news: always `info` (the direction says positive). Losses: a deep, lasting
@@ -61,22 +66,22 @@ def severity(
     anything shallower than a third is info.
     """
     if sign > 0:
-        return "info"
+        return Severity.INFO
     depth = -change
-    if depth < 0.3 and kind != "feature_abandonment":
-        return "info"
+    if depth < 0.3 and kind != AnomalyType.FEATURE_ABANDONMENT:
+        return Severity.INFO
     core = metric in CORE_METRICS
     sizeable = baseline >= SMALL_ACCOUNT_VOLUME_FACTOR * max(min_volume, 1.0)
     lasting = days >= CRITICAL_MIN_DAYS or depth >= CRITICAL_CHANGE_AT_ONCE
     if (
         core
         and sizeable
-        and kind in ("drop", "pattern_change", "gradual_decline")
+        and kind in (AnomalyType.DROP, AnomalyType.PATTERN_CHANGE, AnomalyType.GRADUAL_DECLINE)
         and depth >= CRITICAL_CHANGE
         and lasting
     ):
-        return "critical"
-    return "warning"
+        return Severity.CRITICAL
+    return Severity.WARNING
 
 
 def possible_cause(
@@ -93,7 +98,7 @@ def possible_cause(
     up = {m for m, c in moved.items() if c >= drop}
     core_down = {m for m in down if m in CORE_METRICS} | ({metric} & set(CORE_METRICS))
 
-    if kind == "seasonal_deviation":
+    if kind == AnomalyType.SEASONAL_DEVIATION:
         return (
             "Deeper than this account's usual seasonal dip"
             if sign < 0
@@ -102,9 +107,9 @@ def possible_cause(
     if sign < 0:
         if len(core_down) >= 2 or (moved and len(down) >= 0.75 * len(moved)):
             return "Churn risk: usage is down across the account"
-        if metric == "api_calls" and not (down & set(PEOPLE_METRICS)):
+        if metric == API_CALLS and not (down & set(PEOPLE_METRICS)):
             return "Integration issue or migration"
-        if metric.startswith("feature:"):
+        if is_feature_metric(metric):
             return "Training gap or competing tool"
         if metric in PEOPLE_METRICS:
             return "Fewer people using the product: seat loss or a team change"
@@ -112,9 +117,9 @@ def possible_cause(
     people_up = ({metric} | up) & set(PEOPLE_METRICS)
     if len(people_up) == 2:
         return "Team expansion or new use case"
-    if metric == "api_calls":
+    if metric == API_CALLS:
         return "New integration or heavier automation"
-    if metric.startswith("feature:"):
+    if is_feature_metric(metric):
         return "Growing adoption of this feature"
     if metric in PEOPLE_METRICS:
         return "More people using the product: possible team expansion"

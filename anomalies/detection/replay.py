@@ -35,6 +35,7 @@ from .stl_operator import WEEK, stl_operator
 from .summaries import Summaries, cohort_events, portfolio_events
 from .tails import TailEvidence
 from .types import CohortEvent, Finding, PortfolioEvent, SeriesBatch
+from .vocabulary import is_feature_metric
 from .yearly import Yearly
 
 
@@ -97,7 +98,7 @@ class Replay:
         dow = (batch.start.weekday() + np.arange(-L, T)) % WEEK  # padded coordinates
         # Each series' own calendar: (days, series), or (days, 1) when all share one.
         self.holiday = holiday_masks(batch.countries, cfg.holiday_country, batch.start, T)
-        self.is_feature = np.array([m.startswith("feature:") for m in batch.metrics])
+        self.is_feature = np.array([is_feature_metric(m) for m in batch.metrics])
 
         self.record = DayRecord.empty(T - self.t0, n)
         self.outage_days: list[tuple[int, float, int]] = []

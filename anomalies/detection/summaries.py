@@ -16,6 +16,7 @@ from . import classify
 from .baseline import MIN_SIGMA
 from .events import Event
 from .types import CohortEvent, Finding, PortfolioEvent
+from .vocabulary import Direction
 
 
 def portfolio_events(batch, outage_days: list[tuple[int, float, int]]) -> list[PortfolioEvent]:
@@ -63,7 +64,7 @@ def cohort_events(batch, moves) -> list[CohortEvent]:
                 day,
                 day,
                 move.label,
-                "negative" if move.direction < 0 else "positive",
+                Direction.of(move.direction),
                 series,
                 move.cohort_size,
                 move.moving,
@@ -185,7 +186,7 @@ class Summaries:
                 baseline=baseline,
                 min_volume=float(rp.bars.min_volume[row]),
             ),
-            direction="negative" if ev.sign < 0 else "positive",
+            direction=Direction.of(ev.sign),
             start=batch.day(ev.start),
             end=None if ev.end is None else batch.day(ev.end),
             detected_at=batch.day(ev.detected),

@@ -1,4 +1,5 @@
-"""The engine's inputs and outputs: plain dataclasses, no behaviour beyond conversions."""
+"""The engine's inputs and outputs: plain dataclasses, no behaviour beyond conversions. The
+words their fields hold (types, severities, directions) are named in `vocabulary`."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import math
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
+
+from .vocabulary import AnomalyType, Direction, Severity
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,9 @@ class Finding:
     series_id: str
     account: str
     metric: str
-    type: str
-    severity: str
-    direction: str
+    type: AnomalyType
+    severity: Severity
+    direction: Direction
     start: dt.date
     end: dt.date | None
     detected_at: dt.date
@@ -159,7 +162,7 @@ class CohortEvent:
     start: dt.date
     end: dt.date
     cohort: str  # the given label, or "inferred" (series whose daily moves correlate)
-    direction: str  # "negative" or "positive"
+    direction: Direction
     series_ids: tuple[str, ...]  # the flagged series the move excused
     cohort_size: int  # the largest number of cohort series with data on one of its days
     moving: int  # how many of them moved with it
