@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 
 from config.api import PAGE_PARAMETERS, FilteredListApi, page_of, paginated_response
 from customers.metrics import metric_error
+from customers.models import Severity
 from customers.selectors import customer_find_visible, customer_get_visible
 from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
@@ -293,11 +294,7 @@ class AnomalySummaryApi(APIView):
         period_days = serializers.IntegerField()
         counts = inline_serializer(
             "SummaryCounts",
-            {
-                "critical": serializers.IntegerField(),
-                "warning": serializers.IntegerField(),
-                "info": serializers.IntegerField(),
-            },
+            {severity: serializers.IntegerField() for severity in Severity.values},
         )
         anomalies = inline_serializer(
             "SummaryLine",
@@ -331,7 +328,7 @@ class AnomalySummaryApi(APIView):
             customer=customer,
             since=today - dt.timedelta(days=SUMMARY_DAYS),
         )
-        counts = {"critical": 0, "warning": 0, "info": 0}
+        counts = dict.fromkeys(Severity.values, 0)
         lines = []
         for anomaly in anomalies:
             counts[anomaly.severity] += 1

@@ -12,6 +12,8 @@ import math
 from collections.abc import Sequence
 from html import escape
 
+from .detection.vocabulary import Severity
+
 WIDTH = 720
 HEIGHT = 240
 # Room for the title on top, the y tick labels on the left, x tick labels and the legend below.
@@ -30,7 +32,11 @@ EXPECTED_COLOR = "#5b6478"
 BAND_COLOR = "#c9d3f2"
 MISSING_COLOR = "#98a2b3"
 HOLIDAY_COLOR = "#b54708"
-SEVERITY_COLORS = {"critical": "#f04438", "warning": "#f79009", "info": "#98a2b3"}
+SEVERITY_COLORS = {
+    Severity.CRITICAL: "#f04438",
+    Severity.WARNING: "#f79009",
+    Severity.INFO: "#98a2b3",
+}
 FAMILY = 'font-family="system-ui, sans-serif"'
 FONT = f'{FAMILY} font-size="11"'
 
@@ -184,7 +190,7 @@ def _anomaly_rects(days: list[dt.date], anomalies, x, slot: float) -> list[str]:
             continue
         i = (max(start, first) - first).days
         j = (min(end, last) - first).days
-        color = SEVERITY_COLORS.get(severity, SEVERITY_COLORS["warning"])
+        color = SEVERITY_COLORS.get(severity, SEVERITY_COLORS[Severity.WARNING])
         # The days it covers, ongoing ones up to the chart's last day: "Nov 26 – Nov 30".
         shown = min(end, last)
         days = (shown - start).days + 1
@@ -279,8 +285,8 @@ def _legend() -> list[str]:
         ),
         (f'<rect x="0" y="-5" width="18" height="10" fill="{BAND_COLOR}"/>', "normal range"),
         (
-            f'<rect x="0" y="-5" width="18" height="10" fill="{SEVERITY_COLORS["critical"]}" '
-            'fill-opacity="0.15"/>',
+            '<rect x="0" y="-5" width="18" height="10" '
+            f'fill="{SEVERITY_COLORS[Severity.CRITICAL]}" fill-opacity="0.15"/>',
             "anomaly",
         ),
         (f'<path d="M9,-5 l-4,7 h8 z" fill="{HOLIDAY_COLOR}"/>', "holiday"),

@@ -14,11 +14,12 @@ from customers.metrics import METRIC_MAX_LENGTH
 from customers.models import Severity
 from customers.validators import SEARCH_MAX_LENGTH
 
+from .detection import vocabulary
 from .models import AnomalyStatus, AnomalyType, UsageAnomaly
 
-# Severity lists its values worst first.
+# The vocabulary's rank in SQL: 0 for info up to 2 for critical.
 SEVERITY_RANK = Case(
-    *(When(severity=value, then=Value(rank)) for rank, value in enumerate(Severity.values)),
+    *(When(severity=s.value, then=Value(rank)) for s, rank in vocabulary.SEVERITY_RANK.items()),
     output_field=IntegerField(),
 )
 # ?sort= values: what each orders by, and its label on the page. Ties fall to newest detected
@@ -26,8 +27,8 @@ SEVERITY_RANK = Case(
 SORTS = {
     "-detected_at": (("-detected_at",), "Newest detected"),
     "detected_at": (("detected_at",), "Oldest detected"),
-    "severity": (("severity_rank", "-detected_at"), "Severity, worst first"),
-    "-severity": (("-severity_rank", "-detected_at"), "Severity, mildest first"),
+    "severity": (("-severity_rank", "-detected_at"), "Severity, worst first"),
+    "-severity": (("severity_rank", "-detected_at"), "Severity, mildest first"),
     "-start_date": (("-start_date",), "Start date, newest"),
     "start_date": (("start_date",), "Start date, oldest"),
     "customer": (("customer__name", "-detected_at"), "Customer A-Z"),

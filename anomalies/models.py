@@ -5,24 +5,23 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from customers.constraints import choices_constraint
+from customers.constraints import choice_members, choices_constraint
 from customers.metrics import METRIC_MAX_LENGTH
 from customers.models import Customer, Severity
 from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
+from .detection import vocabulary
 
-class AnomalyType(models.TextChoices):
-    DROP = "drop", "Drop"
-    SPIKE = "spike", "Spike"
-    FEATURE_ABANDONMENT = "feature_abandonment", "Feature abandonment"
-    PATTERN_CHANGE = "pattern_change", "Pattern change"
-    SEASONAL_DEVIATION = "seasonal_deviation", "Seasonal deviation"
-    GRADUAL_DECLINE = "gradual_decline", "Gradual decline"
+AnomalyType = models.TextChoices("AnomalyType", choice_members(vocabulary.AnomalyType))
+Direction = models.TextChoices("Direction", choice_members(vocabulary.Direction))
 
 
-class Direction(models.TextChoices):
-    NEGATIVE = "negative", "Negative"
-    POSITIVE = "positive", "Positive"
+def _types_have_direction(direction: vocabulary.Direction, *, name: str):
+    """A CHECK constraint that the types whose direction is fixed to `direction` have it."""
+    types = [t.value for t in vocabulary.AnomalyType if t.direction == direction]
+    # One type is compared with =, several with IN (the form the constraint was created in).
+    of_type = Q(anomaly_type=types[0]) if len(types) == 1 else Q(anomaly_type__in=types)
+    return models.CheckConstraint(condition=~of_type | Q(direction=direction.value), name=name)
 
 
 class DismissReason(models.TextChoices):
@@ -150,15 +149,12 @@ class UsageAnomaly(models.Model):
                 name="anomaly_dismissal_consistent",
             ),
             # Drops, abandonments and gradual declines are losses, spikes are gains; pattern
-            # changes and seasonal deviations can go either way.
-            models.CheckConstraint(
-                condition=~Q(anomaly_type__in=["drop", "feature_abandonment", "gradual_decline"])
-                | Q(direction="negative"),
-                name="anomaly_losses_are_negative",
+            # changes and seasonal deviations can go either way (AnomalyType.direction).
+            _types_have_direction(
+                vocabulary.Direction.NEGATIVE, name="anomaly_losses_are_negative"
             ),
-            models.CheckConstraint(
-                condition=~Q(anomaly_type="spike") | Q(direction="positive"),
-                name="anomaly_spikes_are_positive",
+            _types_have_direction(
+                vocabulary.Direction.POSITIVE, name="anomaly_spikes_are_positive"
             ),
             models.CheckConstraint(
                 condition=Q(data_completeness__gte=0, data_completeness__lte=1),

@@ -22,7 +22,7 @@ from customers.models import Customer, UsageMetric
 from .detection import DetectionConfig, SeriesBatch, SeriesHints
 from .detection.cohorts import COHORT_SEPARATOR
 from .detection_settings import detection_config_for_series
-from .models import DataQualityEvent, DismissReason, UsageAnomaly
+from .models import DataQualityEvent, Direction, DismissReason, UsageAnomaly
 
 # A false-positive dismissal raises the evidence a series needs for that direction by this
 # much, up to the cap, for this long.
@@ -181,7 +181,7 @@ def reviewed_history(*, batch: SeriesBatch, as_of: dt.date) -> ReviewedHistory:
             if until is not None and until >= as_of:
                 suppressed.add((str(customer), metric, kind))
         elif reason == DismissReason.FALSE_POSITIVE and dismissed_at.date() >= memory:
-            column = 0 if direction == "negative" else 1
+            column = 0 if direction == Direction.NEGATIVE else 1
             evidence[row, column] = min(
                 evidence[row, column] + FALSE_POSITIVE_EVIDENCE_STEP, FALSE_POSITIVE_EVIDENCE_CAP
             )

@@ -23,7 +23,8 @@ from django.utils import timezone
 from customers.models import Customer, RiskSignal
 from notifications.models import NotificationRequest
 
-from .detection import Finding, SeriesBatch
+from .detection import DetectionConfig, Finding, SeriesBatch
+from .detection.vocabulary import SEVERITY_RANK, AnomalyType, Direction, Severity
 from .models import AnomalyStatus, UsageAnomaly
 from .text import anomaly_sentence
 
@@ -32,11 +33,6 @@ from .text import anomaly_sentence
 PATTERN_REVIEW_DAYS = 14
 # Stored anomalies a finding may be the continuation of: open ones, and others this recent.
 RECENT_DAYS = 90
-# An open abandonment the engine no longer reports (its replay window settled on the low
-# level) stays open while the last week is still below this share of its baseline.
-ABANDONMENT_STILL_RATIO = 0.25
-
-_RUN_TYPES = {"drop", "spike", "feature_abandonment", "seasonal_deviation"}
 _UPDATED_FIELDS = [
     "anomaly_type",
     "severity",
@@ -129,7 +125,7 @@ def findings_apply(
                 continue
             if anomaly.status != AnomalyStatus.OPEN:
                 continue
-            if anomaly.anomaly_type == "feature_abandonment" and _still_abandoned(
+            if anomaly.anomaly_type == AnomalyType.FEATURE_ABANDONMENT and _still_abandoned(
                 anomaly, batch, row_of[f"{customer}/{metric}"]
             ):
                 anomaly.last_evaluated_at = now
@@ -173,7 +169,7 @@ def _open_or_recent(as_of: dt.date) -> Q:
 
 
 def _family(anomaly_type: str) -> str:
-    return "run" if anomaly_type in _RUN_TYPES else "pattern"
+    return "shift" if AnomalyType(anomaly_type).is_shift else "run"
 
 
 def _same_event(finding: Finding, candidates: list[UsageAnomaly], as_of: dt.date):
@@ -199,7 +195,7 @@ def _same_event(finding: Finding, candidates: list[UsageAnomaly], as_of: dt.date
 
 
 def _ongoing(finding: Finding, as_of: dt.date) -> bool:
-    if finding.type in ("pattern_change", "gradual_decline"):
+    if AnomalyType(finding.type).is_shift:
         return (as_of - finding.detected_at).days < PATTERN_REVIEW_DAYS
     return finding.end is None
 
@@ -260,10 +256,14 @@ def _state(anomaly: UsageAnomaly) -> tuple:
 
 
 def _still_abandoned(anomaly: UsageAnomaly, batch: SeriesBatch, row: int) -> bool:
+    """An open abandonment the engine no longer reports (its replay window settled on the low
+    level) stays open while the last week is still as low as the engine's abandonment bar
+    (a field no sensitivity changes)."""
     last_week = batch.values[row, -7:]
     if np.all(np.isnan(last_week)) or float(anomaly.baseline_value) <= 0:
         return True  # no news is no recovery
-    return float(np.nanmean(last_week)) <= ABANDONMENT_STILL_RATIO * float(anomaly.baseline_value)
+    ratio = DetectionConfig().abandonment_ratio
+    return float(np.nanmean(last_week)) <= ratio * float(anomaly.baseline_value)
 
 
 def _one_open_per_kind(by_series) -> None:
@@ -285,15 +285,15 @@ def _one_open_per_kind(by_series) -> None:
 def _qualifies_for_signal(anomaly: UsageAnomaly) -> bool:
     return (
         anomaly.status == AnomalyStatus.OPEN
-        and anomaly.direction == "negative"
-        and anomaly.severity in ("warning", "critical")
+        and anomaly.direction == Direction.NEGATIVE
+        and SEVERITY_RANK[anomaly.severity] >= Severity.WARNING.rank
     )
 
 
 def _signal_kind(anomaly_type: str) -> str:
     return {
-        "drop": RiskSignal.Kind.USAGE_DROP,
-        "feature_abandonment": RiskSignal.Kind.FEATURE_ABANDONMENT,
+        AnomalyType.DROP: RiskSignal.Kind.USAGE_DROP,
+        AnomalyType.FEATURE_ABANDONMENT: RiskSignal.Kind.FEATURE_ABANDONMENT,
     }.get(anomaly_type, RiskSignal.Kind.USAGE_ANOMALY)
 
 
@@ -364,11 +364,8 @@ def _notifications_request(anomalies: list[UsageAnomaly]) -> None:
     requests = [
         NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id))
         for a in candidates
-        if a.severity == "critical"
-        or _SEVERITY_RANK[a.severity]
-        >= _SEVERITY_RANK[wanted.get(csm_of.get(a.customer_id), "critical")]
+        if a.severity == Severity.CRITICAL
+        or SEVERITY_RANK[a.severity]
+        >= SEVERITY_RANK[wanted.get(csm_of.get(a.customer_id), Severity.CRITICAL)]
     ]
     NotificationRequest.objects.bulk_create(requests, ignore_conflicts=True, batch_size=500)
-
-
-_SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}

@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from customers.metrics import METRIC_MAX_LENGTH
+from customers.models import Severity
 
 from .models import (
     AnomalyStatus,
@@ -26,7 +27,8 @@ class CustomerRefSerializer(serializers.Serializer):
 class AnomalySerializer(serializers.ModelSerializer):
     customer = CustomerRefSerializer()
     anomaly_type = serializers.ChoiceField(choices=AnomalyType.choices)
-    severity = serializers.ChoiceField(choices=["critical", "warning", "info"])
+    # Values without labels: labels would change the schema's SeverityEnum description.
+    severity = serializers.ChoiceField(choices=Severity.values)
     direction = serializers.ChoiceField(choices=Direction.choices)
     status = serializers.ChoiceField(choices=AnomalyStatus.choices)
     confidence = serializers.ChoiceField(choices=Confidence.choices)

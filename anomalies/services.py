@@ -30,6 +30,7 @@ from .models import (
     AnomalyStatus,
     DataQualityEvent,
     DetectionSettings,
+    Direction,
     DismissReason,
     ScanChunk,
     ScanRun,
@@ -367,7 +368,7 @@ def _cohort_events_record(events, run: ScanRun) -> None:
     metric_length = DataQualityEvent._meta.get_field("metric").max_length
     for event in events:
         customers = sorted({sid.split("/", 1)[0] for sid in event.series_ids})
-        direction = "fell" if event.direction == "negative" else "rose"
+        direction = "fell" if event.direction == Direction.NEGATIVE else "rose"
         head = (
             f"{len(customers)} account(s) {direction} together with their cohort "
             f"({event.cohort}: {event.moving} of {event.cohort_size} series): "

@@ -7,12 +7,11 @@ URLs, CSV exports and the detection CLI's `account/metric` series ids carry them
 
 import re
 
-METRIC_MAX_LENGTH = 50
-FEATURE_PREFIX = "feature:"
-_METRIC_RE = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9][a-z0-9_-]*)?$")
+from anomalies.detection.vocabulary import FEATURE_PREFIX, feature_name, is_feature_metric
 
-# The core metrics the product knows by name; any other valid slug is accepted too.
-CORE_METRICS = ("api_calls", "logins", "active_users")
+METRIC_MAX_LENGTH = 50
+# Any valid slug is accepted: the core metrics and features are just the ones the rules know.
+_METRIC_RE = re.compile(r"^[a-z][a-z0-9_]*(:[a-z0-9][a-z0-9_-]*)?$")
 
 
 def metric_error(metric: str) -> str | None:
@@ -24,20 +23,14 @@ def metric_error(metric: str) -> str | None:
     if not _METRIC_RE.match(metric):
         return (
             f"metric {metric!r} is not a slug: use lowercase letters, digits and underscores, "
-            "optionally 'feature:<name>'"
+            f"optionally '{FEATURE_PREFIX}<name>'"
         )
     return None
-
-
-def is_feature_metric(metric: str) -> bool:
-    return metric.startswith(FEATURE_PREFIX)
 
 
 def metric_label(metric: str) -> str:
     """A human label: `api_calls` -> `API calls`, `feature:reports` -> `Reports feature`."""
     if is_feature_metric(metric):
-        return (
-            metric[len(FEATURE_PREFIX) :].replace("_", " ").replace("-", " ").title() + " feature"
-        )
+        return f"{feature_name(metric)} feature"
     words = metric.replace("_", " ")
     return words[:1].upper() + words[1:] if not words.startswith("api") else "API" + words[3:]

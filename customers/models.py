@@ -4,7 +4,9 @@ from django.conf import settings
 from django.db import models
 from django.db.models import Q
 
-from .constraints import choices_constraint
+from anomalies.detection import vocabulary
+
+from .constraints import choice_members, choices_constraint
 from .limits import (
     validate_cohort_name,
     validate_holiday_calendar,
@@ -122,16 +124,17 @@ class UsageMetric(models.Model):
         return f"{self.customer_id} {self.metric} {self.date}: {self.value}"
 
 
-class Severity(models.TextChoices):
-    CRITICAL = "critical", "Critical"
-    WARNING = "warning", "Warning"
-    INFO = "info", "Info"
+Severity = models.TextChoices("Severity", choice_members(vocabulary.Severity))
 
 
 class RiskSignalKind(models.TextChoices):
     USAGE_ANOMALY = "usage_anomaly", "Usage anomaly"
     USAGE_DROP = "usage_drop", "Usage drop"
-    FEATURE_ABANDONMENT = "feature_abandonment", "Feature abandonment"
+    # Raised by a feature abandonment anomaly: that type's own value and label.
+    FEATURE_ABANDONMENT = (
+        vocabulary.AnomalyType.FEATURE_ABANDONMENT.value,
+        vocabulary.AnomalyType.FEATURE_ABANDONMENT.label,
+    )
     HEALTH_DECLINE = "health_decline", "Health score decline"
     OTHER = "other", "Other"
 

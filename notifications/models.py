@@ -1,6 +1,9 @@
 from django.conf import settings
 from django.db import models
 
+from anomalies.detection.vocabulary import Severity
+from customers.constraints import choice_members
+
 
 class NotificationRequest(models.Model):
     """The outbox between scans and delivery: a scan writes one row per critical anomaly (the
@@ -38,10 +41,19 @@ class NotificationPreference(models.Model):
     """How a CSM wants to hear about anomalies. Created with defaults on first use: in-app and
     email for critical anomalies at once, warnings and positive signals in a daily digest."""
 
-    class MinSeverity(models.TextChoices):
-        CRITICAL = "critical", "Critical only"
-        WARNING = "warning", "Warning and critical"
-        INFO = "info", "Everything"
+    # The least severe anomaly sent at once, read as what the CSM hears about.
+    MinSeverity = models.TextChoices(
+        "MinSeverity",
+        choice_members(
+            Severity,
+            labels={
+                Severity.CRITICAL: "Critical only",
+                Severity.WARNING: "Warning and critical",
+                Severity.INFO: "Everything",
+            },
+        ),
+        qualname="NotificationPreference.MinSeverity",
+    )
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notification_preference"

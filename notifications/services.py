@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from anomalies.detection.vocabulary import SEVERITY_RANK
 from anomalies.models import AnomalyStatus, UsageAnomaly
 from anomalies.text import anomaly_sentence
 from customers.models import Severity
@@ -23,7 +24,6 @@ from .transports import TRANSPORTS, Message, TransportError
 
 logger = logging.getLogger(__name__)
 
-SEVERITY_RANK = {Severity.INFO: 0, Severity.WARNING: 1, Severity.CRITICAL: 2}
 # Requests claimed by one dispatch; the minute beat picks up the rest.
 DISPATCH_BATCH = 500
 DIGEST_FALLBACK_WINDOW = dt.timedelta(hours=24)

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from customers.selectors import customer_find_visible
 from customers.validators import SEARCH_MAX_LENGTH
 
+from ..detection.vocabulary import Severity
 from ..forms import ActionForm, DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
 from ..selectors import (
@@ -28,9 +29,10 @@ from ..selectors import (
 from ..services import anomaly_action_record
 from ..text import anomaly_sentence, anomaly_summary_line, holiday_name, projection_text
 
+# A card's badge: a loss's severity, or "positive" for a gain.
+TIER_LABEL = {**{s: s.label for s in Severity}, Direction.POSITIVE: Direction.POSITIVE.label}
 # Cards and anomalies read worst first: losses by severity, then good news and info.
-TIER_RANK = {"critical": 0, "warning": 1, "positive": 2, "info": 2}
-TIER_LABEL = {"critical": "Critical", "warning": "Warning", "positive": "Positive", "info": "Info"}
+TIER_RANK = {**{s: -s.rank for s in Severity}, Direction.POSITIVE: -Severity.INFO.rank}
 # Past this many days a running anomaly reads "started N weeks ago" rather than a day count.
 WEEKS_FROM_DAYS = 14
 
@@ -42,10 +44,10 @@ CARD_ACTIONS = {*ACTIONS_LOSS, *ACTIONS_ABANDONMENT, *ACTIONS_GAIN}
 
 
 def anomaly_tier(anomaly) -> str:
-    """'critical', 'warning', 'positive' or 'info': the badge. A gain is good news whatever
-    its severity, so it never sits among the critical losses."""
+    """The badge: the severity of a loss, Direction.POSITIVE for a gain. A gain is good news
+    whatever its severity, so it never sits among the critical losses."""
     if anomaly.direction == Direction.POSITIVE:
-        return "positive"
+        return Direction.POSITIVE
     return anomaly.severity
 
 

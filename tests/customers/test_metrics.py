@@ -1,6 +1,6 @@
 import pytest
 
-from customers.metrics import is_feature_metric, metric_error, metric_label
+from customers.metrics import metric_error, metric_label
 
 
 @pytest.mark.parametrize(
@@ -37,8 +37,3 @@ def test_invalid_metric_slugs_say_why(metric, message):
 )
 def test_metric_labels(metric, label):
     assert metric_label(metric) == label
-
-
-def test_feature_metrics_are_recognised():
-    assert is_feature_metric("feature:reports")
-    assert not is_feature_metric("logins")
