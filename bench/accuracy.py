@@ -31,6 +31,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from anomalies.detection.vocabulary import AnomalyType  # noqa: E402
 from bench import causality, misses, real_daily  # noqa: E402
 from bench import corpus as corpus_mod  # noqa: E402
 from bench.runs import Run, parse_date, read_labels, run_detector  # noqa: E402
@@ -49,7 +50,8 @@ from bench.tables import (  # noqa: E402
 
 DEFAULT_ENGINE_CMD = ".venv/bin/python -m anomalies.detection {input} --backtest"
 PEERS = ("naive_z", "rolling_iqr", "stl_mad")
-REPORT_TYPES = ("drop", "spike", "feature_abandonment", "pattern_change", "seasonal_deviation")
+# The type confusion table's columns: the engine's types, then any other detector's.
+REPORT_TYPES = tuple(AnomalyType)
 # The targets for the engine on the synthetic corpus, in backtest mode.
 TARGET_F1 = 0.90
 TARGET_FA_PER_CLEAN_SERIES_YEAR = 0.2
@@ -119,7 +121,8 @@ def summary_table(ds: DataSet, results: list[tuple[Run, Score | None]]) -> str:
         row += [pct(sc.chance_recall), pct(sc.recall_above_chance), num(fa)]
         if ds.outage is not None:
             row.append(str(sc.outage_alerts))
-        row.append(f"{num(sc.delay_median('drop'), 1)} / {num(sc.delay_p90('drop'), 1)}")
+        drop = AnomalyType.DROP
+        row.append(f"{num(sc.delay_median(drop), 1)} / {num(sc.delay_p90(drop), 1)}")
         row += [f"{run.seconds:.1f}", f"{sc.series_years / run.seconds:.0f}"]
         rows.append(row)
     return table(header, rows)
@@ -173,9 +176,13 @@ def corpus_targets(
             sc.false_alarms_per_clean_series_year,
             TARGET_FA_PER_CLEAN_SERIES_YEAR,
         ),
-        at_most("drop delay median (d)", sc.delay_median("drop"), TARGET_DROP_MEDIAN_DELAY_DAYS),
-        at_least("gradual recall", sc.recall_of("gradual_decline"), TARGET_SLOW_RECALL),
-        at_least("pattern recall", sc.recall_of("pattern_change"), TARGET_SLOW_RECALL),
+        at_most(
+            "drop delay median (d)",
+            sc.delay_median(AnomalyType.DROP),
+            TARGET_DROP_MEDIAN_DELAY_DAYS,
+        ),
+        at_least("gradual recall", sc.recall_of(AnomalyType.GRADUAL_DECLINE), TARGET_SLOW_RECALL),
+        at_least("pattern recall", sc.recall_of(AnomalyType.PATTERN_CHANGE), TARGET_SLOW_RECALL),
         at_most("outage alerts", sc.outage_alerts, 0),
         at_most("causality mismatches", mismatches, 0),
         at_most(

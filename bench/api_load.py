@@ -101,8 +101,9 @@ def seed(accounts: int, csms: int) -> dict:
     from django.utils import timezone
 
     from accounts.services import api_token_create
-    from anomalies.models import UsageAnomaly
-    from customers.models import Customer, UsageMetric
+    from anomalies.detection.vocabulary import API_CALLS, LOGINS, feature_metric
+    from anomalies.models import AnomalyType, Direction, UsageAnomaly
+    from customers.models import Customer, Severity, UsageMetric
 
     rng = random.Random(SEED)
     users = get_user_model().objects.bulk_create(
@@ -136,7 +137,7 @@ def seed(accounts: int, csms: int) -> dict:
             baseline_value=base,
             actual_value=base / 3,
             deviation_percent=Decimal("-66.67"),
-            severity=rng.choice(("critical", "warning", "info")),
+            severity=rng.choice(Severity.values),
             start_date=today - dt.timedelta(days=days_ago),
             detected_at=now - dt.timedelta(days=days_ago, minutes=rng.randrange(1440)),
             **fields,
@@ -145,17 +146,19 @@ def seed(accounts: int, csms: int) -> dict:
     rows = []
     for customer in customers:
         rows += [
-            anomaly(customer, rng.randrange(1, 10), metric_type="api_calls",
-                    anomaly_type="drop", direction="negative"),
-            anomaly(customer, rng.randrange(20, 60), metric_type="logins", anomaly_type="spike",
-                    direction="positive", status="resolved", end_date=today - dt.timedelta(10)),
-            anomaly(customer, rng.randrange(5, 30), metric_type="feature:reports",
-                    anomaly_type="drop", direction="negative", status="dismissed"),
+            anomaly(customer, rng.randrange(1, 10), metric_type=API_CALLS,
+                    anomaly_type=AnomalyType.DROP, direction=Direction.NEGATIVE),
+            anomaly(customer, rng.randrange(20, 60), metric_type=LOGINS,
+                    anomaly_type=AnomalyType.SPIKE, direction=Direction.POSITIVE,
+                    status="resolved", end_date=today - dt.timedelta(10)),
+            anomaly(customer, rng.randrange(5, 30), metric_type=feature_metric("reports"),
+                    anomaly_type=AnomalyType.DROP, direction=Direction.NEGATIVE,
+                    status="dismissed"),
         ]  # fmt: skip
     history = customers[0]
     rows += [
-        anomaly(history, 400 - 2 * k, metric_type="api_calls", anomaly_type="drop",
-                direction="negative", status="resolved",
+        anomaly(history, 400 - 2 * k, metric_type=API_CALLS, anomaly_type=AnomalyType.DROP,
+                direction=Direction.NEGATIVE, status="resolved",
                 end_date=today - dt.timedelta(days=399 - 2 * k))
         for k in range(HISTORY_ANOMALIES)
     ]  # fmt: skip
@@ -164,7 +167,7 @@ def seed(accounts: int, csms: int) -> dict:
         (
             UsageMetric(
                 customer=customer,
-                metric="api_calls",
+                metric=API_CALLS,
                 date=today - dt.timedelta(days=d),
                 value=float(rng.randrange(0, 50_000)),
             )

@@ -26,14 +26,21 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-CORE_METRICS = ("api_calls", "logins", "active_users")
-FEATURES = (
-    "feature:reports",
-    "feature:exports",
-    "feature:dashboards",
-    "feature:alerts",
-    "feature:integrations",
-    "feature:sso",
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from anomalies.detection.vocabulary import (  # noqa: E402
+    ACTIVE_USERS,
+    API_CALLS,
+    LOGINS,
+    PEOPLE_METRICS,
+    AnomalyType,
+    feature_metric,
+    is_feature_metric,
+)
+
+FEATURES = tuple(
+    feature_metric(name)
+    for name in ("reports", "exports", "dashboards", "alerts", "integrations", "sso")
 )
 ACCOUNT_WORDS = (
     "acme",
@@ -57,7 +64,15 @@ ACCOUNT_WORDS = (
     "gringotts",
     "monarch",
 )
-LABEL_TYPES = ("drop", "spike", "feature_abandonment", "pattern_change", "gradual_decline")
+# The types the corpus injects: every engine type but seasonal deviations, which the corpus's
+# calendar makes by itself.
+LABEL_TYPES = (
+    AnomalyType.DROP,
+    AnomalyType.SPIKE,
+    AnomalyType.FEATURE_ABANDONMENT,
+    AnomalyType.PATTERN_CHANGE,
+    AnomalyType.GRADUAL_DECLINE,
+)
 
 # api_calls per weekday, log-uniform over this range: a trial account to a large integration.
 API_CALLS_RANGE = (5.0, 200_000.0)
@@ -185,17 +200,17 @@ def _effect(kind: str, rng: np.random.Generator, n_days: int, start: int, cv: fl
     anomaly stands out from a day's noise by about three of its standard deviations.
     """
     f = np.ones(n_days)
-    if kind == "drop":
+    if kind == AnomalyType.DROP:
         length = int(rng.integers(3, 21))
         depth = rng.uniform(min(0.9, max(0.4, 3 * cv)), 0.9)
         f[start : start + length] = 1 - depth
         return f, start + length - 1, {"depth": round(depth, 3), "days": length}
-    if kind == "spike":
+    if kind == AnomalyType.SPIKE:
         length = int(rng.integers(3, 16))
         rise = rng.uniform(min(3.0, max(0.6, 4 * cv)), 3.0)
         f[start : start + length] = 1 + rise
         return f, start + length - 1, {"rise": round(rise, 3), "days": length}
-    if kind == "feature_abandonment":
+    if kind == AnomalyType.FEATURE_ABANDONMENT:
         remaining = rng.uniform(0.0, 0.05)
         # Most abandonments are for good; some users come back after a month or more.
         if rng.random() < 0.7:
@@ -205,14 +220,14 @@ def _effect(kind: str, rng: np.random.Generator, n_days: int, start: int, cv: fl
         f[start:stop] = remaining
         end = start + PERMANENT_WINDOW_DAYS - 1
         return f, end, {"remaining": round(remaining, 3), "until": stop - 1}
-    if kind == "pattern_change":
+    if kind == AnomalyType.PATTERN_CHANGE:
         if rng.random() < 0.6:
             shift = -rng.uniform(0.35, 0.60)
         else:
             shift = rng.uniform(0.50, 1.00)
         f[start:] = 1 + shift
         return f, start + PERMANENT_WINDOW_DAYS - 1, {"shift": round(shift, 3)}
-    if kind == "gradual_decline":
+    if kind == AnomalyType.GRADUAL_DECLINE:
         ramp = int(rng.integers(30, 61))
         depth = rng.uniform(0.40, 0.70)
         f[start : start + ramp] = 1 - depth * np.arange(1, ramp + 1) / ramp
@@ -223,25 +238,25 @@ def _effect(kind: str, rng: np.random.Generator, n_days: int, start: int, cv: fl
 
 # How long a label window can run, to find a start that fits before the series ends.
 MAX_SPAN = {
-    "drop": 20,
-    "spike": 15,
-    "feature_abandonment": PERMANENT_WINDOW_DAYS,
-    "pattern_change": PERMANENT_WINDOW_DAYS,
-    "gradual_decline": 60,
+    AnomalyType.DROP: 20,
+    AnomalyType.SPIKE: 15,
+    AnomalyType.FEATURE_ABANDONMENT: PERMANENT_WINDOW_DAYS,
+    AnomalyType.PATTERN_CHANGE: PERMANENT_WINDOW_DAYS,
+    AnomalyType.GRADUAL_DECLINE: 60,
 }
 # Which anomalies a single series of each metric kind gets, and how often.
+_CORE_KINDS = (
+    AnomalyType.DROP,
+    AnomalyType.SPIKE,
+    AnomalyType.PATTERN_CHANGE,
+    AnomalyType.GRADUAL_DECLINE,
+)
 SINGLE_KINDS = {
-    "api_calls": (("drop", "spike", "pattern_change", "gradual_decline"), (0.4, 0.15, 0.25, 0.2)),
-    "logins": (("drop", "spike", "pattern_change", "gradual_decline"), (0.3, 0.2, 0.25, 0.25)),
-    "active_users": (
-        ("drop", "spike", "pattern_change", "gradual_decline"),
-        (0.3, 0.15, 0.3, 0.25),
-    ),
+    API_CALLS: (_CORE_KINDS, (0.4, 0.15, 0.25, 0.2)),
+    LOGINS: (_CORE_KINDS, (0.3, 0.2, 0.25, 0.25)),
+    ACTIVE_USERS: (_CORE_KINDS, (0.3, 0.15, 0.3, 0.25)),
     # Sudden drops that recover are an account or integration matter, so core metrics only.
-    "feature": (
-        ("feature_abandonment", "spike", "pattern_change", "gradual_decline"),
-        (0.45, 0.15, 0.2, 0.2),
-    ),
+    "feature": ((AnomalyType.FEATURE_ABANDONMENT, *_CORE_KINDS[1:]), (0.45, 0.15, 0.2, 0.2)),
 }
 
 
@@ -277,14 +292,14 @@ def generate(
         n_features = int(rng.integers(1, 4))
         features = list(rng.choice(FEATURES, size=n_features, replace=False))
         levels = {
-            "api_calls": api_level,
-            "active_users": users,
-            "logins": users * rng.uniform(1.2, 2.5),
+            API_CALLS: api_level,
+            ACTIVE_USERS: users,
+            LOGINS: users * rng.uniform(1.2, 2.5),
         }
         for feat in features:
             levels[feat] = users * rng.uniform(0.1, 0.7)
         for metric, level in levels.items():
-            human = metric != "api_calls"
+            human = metric != API_CALLS
             weekend_dip = rng.uniform(0.4, 0.8) if human else rng.uniform(0.05, 0.25)
             week = np.ones(7)
             week[4] = 1 - 0.15 * weekend_dip  # Fridays are a little quieter
@@ -347,10 +362,10 @@ def generate(
 
     def inject_together(i: int, kind: str, s: int, length: int, magnitude: float) -> None:
         # One member of an account-wide event: same start, length and size everywhere.
-        effect[i, s : s + length] *= 1 - magnitude if kind == "drop" else 1 + magnitude
+        effect[i, s : s + length] *= 1 - magnitude if kind == AnomalyType.DROP else 1 + magnitude
         labeled[i] = True
         meta[i]["clean"] = False
-        key = "depth" if kind == "drop" else "rise"
+        key = "depth" if kind == AnomalyType.DROP else "rise"
         meta[i]["injection"] = {
             "type": kind,
             key: round(magnitude, 3),
@@ -377,25 +392,25 @@ def generate(
         # Churn only where every series can show it: a drop left unlabeled on a noisy
         # series would turn a true detection into a false alarm.
         if roll < 0.10 and injectable[members].all():
-            s = _pick_start(rng, forbidden, MAX_SPAN["drop"], days)
+            s = _pick_start(rng, forbidden, MAX_SPAN[AnomalyType.DROP], days)
             if s is not None:
                 length, depth = int(rng.integers(3, 21)), rng.uniform(0.5, 0.9)
                 for i in members:
-                    inject_together(i, "drop", s, length, depth)
+                    inject_together(i, AnomalyType.DROP, s, length, depth)
         elif roll < 0.20:
-            pair = [i for i in members if metric_of[i] in ("logins", "active_users")]
-            s = _pick_start(rng, forbidden, MAX_SPAN["spike"], days)
+            pair = [i for i in members if metric_of[i] in PEOPLE_METRICS]
+            s = _pick_start(rng, forbidden, MAX_SPAN[AnomalyType.SPIKE], days)
             if injectable[pair].all() and s is not None:
                 length, rise = int(rng.integers(3, 16)), rng.uniform(0.8, 3.0)
                 for i in pair:
-                    inject_together(i, "spike", s, length, rise)
+                    inject_together(i, AnomalyType.SPIKE, s, length, rise)
 
     # Then single-series events until the labeled share is reached.
     wanted = int(round(LABELED_SHARE * n)) - int(labeled.sum())
     pool = [i for i in range(n) if injectable[i] and not labeled[i]]
     for i in rng.permutation(pool)[: max(0, wanted)]:
         i = int(i)
-        key = "feature" if metric_of[i].startswith("feature:") else metric_of[i]
+        key = "feature" if is_feature_metric(metric_of[i]) else metric_of[i]
         kinds, weights = SINGLE_KINDS[key]
         kind = str(rng.choice(kinds, p=weights))
         s = _pick_start(rng, forbidden, MAX_SPAN[kind], days)

@@ -18,8 +18,12 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from anomalies.detection.vocabulary import CORE_METRICS, feature_metric  # noqa: E402
+
 SCRATCH_DB = "tremor_bench_ingest"
-METRICS = ("api_calls", "logins", "active_users", "feature:reports", "feature:exports")
+METRICS = (*CORE_METRICS, feature_metric("reports"), feature_metric("exports"))
 # Above this the CSV path is skipped: it re-parses the whole file in Python.
 CSV_MAX_SECONDS = 120
 

@@ -29,6 +29,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from anomalies.detection.vocabulary import AnomalyType  # noqa: E402
 from bench.series_io import WideSeries, read_wide  # noqa: E402
 
 WINDOW_DAYS = 28
@@ -162,7 +163,7 @@ def events(wide: WideSeries, flags: np.ndarray, expected: np.ndarray, detector: 
                         "start": wide.day(s).isoformat(),
                         "end": None if e >= wide.last[i] else wide.day(e).isoformat(),
                         "detected_at": wide.day(s).isoformat(),
-                        "type": "drop" if sign < 0 else "spike",
+                        "type": AnomalyType.DROP if sign < 0 else AnomalyType.SPIKE,
                         "severity": _severity(deviation),
                         "direction": "down" if sign < 0 else "up",
                         "baseline": round(baseline, 2),

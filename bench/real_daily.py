@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from anomalies.detection.vocabulary import AnomalyType
 from bench import failure_classes as fc
 from bench import misses
 from bench.runs import Run, parse_date, read_labels
@@ -40,7 +41,7 @@ from bench.tables import Target, at_least, at_most, num, pct, table
 # The targets on real_daily.
 TARGET_ALERTS_PER_SERIES_YEAR = 1.0
 TARGET_F1 = 0.5
-TARGET_ONSET_DELAY_DAYS = {"drop": 2, "gradual_decline": 21}
+TARGET_ONSET_DELAY_DAYS = {AnomalyType.DROP: 2, AnomalyType.GRADUAL_DECLINE: 21}
 TOP_SERIES = 10
 
 

@@ -38,20 +38,20 @@ from urllib.parse import urlsplit, urlunsplit  # noqa: E402
 import numpy as np  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from anomalies.detection.vocabulary import (  # noqa: E402
+    CORE_METRICS,
+    Direction,
+    feature_metric,
+)
+
 OUT = ROOT / "bench" / "out"
 SCRATCH_DB = "tremor_bench_scan"
 TABLE = "customers_usagemetric"
-BASE_METRICS = (
-    "api_calls",
-    "logins",
-    "active_users",
-    "feature:reports",
-    "feature:exports",
-    "feature:dashboards",
-    "feature:alerts",
-    "feature:search",
-    "feature:sharing",
-    "feature:integrations",
+BASE_METRICS = CORE_METRICS + tuple(
+    feature_metric(name)
+    for name in ("reports", "exports", "dashboards", "alerts", "search", "sharing", "integrations")
 )
 END = dt.date(2026, 3, 29)  # the last seeded day, the scan's as_of
 SEED = 20260329
@@ -138,7 +138,7 @@ def setup_django(db_url: str, redis_url: str, chunk: int) -> None:
 
 def metric_names(n: int) -> list[str]:
     names = list(BASE_METRICS[:n])
-    names += [f"feature:extra_{k}" for k in range(n - len(names))]
+    names += [feature_metric(f"extra_{k}") for k in range(n - len(names))]
     return names
 
 
@@ -448,7 +448,11 @@ def sanity(drops, ids: np.ndarray, metrics, start: dt.date) -> dict:
         key = (str(customer), metric)
         types[kind] = types.get(kind, 0) + 1
         drop_day = injected.get(key)
-        if drop_day is not None and direction == "negative" and first >= drop_day - dt.timedelta(2):
+        if (
+            drop_day is not None
+            and direction == Direction.NEGATIVE
+            and first >= drop_day - dt.timedelta(2)
+        ):
             found.add(key)
         else:
             other += 1

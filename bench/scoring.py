@@ -20,19 +20,27 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from anomalies.detection.vocabulary import AnomalyType
+
 # A report may begin slightly before the labeled start: injected changes ramp in from
 # noise, and daily data blur the exact first day.
 LEAD_DAYS = 2
 TOLERANCE_DAYS = {
-    "drop": 3,
-    "spike": 3,
-    "pattern_change": 14,
-    "gradual_decline": 14,
-    "feature_abandonment": 14,
+    AnomalyType.DROP: 3,
+    AnomalyType.SPIKE: 3,
+    AnomalyType.PATTERN_CHANGE: 14,
+    AnomalyType.GRADUAL_DECLINE: 14,
+    AnomalyType.FEATURE_ABANDONMENT: 14,
 }
 DEFAULT_TOLERANCE_DAYS = 3
 # The order label types are shown in.
-LABEL_ORDER = ("drop", "spike", "feature_abandonment", "pattern_change", "gradual_decline")
+LABEL_ORDER = (
+    AnomalyType.DROP,
+    AnomalyType.SPIKE,
+    AnomalyType.FEATURE_ABANDONMENT,
+    AnomalyType.PATTERN_CHANGE,
+    AnomalyType.GRADUAL_DECLINE,
+)
 DAYS_PER_YEAR = 365.25
 MISSED = "missed"
 # real_daily's README: "a tolerance of +-2 days" on both sides, whatever the type.

@@ -23,6 +23,8 @@ import holidays
 import numpy as np
 import pandas as pd
 
+from anomalies.detection.vocabulary import ACTIVE_USERS, API_CALLS, LOGINS, feature_metric
+
 DEFAULT_SEED = 84  # the brief's number; any fixed value would do
 DEFAULT_ACCOUNTS = 60
 DEFAULT_DAYS = 730
@@ -35,7 +37,7 @@ HEALTH_DAYS = 90
 # Usage at 125 % of its own recent baseline or more earns the full usage component.
 USAGE_RATIO_FULL_MARKS = 1.25
 # Shares of the usage component; the feature metrics split what is left (30 %).
-USAGE_WEIGHTS = {"api_calls": 0.4, "logins": 0.15, "active_users": 0.15}
+USAGE_WEIGHTS = {API_CALLS: 0.4, LOGINS: 0.15, ACTIVE_USERS: 0.15}
 
 
 @dataclass(frozen=True)
@@ -56,10 +58,9 @@ DEMO_USERS = (
 )
 CSM_USERNAMES = tuple(u.username for u in DEMO_USERS if not u.is_staff)
 
-CORE_METRICS = ("api_calls", "logins", "active_users")
 FEATURES = ("reports", "dashboards", "exports", "alerts", "integrations")
 # Integrations are syncs run by machines, so they follow API traffic, not office hours.
-MACHINE_METRICS = frozenset({"api_calls", "feature:integrations"})
+MACHINE_METRICS = frozenset({API_CALLS, feature_metric("integrations")})
 
 
 @dataclass(frozen=True)
@@ -108,13 +109,13 @@ STORY_ACCOUNTS = (
         arr=240_000,
         contact_email="priya@dataflowsystems.example",
         levels={
-            "api_calls": 45_000.0,
-            "logins": 130.0,
-            "active_users": 85.0,
-            "feature:dashboards": 120.0,
-            "feature:reports": 40.0,
-            "feature:alerts": 65.0,
-            "feature:integrations": 48.0,
+            API_CALLS: 45_000.0,
+            LOGINS: 130.0,
+            ACTIVE_USERS: 85.0,
+            feature_metric("dashboards"): 120.0,
+            feature_metric("reports"): 40.0,
+            feature_metric("alerts"): 65.0,
+            feature_metric("integrations"): 48.0,
         },
         growth=0.08,
         health_base=82.0,
@@ -129,13 +130,13 @@ STORY_ACCOUNTS = (
         arr=96_000,
         contact_email="marcus@cloudfirst.example",
         levels={
-            "api_calls": 8_200.0,
-            "logins": 210.0,
-            "active_users": 140.0,
-            "feature:reports": 90.0,
-            "feature:dashboards": 230.0,
-            "feature:exports": 35.0,
-            "feature:alerts": 70.0,
+            API_CALLS: 8_200.0,
+            LOGINS: 210.0,
+            ACTIVE_USERS: 140.0,
+            feature_metric("reports"): 90.0,
+            feature_metric("dashboards"): 230.0,
+            feature_metric("exports"): 35.0,
+            feature_metric("alerts"): 70.0,
         },
         growth=0.15,
         health_base=78.0,
@@ -149,12 +150,12 @@ STORY_ACCOUNTS = (
         arr=150_000,
         contact_email="hana@nexuscorp.example",
         levels={
-            "api_calls": 22_000.0,
-            "logins": 180.0,
-            "active_users": 120.0,
-            "feature:reports": 50.0,
-            "feature:dashboards": 190.0,
-            "feature:integrations": 45.0,
+            API_CALLS: 22_000.0,
+            LOGINS: 180.0,
+            ACTIVE_USERS: 120.0,
+            feature_metric("reports"): 50.0,
+            feature_metric("dashboards"): 190.0,
+            feature_metric("integrations"): 45.0,
         },
         growth=0.25,
         health_base=85.0,
@@ -164,14 +165,14 @@ STORY_ACCOUNTS = (
 
 EFFECTS = (
     # "67% drop in API calls, 5 days, 45,000/day -> 15,000/day"; logins stay steady.
-    Effect(DATAFLOW, "api_calls", 4, 0, 1 / 3),
+    Effect(DATAFLOW, API_CALLS, 4, 0, 1 / 3),
     # "Reports module: -80% usage, started 2 weeks ago"; the rest of the account is steady.
-    Effect(CLOUDFIRST, "feature:reports", 13, 0, 0.2),
+    Effect(CLOUDFIRST, feature_metric("reports"), 13, 0, 0.2),
     # "150% increase in user logins, 10 days"; a new team means new active users too.
-    Effect(NEXUS, "logins", 9, 0, 2.5),
-    Effect(NEXUS, "active_users", 9, 0, 2.2),
+    Effect(NEXUS, LOGINS, 9, 0, 2.5),
+    Effect(NEXUS, ACTIVE_USERS, 9, 0, 2.2),
     # A past, resolved integration incident: history a scan can look back on, not a story.
-    Effect("demo-0008", "api_calls", 42, 40, 0.5),
+    Effect("demo-0008", API_CALLS, 42, 40, 0.5),
 )
 
 # Monday first, each normalised to mean 1 below so `levels` stay weekly averages. People
@@ -477,13 +478,13 @@ def _generated_accounts(
     for i in range(n):
         _, tier, arr_per_user = next(t for t in TIERS if api[i] < t[0])
         levels = {
-            "api_calls": float(api[i]),
-            "logins": float(users[i] * logins_per_user[i]),
-            "active_users": float(users[i]),
+            API_CALLS: float(api[i]),
+            LOGINS: float(users[i] * logins_per_user[i]),
+            ACTIVE_USERS: float(users[i]),
         }
         for j, feature in enumerate(FEATURES):
             if has_feature[i, j]:
-                levels[f"feature:{feature}"] = float(users[i] * feature_rates[i, j])
+                levels[feature_metric(feature)] = float(users[i] * feature_rates[i, j])
         number = len(STORY_ACCOUNTS) + i + 1
         domain = "".join(c for c in names[i].rsplit(" ", 1)[0].lower() if c.isalnum())
         specs.append(

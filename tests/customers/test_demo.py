@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
+from anomalies.detection.vocabulary import CORE_METRICS
 from customers import demo
 
 # A Wednesday with no holiday in the six weeks before it, so the story windows and their
@@ -49,7 +50,7 @@ def test_it_has_one_row_per_series_and_one_column_per_day(data):
     assert_array_equal(np.diff(data.dates).astype(int), 1)
     for account in data.accounts:
         features = [m for m in account.metrics if m.startswith("feature:")]
-        assert account.metrics[:3] == demo.CORE_METRICS
+        assert account.metrics[:3] == CORE_METRICS
         assert 3 <= len(features) <= 5
         assert all((account.external_id, m) in data.keys for m in account.metrics)
 
