@@ -19,19 +19,11 @@ from anomalies.detection import (
     detect_series,
     preset,
 )
+from anomalies.detection.vocabulary import AnomalyType, Severity
 
 from . import synth
 from .synth import START, day
 
-TYPES = {
-    "drop",
-    "spike",
-    "feature_abandonment",
-    "pattern_change",
-    "seasonal_deviation",
-    "gradual_decline",
-}
-SEVERITIES = {"critical", "warning", "info"}
 METRICS = ("api_calls", "logins", "feature:reports", "active_users")
 
 
@@ -57,8 +49,8 @@ def assert_sane(result: DetectionResult, batch: SeriesBatch) -> None:
         for key in ("baseline", "actual", "deviation_percent", "score", "completeness"):
             assert data[key] is not None, (key, f)
         assert f.series_id in batch.series_ids
-        assert f.type in TYPES
-        assert f.severity in SEVERITIES
+        assert f.type in set(AnomalyType)
+        assert f.severity in set(Severity)
         assert f.direction in {"negative", "positive"}
         assert f.confidence in {"low", "normal"}
         assert batch.start <= f.start <= f.detected_at <= last_day
