@@ -7,7 +7,6 @@ from django.utils.text import Truncator
 
 from customers.models import Customer
 
-from . import services
 from .forms import DismissForm
 from .models import (
     AnomalyAction,
@@ -18,6 +17,7 @@ from .models import (
     ScanRun,
     UsageAnomaly,
 )
+from .services.anomalies import anomaly_dismiss
 from .text import anomaly_sentence
 
 # Enough of a note in the data-quality list for a cohort and a handful of account names.
@@ -94,12 +94,12 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
     @admin.action(description="Dismiss selected anomalies…", permissions=["change"])
     def bulk_dismiss(self, request, queryset):
         """An intermediate page asks for the reason; its submit comes back here with `apply`.
-        Each anomaly goes through services.anomaly_dismiss, like a CSM's dismissal."""
+        Each anomaly goes through anomaly_dismiss, like a CSM's dismissal."""
         form = DismissForm(request.POST if "apply" in request.POST else None)
         if form.is_valid():
             dismissed = 0
             for anomaly in queryset.exclude(status=AnomalyStatus.DISMISSED):
-                services.anomaly_dismiss(
+                anomaly_dismiss(
                     anomaly=anomaly,
                     user=request.user,
                     reason=form.cleaned_data["reason"],

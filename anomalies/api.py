@@ -20,7 +20,7 @@ from customers.models import Severity
 from customers.selectors import customer_find_visible, customer_get_visible
 from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
-from . import selectors, services
+from . import selectors
 from .filters import AnomalyFilterSet, CustomerAnomalyFilterSet
 from .models import DismissReason, ScanRun, Sensitivity, UsageAnomaly
 from .selectors import SUMMARY_DAYS
@@ -30,6 +30,9 @@ from .serializers import (
     ScanRunSerializer,
     SettingsSerializer,
 )
+from .services.anomalies import anomaly_dismiss, anomaly_reopen
+from .services.detection_settings import settings_save
+from .services.scans import ScanAlreadyRunning, ScanNotQueued, scan_start
 from .text import anomaly_summary_line
 from .throttles import ScanThrottle
 
@@ -119,7 +122,7 @@ class AnomalyDismissApi(APIView):
         anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        anomaly = services.anomaly_dismiss(
+        anomaly = anomaly_dismiss(
             anomaly=anomaly,
             user=request.user,
             reason=data.validated_data["reason"],
@@ -133,7 +136,7 @@ class AnomalyReopenApi(APIView):
     @extend_schema(request=None, responses=AnomalySerializer)
     def put(self, request, anomaly_id):
         anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
-        anomaly = services.anomaly_reopen(anomaly=anomaly, user=request.user)
+        anomaly = anomaly_reopen(anomaly=anomaly, user=request.user)
         return Response(AnomalySerializer(_reloaded(anomaly)).data)
 
 
@@ -185,15 +188,13 @@ class ScanStartApi(APIView):
                 request.user.customers.exclude(status="churned").values_list("pk", flat=True)
             )
         try:
-            run = services.scan_start(
-                trigger=ScanRun.Trigger.API, user=request.user, customer_ids=ids
-            )
-        except services.ScanAlreadyRunning as exc:
+            run = scan_start(trigger=ScanRun.Trigger.API, user=request.user, customer_ids=ids)
+        except ScanAlreadyRunning as exc:
             return Response(
                 {"detail": str(exc), "run": ScanRunSerializer(exc.run).data},
                 status=status.HTTP_409_CONFLICT,
             )
-        except services.ScanNotQueued as exc:
+        except ScanNotQueued as exc:
             # The run is failed already, so a retry is not a 409.
             failed = ScanRun.objects.get(pk=exc.run_id)
             return Response(
@@ -275,7 +276,7 @@ class SettingsApi(APIView):
                 raise PermissionDenied("Only staff may change global or per-metric settings.")
         else:
             customer_get_visible(user=request.user, customer_id=customer_id)
-        row = services.settings_save(
+        row = settings_save(
             customer_id=customer_id, metric=metric, values=values, user=request.user
         )
         return Response(SettingsSerializer(row).data)

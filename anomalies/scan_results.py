@@ -149,7 +149,7 @@ def findings_apply(
     )
 
     touched = created + existing
-    _risk_signals_sync(touched, now)
+    risk_signals_sync(anomalies=touched, now=now)
     _notifications_request(created + staying)
     return WriteCounts(
         new=len(created),
@@ -297,7 +297,7 @@ def _signal_kind(anomaly_type: str) -> str:
     }.get(anomaly_type, RiskSignal.Kind.USAGE_ANOMALY)
 
 
-def _risk_signals_sync(anomalies: list[UsageAnomaly], now) -> None:
+def risk_signals_sync(*, anomalies: list[UsageAnomaly], now) -> None:
     """One risk signal per warning or critical negative anomaly, updated with it, resolved
     when it closes (or is downgraded)."""
     if not anomalies:

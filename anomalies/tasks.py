@@ -7,8 +7,8 @@ from django.db import IntegrityError
 
 from config.celery import DB_CONNECTION_ERRORS
 
-from . import services
 from .models import ScanRun
+from .services import scans
 
 logger = logging.getLogger(__name__)
 
@@ -21,8 +21,8 @@ TRANSIENT = (*DB_CONNECTION_ERRORS, IntegrityError)
 def scan_all_task() -> str | None:
     """The nightly scan of every active account (scheduled in config/schedule.py)."""
     try:
-        run = services.scan_start(trigger=ScanRun.Trigger.SCHEDULE)
-    except services.ScanAlreadyRunning as exc:
+        run = scans.scan_start(trigger=ScanRun.Trigger.SCHEDULE)
+    except scans.ScanAlreadyRunning as exc:
         logger.warning("nightly scan skipped: %s", exc)
         return None
     return str(run.pk)
@@ -31,9 +31,9 @@ def scan_all_task() -> str | None:
 def _scan_chunk_give_up(exc: BaseException, chunk_id: int) -> None:
     # After the last retry, or at once for a bug (retrying would fail the same way): record
     # it so the run ends.
-    services.scan_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
+    scans.scan_chunk_fail(chunk_id=chunk_id, error=f"{type(exc).__name__}: {exc}")
 
 
 @shared_task(autoretry_for=TRANSIENT, give_up=_scan_chunk_give_up)
 def scan_chunk_task(chunk_id: int) -> dict:
-    return services.scan_chunk_run(chunk_id=chunk_id).__dict__
+    return scans.scan_chunk_run(chunk_id=chunk_id).__dict__

@@ -8,7 +8,7 @@ Seeds accounts x metrics x days of usage into a scratch database (tremor_bench_s
 DATABASE_URL server, dropped and recreated; the database DATABASE_URL names is never
 touched) with binary COPY, starts `--workers` Celery workers (`--pool=solo`, one process
 each, so each one's peak memory is its own) on a dedicated Redis database (index
-`--redis-db` of the REDIS_URL server, flushed first), runs `services.scan_start` as of the
+`--redis-db` of the REDIS_URL server, flushed first), runs `scan_start` as of the
 last seeded day and waits for the run to finish. Then, in a separate process, the naive
 path on a sample of accounts: one ORM read and one `detect_series` call per series.
 
@@ -395,14 +395,14 @@ def reset_scan_state() -> None:
 
 
 def run_scan(workers: Workers, as_of: dt.date) -> dict:
-    from anomalies import services
     from anomalies.models import ScanRun
+    from anomalies.services.scans import scan_start
 
     pids = [p.pid for p in workers.procs]
     cpu_before = [cpu_seconds(p) for p in pids]
     busy_before = machine_busy_seconds()
     clock = time.perf_counter()
-    run = services.scan_start(trigger=ScanRun.Trigger.SHELL, as_of=as_of)
+    run = scan_start(trigger=ScanRun.Trigger.SHELL, as_of=as_of)
     enqueued = time.perf_counter() - clock
     while True:
         status = ScanRun.objects.filter(pk=run.pk).values_list("status", flat=True).get()

@@ -45,7 +45,7 @@ def test_csm_cannot_open_admin(client, csm):
 
 
 def test_scan_run_page_shows_its_chunks(client, superuser, make_customer):
-    from anomalies.services import scan_start
+    from anomalies.services.scans import scan_start
 
     make_customer(name="Scanned Co")
     run = scan_start(trigger="shell", enqueue=False)

@@ -159,7 +159,7 @@ def test_csm_cannot_reach_admin(client, csm, portfolio):
 
 
 def test_anomaly_page_shows_computed_fields_and_actions(client, superuser, portfolio, csm):
-    from anomalies.services import anomaly_action_record
+    from anomalies.services.anomalies import anomaly_action_record
 
     anomaly = portfolio["critical"]
     anomaly_action_record(anomaly=anomaly, user=csm, kind="contact_customer", note="called Ann")

@@ -10,8 +10,8 @@ import pytest
 from celery.signals import task_retry
 from django.db import IntegrityError, InterfaceError, OperationalError
 
-from anomalies import services as anomaly_services
 from anomalies.models import ScanChunk, ScanRun
+from anomalies.services import scans as anomaly_services
 from anomalies.tasks import scan_all_task, scan_chunk_task
 from customers import tasks as customer_tasks
 from customers.models import UsageMetric

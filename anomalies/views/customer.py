@@ -15,7 +15,6 @@ from django.views.decorators.http import require_POST
 from customers.metrics import metric_label
 from customers.selectors import customer_get_visible, customer_metrics
 
-from .. import services
 from ..charts import usage_chart_svg
 from ..detection.calendar import holiday_mask
 from ..detection.config import DetectionConfig
@@ -27,6 +26,10 @@ from ..selectors import (
     scan_run_latest_of_customer,
     series_windows,
 )
+
+# The views share the services' names (anomaly_dismiss...): the modules keep them apart.
+from ..services import anomalies as anomaly_services
+from ..services import scans as scan_services
 from ..text import anomaly_sentence, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
 
@@ -51,7 +54,7 @@ def anomaly_dismiss(request, anomaly_id):
     if not form.is_valid():
         return _render_page(request, anomaly.customer, bound_form=(anomaly.pk, form), status=400)
     if anomaly.status != AnomalyStatus.DISMISSED:
-        services.anomaly_dismiss(
+        anomaly_services.anomaly_dismiss(
             anomaly=anomaly,
             user=request.user,
             reason=form.cleaned_data["reason"],
@@ -67,7 +70,7 @@ def anomaly_dismiss(request, anomaly_id):
 def anomaly_reopen(request, anomaly_id):
     anomaly = anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
     if anomaly.status == AnomalyStatus.DISMISSED:
-        services.anomaly_reopen(anomaly=anomaly, user=request.user)
+        anomaly_services.anomaly_reopen(anomaly=anomaly, user=request.user)
         messages.success(request, f"Reopened: {_sentence(anomaly)}.")
     return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
 
@@ -82,10 +85,10 @@ def customer_rescan(request, customer_id):
     try:
         # On the workers, like every scan: the web process stays free, and the page shows
         # the run until it finishes.
-        services.scan_start(trigger="user", user=request.user, customer_ids=[customer.pk])
-    except services.ScanAlreadyRunning:
+        scan_services.scan_start(trigger="user", user=request.user, customer_ids=[customer.pk])
+    except scan_services.ScanAlreadyRunning:
         messages.warning(request, "A scan of this account is already running.")
-    except services.ScanNotQueued as exc:
+    except scan_services.ScanNotQueued as exc:
         messages.error(request, str(exc))
     else:
         messages.success(request, "Scan queued: this page shows the result when it is done.")

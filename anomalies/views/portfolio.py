@@ -26,7 +26,7 @@ from ..selectors import (
     anomaly_list_for_summary,
     anomaly_list_visible,
 )
-from ..services import anomaly_action_record
+from ..services.anomalies import anomaly_action_record
 from ..text import anomaly_sentence, anomaly_summary_line, holiday_name, projection_text
 
 # A card's badge: a loss's severity, or "positive" for a gain.

@@ -11,8 +11,9 @@ from django.utils import timezone
 
 from customers.selectors import customer_list_visible
 
-from .. import selectors, services
+from .. import selectors
 from ..forms import SettingsForm
+from ..services.detection_settings import settings_save
 from ..settings_preview import settings_preview
 
 
@@ -39,7 +40,7 @@ def sensitivity(request):
                     as_of=timezone.localdate(),
                 )
             else:
-                services.settings_save(
+                settings_save(
                     customer_id=customer.pk if customer else None,
                     metric=metric,
                     values=form.values(),

@@ -65,10 +65,10 @@ def usage_delete(customer, metric: str, first_index: int, last_index: int) -> in
 
 def scan(*, as_of: dt.date = AS_OF, customer_ids=None):
     """Start a scan and process all its chunks in this process; the finished ScanRun."""
-    from anomalies import services
     from anomalies.models import ScanRun
+    from anomalies.services import scans
 
-    run = services.scan_start(
+    run = scans.scan_start(
         trigger=ScanRun.Trigger.SHELL, customer_ids=customer_ids, as_of=as_of, enqueue=False
     )
-    return services.scan_run_sync(run=run)
+    return scans.scan_run_sync(run=run)

@@ -4,8 +4,9 @@ undoes a dismissal."""
 import numpy as np
 import pytest
 
-from anomalies import scan_inputs, services
+from anomalies import scan_inputs
 from anomalies.models import DataQualityEvent, UsageAnomaly
+from anomalies.services.anomalies import anomaly_dismiss, anomaly_reopen
 
 from .scan_data import AS_OF, FIRST, day, scaled, scan, usage, usage_store
 
@@ -33,7 +34,7 @@ def test_expected_suppresses_the_series_and_type_until_its_date(make_customer, c
     customer = _customer_with(make_customer, values)
     scan()
     first = UsageAnomaly.objects.get()
-    services.anomaly_dismiss(anomaly=first, user=csm, reason="expected", until=day(189))
+    anomaly_dismiss(anomaly=first, user=csm, reason="expected", until=day(189))
 
     run = scan(as_of=day(189))
 
@@ -58,7 +59,7 @@ def test_an_expected_event_keeps_its_days_tracked_while_suppressed(make_customer
     _customer_with(make_customer, values)
     scan()
     anomaly = UsageAnomaly.objects.get()
-    services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="expected", until=day(200))
+    anomaly_dismiss(anomaly=anomaly, user=csm, reason="expected", until=day(200))
 
     scan(as_of=day(183))
 
@@ -78,7 +79,7 @@ def test_a_dismissed_ongoing_event_does_not_come_back(make_customer, csm):
     usage_store(customer, "api_calls", values[:180])
     scan()
     anomaly = UsageAnomaly.objects.get()
-    services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
+    anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
     usage_store(customer, "api_calls", values[180:], first_index=180)
 
     run = scan(as_of=day(184))
@@ -103,8 +104,8 @@ def test_new_normal_rebaselines_the_series(make_customer, csm):
     scan(as_of=day(160))
     drops = {a.customer_id: a for a in UsageAnomaly.objects.all()}
     assert {a.start_date for a in drops.values()} == {day(150)}
-    services.anomaly_dismiss(anomaly=drops[renormed.pk], user=csm, reason="new_normal")
-    services.anomaly_dismiss(anomaly=drops[control.pk], user=csm, reason="false_positive")
+    anomaly_dismiss(anomaly=drops[renormed.pk], user=csm, reason="new_normal")
+    anomaly_dismiss(anomaly=drops[control.pk], user=csm, reason="false_positive")
     history, row = _history(renormed, as_of=day(185))
     assert history.hints.rebaseline_from[row] == 150
 
@@ -129,7 +130,7 @@ def test_data_issue_is_shown_to_ops_and_kept_out_of_later_scans(make_customer, c
     spike = UsageAnomaly.objects.get()
     assert (spike.anomaly_type, spike.severity, spike.end_date) == ("spike", "info", day(163))
 
-    services.anomaly_dismiss(anomaly=spike, user=csm, reason="data_issue", note="double import")
+    anomaly_dismiss(anomaly=spike, user=csm, reason="data_issue", note="double import")
 
     event = DataQualityEvent.objects.get()
     assert (event.kind, event.customer_id, event.metric, event.anomaly_id) == (
@@ -163,7 +164,7 @@ def test_false_positive_raises_the_evidence_for_that_direction(make_customer, cs
     scan(as_of=day(160))
     first = UsageAnomaly.objects.get(customer=doubted)
     assert (first.start_date, first.end_date) == (day(150), day(153))
-    services.anomaly_dismiss(anomaly=first, user=csm, reason="false_positive")
+    anomaly_dismiss(anomaly=first, user=csm, reason="false_positive")
 
     history, row = _history(doubted, as_of=day(175))
     assert history.hints.evidence[row].tolist() == [1.5, 1.0]
@@ -194,7 +195,7 @@ def test_false_positive_evidence_grows_per_dismissal_up_to_the_cap(make_customer
             status="resolved",
         )
     for k, anomaly in enumerate(UsageAnomaly.objects.order_by("start_date")):
-        services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
+        anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
         history, row = _history(customer)
         assert history.hints.evidence[row].tolist() == [1.0, min(1.0 + 0.5 * (k + 1), 3.0)]
 
@@ -204,10 +205,10 @@ def test_reopen_undoes_a_dismissal(make_customer, csm):
     customer = _customer_with(make_customer, values)
     scan()
     anomaly = UsageAnomaly.objects.get()
-    services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="data_issue", note="n")
+    anomaly_dismiss(anomaly=anomaly, user=csm, reason="data_issue", note="n")
     assert DataQualityEvent.objects.count() == 1
 
-    reopened = services.anomaly_reopen(anomaly=anomaly, user=csm)
+    reopened = anomaly_reopen(anomaly=anomaly, user=csm)
 
     assert (reopened.status, reopened.end_date) == ("open", None)
     assert (reopened.dismissed_at, reopened.dismissed_by, reopened.dismiss_reason) == (
@@ -240,10 +241,10 @@ def test_reopen_keeps_an_older_event_in_the_past_when_a_newer_one_is_open(make_c
         detected_at=customer.created_at,
     )
     old = UsageAnomaly.objects.create(start_date=day(120), **common)
-    services.anomaly_dismiss(anomaly=old, user=csm, reason="false_positive")
+    anomaly_dismiss(anomaly=old, user=csm, reason="false_positive")
     UsageAnomaly.objects.create(start_date=day(170), **common)
 
-    reopened = services.anomaly_reopen(anomaly=old, user=csm)
+    reopened = anomaly_reopen(anomaly=old, user=csm)
 
     assert (reopened.status, reopened.end_date) == ("resolved", day(120))
 
@@ -252,9 +253,9 @@ def test_dismissing_twice_changes_nothing_and_unknown_reasons_are_refused(make_c
     _customer_with(make_customer, scaled(usage(180, seed=1), slice(174, 180), 0.35))
     scan()
     anomaly = UsageAnomaly.objects.get()
-    first = services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="new_normal")
+    first = anomaly_dismiss(anomaly=anomaly, user=csm, reason="new_normal")
 
-    again = services.anomaly_dismiss(anomaly=anomaly, user=None, reason="data_issue")
+    again = anomaly_dismiss(anomaly=anomaly, user=None, reason="data_issue")
 
     assert (again.dismiss_reason, again.dismissed_at, again.dismissed_by_id) == (
         "new_normal",
@@ -263,4 +264,4 @@ def test_dismissing_twice_changes_nothing_and_unknown_reasons_are_refused(make_c
     )
     assert not DataQualityEvent.objects.exists()
     with pytest.raises(ValueError, match="unknown dismiss reason 'bored'"):
-        services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="bored")
+        anomaly_dismiss(anomaly=anomaly, user=csm, reason="bored")

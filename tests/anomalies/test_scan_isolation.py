@@ -9,10 +9,10 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from anomalies import services
 from anomalies.detection import inputs
 from anomalies.models import ScanChunk, ScanRun, UsageAnomaly
 from anomalies.scan_results import column_decimal
+from anomalies.services import scans
 from customers.models import Customer, UsageMetric
 
 from .scan_data import AS_OF, N_DAYS, scaled, scan, usage, usage_store
@@ -255,18 +255,18 @@ def test_a_chunk_that_crashes_in_a_sync_scan_fails_alone(make_customer, settings
     settings.SCAN_CHUNK_CUSTOMERS = 1
     first = _dropping(make_customer, seed=1)
     second = _dropping(make_customer, seed=2)
-    run = services.scan_start(trigger="shell", as_of=AS_OF, enqueue=False)
+    run = scans.scan_start(trigger="shell", as_of=AS_OF, enqueue=False)
     crashing = run.chunks.get(customer_ids=[str(first.pk)])
-    reads = services.scan_inputs.usage_frame
+    reads = scans.scan_inputs.usage_frame
 
     def read(*, customer_ids, start, end):
         if customer_ids == crashing.customer_ids:
             raise MemoryError("out of memory reading usage")
         return reads(customer_ids=customer_ids, start=start, end=end)
 
-    monkeypatch.setattr(services.scan_inputs, "usage_frame", read)
+    monkeypatch.setattr(scans.scan_inputs, "usage_frame", read)
 
-    run = services.scan_run_sync(run=run)
+    run = scans.scan_run_sync(run=run)
 
     assert run.status == "partially_failed"
     assert dict(run.chunks.values_list("index", "status")) == {
@@ -283,18 +283,18 @@ def test_an_interrupted_sync_scan_does_not_leave_its_run_running(make_customer, 
     def interrupted(**kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(services.scan_inputs, "usage_frame", interrupted)
-    run = services.scan_start(trigger="shell", as_of=AS_OF, enqueue=False)
+    monkeypatch.setattr(scans.scan_inputs, "usage_frame", interrupted)
+    run = scans.scan_start(trigger="shell", as_of=AS_OF, enqueue=False)
 
     with pytest.raises(KeyboardInterrupt):
-        services.scan_run_sync(run=run)
+        scans.scan_run_sync(run=run)
 
     run.refresh_from_db()
     assert run.status == "failed"
     assert run.finished_at is not None
     assert set(run.chunks.values_list("status", flat=True)) == {"failed"}
     # The scope is free again.
-    assert services.scan_start(trigger="shell", as_of=AS_OF, enqueue=False).status == "queued"
+    assert scans.scan_start(trigger="shell", as_of=AS_OF, enqueue=False).status == "queued"
 
 
 def test_the_scan_command_survives_a_crashing_chunk(make_customer, monkeypatch, settings):
@@ -302,7 +302,7 @@ def test_the_scan_command_survives_a_crashing_chunk(make_customer, monkeypatch, 
     _dropping(make_customer, seed=1)
     _dropping(make_customer, seed=2)
     calls = []
-    reads = services.scan_inputs.usage_frame
+    reads = scans.scan_inputs.usage_frame
 
     def read(**kwargs):
         calls.append(1)
@@ -310,7 +310,7 @@ def test_the_scan_command_survives_a_crashing_chunk(make_customer, monkeypatch, 
             raise RuntimeError("boom")
         return reads(**kwargs)
 
-    monkeypatch.setattr(services.scan_inputs, "usage_frame", read)
+    monkeypatch.setattr(scans.scan_inputs, "usage_frame", read)
     out = StringIO()
     call_command("scan_anomalies", "--sync", "--as-of", AS_OF.isoformat(), stdout=out)
 

@@ -6,8 +6,8 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from anomalies import services
 from anomalies.models import DataQualityEvent, ScanChunk, ScanRun, UsageAnomaly
+from anomalies.services import scans
 from customers.models import UsageMetric
 
 from .scan_data import AS_OF, N_DAYS, day, scaled, scan, usage, usage_store
@@ -18,7 +18,7 @@ LOW = slice(174, 180)
 
 
 def _start(**kwargs):
-    return services.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF, enqueue=False, **kwargs)
+    return scans.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF, enqueue=False, **kwargs)
 
 
 def _dropping(make_customer, seed=1, **fields):
@@ -31,7 +31,7 @@ def test_a_second_scan_of_the_same_scope_is_refused_while_the_first_is_queued(ma
     customer = make_customer()
     first = _start()
 
-    with pytest.raises(services.ScanAlreadyRunning, match="already queued") as refused:
+    with pytest.raises(scans.ScanAlreadyRunning, match="already queued") as refused:
         _start()
 
     assert refused.value.run.pk == first.pk
@@ -39,7 +39,7 @@ def test_a_second_scan_of_the_same_scope_is_refused_while_the_first_is_queued(ma
     one = _start(customer_ids=[customer.pk])
     assert (one.scope_key, one.scope) != (first.scope_key, first.scope)
     assert one.scope == {"customers": [str(customer.pk)]}
-    with pytest.raises(services.ScanAlreadyRunning) as refused:
+    with pytest.raises(scans.ScanAlreadyRunning) as refused:
         _start(customer_ids=[str(customer.pk)])
     assert refused.value.run.pk == one.pk
     assert ScanRun.objects.filter(status="queued").count() == 2
@@ -69,7 +69,7 @@ def test_stale_runs_are_expired_by_the_next_start(make_customer, settings):
     assert (stale.status, fresh.status) == ("failed", "queued")
     assert stale.finished_at is not None
     # A run whose heartbeat is recent is not expired.
-    assert services.scan_runs_expire_stale() == 0
+    assert scans.scan_runs_expire_stale() == 0
     fresh.refresh_from_db()
     assert fresh.status == "queued"
 
@@ -86,7 +86,7 @@ def test_run_counts_chunks_and_timings(make_customer, settings):
     assert [len(c.customer_ids) for c in chunks] == [2, 2, 1]
     assert sorted(sum((c.customer_ids for c in chunks), [])) == sorted(str(c.pk) for c in customers)
 
-    run = services.scan_run_sync(run=run)
+    run = scans.scan_run_sync(run=run)
 
     assert run.status == "succeeded"
     assert (run.customers_done, run.chunks_done, run.series_count) == (5, 3, 6)
@@ -107,11 +107,11 @@ def test_a_redelivered_chunk_is_skipped(make_customer):
     run = _start()
     chunk = run.chunks.get()
 
-    first = services.scan_chunk_run(chunk_id=chunk.pk)
-    again = services.scan_chunk_run(chunk_id=chunk.pk)
+    first = scans.scan_chunk_run(chunk_id=chunk.pk)
+    again = scans.scan_chunk_run(chunk_id=chunk.pk)
 
     assert (first.skipped, first.series, first.new) == (False, 1, 1)
-    assert again == services.ChunkOutcome(skipped=True)
+    assert again == scans.ChunkOutcome(skipped=True)
     run.refresh_from_db()
     assert (run.status, run.chunks_done, run.customers_done) == ("succeeded", 1, 1)
     assert (run.series_count, run.anomalies_new) == (1, 1)

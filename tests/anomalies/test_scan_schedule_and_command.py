@@ -8,8 +8,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from anomalies import services, tasks
+from anomalies import tasks
 from anomalies.models import ScanRun, UsageAnomaly
+from anomalies.services.scans import scan_start
 
 from .scan_data import AS_OF, N_DAYS, scaled, usage, usage_store
 
@@ -55,7 +56,7 @@ def test_the_scheduled_task_queues_a_full_scan_and_enqueues_on_commit(
 
 def test_the_scheduled_task_skips_when_a_full_scan_is_running(make_customer, caplog):
     make_customer()
-    services.scan_start(trigger=ScanRun.Trigger.API, enqueue=False)
+    scan_start(trigger=ScanRun.Trigger.API, enqueue=False)
 
     assert tasks.scan_all_task() is None
 
@@ -115,7 +116,7 @@ def test_scan_anomalies_names_unknown_customers(make_customer):
 
 def test_scan_anomalies_refuses_while_the_scope_is_busy(make_customer):
     make_customer()
-    services.scan_start(trigger=ScanRun.Trigger.API, enqueue=False)
+    scan_start(trigger=ScanRun.Trigger.API, enqueue=False)
 
     with pytest.raises(CommandError, match="already queued"):
         _run("scan_anomalies", "--sync")

@@ -3,8 +3,8 @@ notification request per critical anomaly for the account's CSM, never doubled b
 
 import pytest
 
-from anomalies import services
 from anomalies.models import DetectionSettings, UsageAnomaly
+from anomalies.services.anomalies import anomaly_dismiss, anomaly_reopen
 from customers.models import RiskSignal
 from notifications.models import NotificationRequest
 
@@ -126,7 +126,7 @@ def test_the_signal_is_resolved_when_the_anomaly_is_dismissed(account, csm):
     scan()
     anomaly = _anomalies()["api_calls"]
 
-    services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="expected")
+    anomaly_dismiss(anomaly=anomaly, user=csm, reason="expected")
 
     assert RiskSignal.objects.get(anomaly=anomaly).resolved_at is not None
     scan()  # the event goes on, but it was dismissed: the signal stays resolved
@@ -137,11 +137,11 @@ def test_the_signal_is_resolved_when_the_anomaly_is_dismissed(account, csm):
 def test_a_reopened_anomaly_has_its_signal_back(account, csm):
     scan()
     anomaly = _anomalies()["api_calls"]
-    services.anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
+    anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
 
     assert RiskSignal.objects.get(anomaly=anomaly).resolved_at is not None
 
-    services.anomaly_reopen(anomaly=anomaly, user=csm)
+    anomaly_reopen(anomaly=anomaly, user=csm)
 
     assert RiskSignal.objects.get(anomaly=anomaly).resolved_at is None
     scan()  # same data: the anomaly does not change, and its signal stays active

@@ -12,8 +12,8 @@ import redis
 from django.db import connection, transaction
 from django.db.models import Count
 
-from anomalies import services
 from anomalies.models import ScanRun, UsageAnomaly
+from anomalies.services import scans
 from anomalies.tasks import scan_chunk_task
 from customers.models import Customer, RiskSignal, UsageMetric
 from tests.anomalies.detection import synth
@@ -150,7 +150,7 @@ def test_a_scan_runs_on_real_workers(scan_workers, settings):
     worker = scan_workers.start("worker", concurrency=2)
 
     # No transaction is open: the chunks go to the broker as soon as the run is stored.
-    run = services.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF)
+    run = scans.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF)
     assert run.chunks_total == 4
 
     run = wait_for(lambda: _finished(run), timeout=90, what="finished scan", workers=[worker])
@@ -173,7 +173,7 @@ def test_a_worker_killed_mid_scan_leaves_no_duplicates(scan_workers, settings):
     env = {"CELERY_VISIBILITY_TIMEOUT": str(VISIBILITY_TIMEOUT)}
 
     # The 20 chunks wait in the queue until a worker starts.
-    run = services.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF)
+    run = scans.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF)
     assert run.chunks_total == 20
     victim = run.chunks.get(index=2)
 
@@ -233,8 +233,8 @@ def test_a_worker_killed_mid_scan_leaves_no_duplicates(scan_workers, settings):
     assert not scan_workers.unacked()
 
     # A rescan of the same day finds the same events and creates nothing.
-    again = services.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF, enqueue=False)
-    again = services.scan_run_sync(run=again)
+    again = scans.scan_start(trigger=ScanRun.Trigger.API, as_of=AS_OF, enqueue=False)
+    again = scans.scan_run_sync(run=again)
     assert again.status == ScanRun.Status.SUCCEEDED
     assert again.anomalies_new == 0
     assert _anomalies() == _expected_anomalies(dropped)

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from anomalies.models import ScanRun
-from anomalies.services import scan_run_sync, scan_start
+from anomalies.services.scans import scan_run_sync, scan_start
 
 pytestmark = pytest.mark.django_db
 

@@ -62,7 +62,7 @@ def demo(request, transactional_db, settings, monkeypatch):
     """The demo portfolio, scanned, ending on the day given as the fixture's parameter (by
     default a recent quiet day); cookies that work over the live server's plain HTTP.
     Returns the demo's last day."""
-    from anomalies.services import scan_run_sync, scan_start
+    from anomalies.services.scans import scan_run_sync, scan_start
 
     settings.SESSION_COOKIE_SECURE = False
     settings.CSRF_COOKIE_SECURE = False

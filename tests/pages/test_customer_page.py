@@ -263,9 +263,9 @@ def test_rescan_with_the_broker_down_says_so_and_frees_the_account(
 
 
 def test_rescan_while_a_scan_is_running_says_so(client, csm, account):
-    from anomalies import services
+    from anomalies.services.scans import scan_start
 
-    services.scan_start(trigger="api", customer_ids=[account.pk], enqueue=False)
+    scan_start(trigger="api", customer_ids=[account.pk], enqueue=False)
     client.force_login(csm)
 
     response = client.post(reverse("customer-rescan", args=[account.pk]), follow=True)

@@ -6,8 +6,13 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from anomalies import services
 from anomalies.models import ScanRun
+from anomalies.services.scans import (
+    ScanAlreadyRunning,
+    ScanNotQueued,
+    scan_run_sync,
+    scan_start,
+)
 from customers.models import Customer
 
 
@@ -49,15 +54,15 @@ class Command(BaseCommand):
                 raise CommandError(f"unknown customer external id(s): {', '.join(unknown)}")
             ids = list(found.values())
         try:
-            run = services.scan_start(
+            run = scan_start(
                 trigger=ScanRun.Trigger.SHELL, customer_ids=ids, as_of=as_of, enqueue=not sync
             )
-        except (services.ScanAlreadyRunning, services.ScanNotQueued) as exc:
+        except (ScanAlreadyRunning, ScanNotQueued) as exc:
             raise CommandError(str(exc)) from None
 
         bar = tqdm(total=run.chunks_total, unit="chunk", file=sys.stderr, disable=verbosity == 0)
         if sync:
-            run = services.scan_run_sync(run=run, progress=lambda outcome: bar.update(1))
+            run = scan_run_sync(run=run, progress=lambda outcome: bar.update(1))
         else:
             deadline = time.monotonic() + timeout
             while run.status in ScanRun.ACTIVE_STATUSES:

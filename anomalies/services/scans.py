@@ -1,4 +1,4 @@
-"""Writes and workflows of the anomalies app: scans and dismissals.
+"""Scans: start a run, process its chunks, finish it.
 
 A scan is a ScanRun split into ScanChunks of customers. `scan_start` claims the scope (the
 database refuses a second active run of one scope) and creates the chunks; each chunk is then
@@ -21,27 +21,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from customers.models import Customer, RiskSignal
+from config import celery_app
+from customers.models import Customer
 from customers.validators import NOTE_MAX_LENGTH
 
-from . import scan_inputs, scan_isolation, scan_results
-from .detection import detect
-from .models import (
-    AnomalyStatus,
-    DataQualityEvent,
-    DetectionSettings,
-    Direction,
-    DismissReason,
-    ScanChunk,
-    ScanRun,
-    UsageAnomaly,
-    scan_scope_key,
-)
+from .. import scan_inputs, scan_isolation, scan_results
+from ..detection import detect
+from ..models import DataQualityEvent, Direction, ScanChunk, ScanRun, scan_scope_key
 
 logger = logging.getLogger(__name__)
 
 # A chunk whose worker died this many times is failed rather than redelivered once more.
 MAX_CHUNK_ATTEMPTS = 3
+# Sent by name: this module never imports the tasks module, which imports it.
+SCAN_CHUNK_TASK = "anomalies.tasks.scan_chunk_task"
 
 
 class ScanAlreadyRunning(Exception):
@@ -110,12 +103,9 @@ def scan_start(
     else:
         raise ScanAlreadyRunning(ScanRun.objects.filter(scope_key=scope_key).first())
     if enqueue and chunk_ids:
-        if transaction.get_connection().in_atomic_block:
-            # Inside the caller's transaction: the chunks exist for a worker only once it
-            # commits.
-            transaction.on_commit(lambda: scan_enqueue(run_id=run.pk, chunk_ids=chunk_ids))
-        else:
-            scan_enqueue(run_id=run.pk, chunk_ids=chunk_ids)
+        # Inside the caller's transaction the chunks exist for a worker only once it commits;
+        # outside one, on_commit runs at once and a broker's refusal reaches the caller.
+        transaction.on_commit(lambda: scan_enqueue(run_id=run.pk, chunk_ids=chunk_ids))
     run.refresh_from_db()
     return run
 
@@ -173,13 +163,13 @@ def scan_enqueue(*, run_id, chunk_ids: list[int]) -> None:
     """Send a run's chunks to the workers. When the broker refuses (down, unreachable, full),
     the run is failed at once rather than left queued, which would lock its scope until it
     went stale; chunks already sent still run and do their (idempotent) work."""
-    from .tasks import scan_chunk_task
-
     sent = 0
     try:
         for chunk_id in chunk_ids:
-            scan_chunk_task.apply_async(
-                (chunk_id,), retry=True, retry_policy=settings.CELERY_ENQUEUE_RETRY_POLICY
+            # By name: the registered task where this process loaded it (so an eager test
+            # runs it in place), a plain message to the broker where it did not.
+            celery_app.signature(SCAN_CHUNK_TASK, args=(chunk_id,)).apply_async(
+                retry=True, retry_policy=settings.CELERY_ENQUEUE_RETRY_POLICY
             )
             sent += 1
     except Exception as exc:  # kombu's OperationalError, socket errors, redis errors
@@ -469,126 +459,3 @@ def scan_run_abandon(*, run_id, error: str) -> None:
     ScanRun.objects.filter(pk=run_id, status__in=ScanRun.ACTIVE_STATUSES).update(
         status=ScanRun.Status.FAILED, finished_at=timezone.now()
     )
-
-
-# --- dismissals ---------------------------------------------------------------------------
-
-
-def anomaly_dismiss(
-    *,
-    anomaly: UsageAnomaly,
-    user,
-    reason: str,
-    note: str = "",
-    until: dt.date | None = None,
-) -> UsageAnomaly:
-    """Dismiss with a reason; dismissing an already dismissed anomaly changes nothing.
-
-    The reason steers later scans (see anomalies.scan_inputs): `expected` suppresses this
-    series and type until `until`; `new_normal` re-baselines the series from the event's
-    start; `data_issue` keeps its days out of every baseline and shows them to ops;
-    `false_positive` raises the evidence the series needs in that direction.
-    """
-    if reason not in DismissReason.values:
-        raise ValueError(f"unknown dismiss reason {reason!r}")
-    with transaction.atomic():
-        anomaly = UsageAnomaly.objects.select_for_update().get(pk=anomaly.pk)
-        if anomaly.status == AnomalyStatus.DISMISSED:
-            return anomaly
-        now = timezone.now()
-        anomaly.status = AnomalyStatus.DISMISSED
-        anomaly.dismissed_at = now
-        anomaly.dismissed_by = user
-        anomaly.dismiss_reason = reason
-        anomaly.dismiss_note = note
-        anomaly.dismissed_until = until if reason == DismissReason.EXPECTED else None
-        anomaly.save()
-        RiskSignal.objects.filter(anomaly=anomaly, resolved_at__isnull=True).update(resolved_at=now)
-        # Every dismissal is an action for the audit trail and the learning loop, whatever
-        # the entry point (page, admin, API).
-        anomaly_action_record(anomaly=anomaly, user=user, kind="dismiss", note=note)
-        if reason == DismissReason.DATA_ISSUE:
-            DataQualityEvent.objects.get_or_create(
-                anomaly=anomaly,
-                defaults={
-                    "kind": DataQualityEvent.Kind.DATA_ISSUE,
-                    "customer_id": anomaly.customer_id,
-                    "metric": anomaly.metric_type,
-                    "start_date": anomaly.start_date,
-                    "end_date": anomaly.end_date or timezone.localdate(),
-                    "note": note,
-                },
-            )
-    return anomaly
-
-
-def anomaly_reopen(*, anomaly: UsageAnomaly, user) -> UsageAnomaly:
-    """Undo a dismissal. The next scan decides whether the event is still going on."""
-    with transaction.atomic():
-        anomaly = UsageAnomaly.objects.select_for_update().get(pk=anomaly.pk)
-        if anomaly.status != AnomalyStatus.DISMISSED:
-            return anomaly
-        status = AnomalyStatus.RESOLVED if anomaly.end_date else AnomalyStatus.OPEN
-        if (
-            status == AnomalyStatus.OPEN
-            and UsageAnomaly.objects.filter(
-                customer_id=anomaly.customer_id,
-                metric_type=anomaly.metric_type,
-                anomaly_type=anomaly.anomaly_type,
-                status=AnomalyStatus.OPEN,
-            ).exists()
-        ):
-            # A newer open event of this kind exists: this one stays in the past.
-            status = AnomalyStatus.RESOLVED
-            anomaly.end_date = anomaly.end_date or anomaly.start_date
-        anomaly.status = status
-        anomaly.dismissed_at = None
-        anomaly.dismissed_by = None
-        anomaly.dismiss_reason = ""
-        anomaly.dismiss_note = ""
-        anomaly.dismissed_until = None
-        anomaly.save()
-        DataQualityEvent.objects.filter(anomaly=anomaly).delete()
-        # The dismissal resolved its risk signal; an anomaly open again needs it back now (a
-        # rescan only touches signals of anomalies whose values changed).
-        scan_results._risk_signals_sync([anomaly], timezone.now())
-        anomaly_action_record(anomaly=anomaly, user=user, kind="reopen")
-    return anomaly
-
-
-# --- settings -----------------------------------------------------------------------------
-
-
-def settings_save(*, customer_id, metric: str, values: dict, user) -> DetectionSettings:
-    """Create or update the settings row of one scope (customer or None, metric or "");
-    thresholds left out or None fall back to the sensitivity preset."""
-    fields = {
-        "sensitivity": values["sensitivity"],
-        "drop_percent": values.get("drop_percent"),
-        "spike_percent": values.get("spike_percent"),
-        "z_threshold": values.get("z_threshold"),
-        "min_duration_days": values.get("min_duration_days"),
-        "min_volume": values.get("min_volume"),
-        "updated_by": user,
-    }
-    with transaction.atomic():
-        row = (
-            DetectionSettings.objects.select_for_update()
-            .filter(customer_id=customer_id, metric=metric)
-            .first()
-        )
-        if row is None:
-            row = DetectionSettings(customer_id=customer_id, metric=metric)
-        for key, value in fields.items():
-            setattr(row, key, value)
-        row.save()
-    return row
-
-
-def anomaly_action_record(*, anomaly: UsageAnomaly, user, kind: str, note: str = ""):
-    """Record that `user` did `kind` about `anomaly` (see AnomalyAction)."""
-    from .models import AnomalyAction
-
-    if kind not in AnomalyAction.Kind.values:
-        raise ValueError(f"unknown action {kind!r}")
-    return AnomalyAction.objects.create(anomaly=anomaly, user=user, kind=kind, note=note)
