@@ -358,12 +358,22 @@ class ScanChunk(models.Model):
     timings = models.JSONField(default=dict, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # The ids of the open anomalies this chunk created or changed, written with its done mark
+    # (so only ever seen once the chunk committed) and emptied (null) when taken by
+    # services.scans.scan_news_take: notifications read them there, the scan knows no reader.
+    news = models.JSONField(null=True, blank=True, default=None)
 
     class Meta:
         ordering = ["run", "index"]
         constraints = [
             choices_constraint("status", ChunkStatus, name="scan_chunk_status_valid"),
             models.UniqueConstraint(fields=["run", "index"], name="scan_chunk_unique_index"),
+        ]
+        indexes = [
+            # The minute beat looks for news among every chunk ever run.
+            models.Index(
+                fields=["id"], condition=models.Q(news__isnull=False), name="scan_chunk_news_idx"
+            ),
         ]
 
     def __str__(self):

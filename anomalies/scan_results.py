@@ -2,9 +2,10 @@
 
 Idempotent by construction: a finding updates the stored anomaly of the same event (same
 series, direction, kind of event, overlapping days) instead of adding one; an event that is
-over resolves its anomaly; a dismissed event stays dismissed; risk signals and notification
-requests hang off anomalies through unique keys, so a rescan, a retry or two workers cannot
-double them.
+over resolves its anomaly; a dismissed event stays dismissed; risk signals hang off anomalies
+through a unique key, so a rescan, a retry or two workers cannot double them. What is news
+(open anomalies created or changed) is returned for the chunk to record; who hears about it
+is not the scan's business.
 """
 
 from __future__ import annotations
@@ -20,8 +21,7 @@ import numpy as np
 from django.db.models import Q
 from django.utils import timezone
 
-from customers.models import Customer, RiskSignal
-from notifications.models import NotificationRequest
+from customers.models import RiskSignal
 
 from .detection import DetectionConfig, Finding, SeriesBatch
 from .detection.vocabulary import SEVERITY_RANK, AnomalyType, Direction, Severity
@@ -58,10 +58,15 @@ class WriteCounts:
     new: int = 0
     updated: int = 0
     resolved: int = 0
+    # Ids of the open anomalies created or changed: the chunk's news.
+    news: tuple = ()
 
     def __add__(self, other: WriteCounts) -> WriteCounts:
         return WriteCounts(
-            self.new + other.new, self.updated + other.updated, self.resolved + other.resolved
+            self.new + other.new,
+            self.updated + other.updated,
+            self.resolved + other.resolved,
+            self.news + other.news,
         )
 
 
@@ -150,11 +155,11 @@ def findings_apply(
 
     touched = created + existing
     risk_signals_sync(anomalies=touched, now=now)
-    _notifications_request(created + staying)
     return WriteCounts(
         new=len(created),
         updated=len(existing) - len([a for a in closing if a.pk in was_open]),
         resolved=len([a for a in closing if a.pk in was_open]),
+        news=tuple(a.pk for a in created + staying if a.status == AnomalyStatus.OPEN),
     )
 
 
@@ -341,31 +346,3 @@ def risk_signals_sync(*, anomalies: list[UsageAnomaly], now) -> None:
     RiskSignal.objects.bulk_update(
         to_update, ["kind", "severity", "title", "details", "resolved_at"], batch_size=500
     )
-
-
-def _notifications_request(anomalies: list[UsageAnomaly]) -> None:
-    """One outbox row per open anomaly its CSM wants to hear about at once: critical always,
-    warnings or everything when their preferences say so (the rest waits for the digest)."""
-    from notifications.models import NotificationPreference
-
-    candidates = [a for a in anomalies if a.status == AnomalyStatus.OPEN]
-    if not candidates:
-        return
-    csm_of = dict(
-        Customer.objects.filter(pk__in={a.customer_id for a in candidates}).values_list(
-            "pk", "csm_id"
-        )
-    )
-    wanted = dict(
-        NotificationPreference.objects.filter(user_id__in=set(csm_of.values())).values_list(
-            "user_id", "immediate_min_severity"
-        )
-    )
-    requests = [
-        NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id))
-        for a in candidates
-        if a.severity == Severity.CRITICAL
-        or SEVERITY_RANK[a.severity]
-        >= SEVERITY_RANK[wanted.get(csm_of.get(a.customer_id), Severity.CRITICAL)]
-    ]
-    NotificationRequest.objects.bulk_create(requests, ignore_conflicts=True, batch_size=500)

@@ -6,9 +6,10 @@ from customers.constraints import choice_members
 
 
 class NotificationRequest(models.Model):
-    """The outbox between scans and delivery: a scan writes one row per critical anomaly (the
-    unique anomaly makes a rescan, a retry or two workers harmless); delivery claims rows
-    whose `processed_at` is empty."""
+    """The outbox between scans and delivery: services.requests_create writes one row per
+    anomaly from the scans' news that its CSM wants to hear about at once (the unique anomaly
+    makes a rescan, a retry or two workers harmless); delivery claims rows whose
+    `processed_at` is empty."""
 
     anomaly = models.OneToOneField(
         "anomalies.UsageAnomaly", on_delete=models.CASCADE, related_name="notification_request"

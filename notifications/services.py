@@ -1,7 +1,9 @@
-"""Notification workflows: turn the scans' outbox into deliveries, send one delivery, and build
-the daily digest. Every message is a Delivery row written before sending and updated after, and
-the database's unique constraints (one per anomaly, user and channel; one digest a day a
-channel) are what stop a rescan, a retry or a second worker from sending twice."""
+"""Notification workflows: decide who hears about the scans' news at once (the outbox of
+NotificationRequests), turn the outbox into deliveries, send one delivery, and build the daily
+digest. Every message is a Delivery row written before sending and updated after, and the
+database's unique constraints (one request per anomaly; one delivery per anomaly, user and
+channel; one digest a day a channel) are what stop a rescan, a retry or a second worker from
+sending twice."""
 
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from django.utils import timezone
 
 from anomalies.detection.vocabulary import SEVERITY_RANK
 from anomalies.models import AnomalyStatus, UsageAnomaly
+from anomalies.services.scans import scan_news_take
 from anomalies.text import anomaly_sentence
-from customers.models import Severity
+from customers.models import Customer, Severity
 
-from .models import Channel, Delivery, NotificationPreference, NotificationRequest
-from .transports import TRANSPORTS, Message, TransportError
+from .models import Delivery, NotificationPreference, NotificationRequest
+from .transports import TRANSPORTS, Message, TransportError, enabled_channels
 
 logger = logging.getLogger(__name__)
 
@@ -39,33 +42,59 @@ def preference_update(
     *, preference: NotificationPreference, values: dict
 ) -> NotificationPreference:
     """Save the page's or the API's validated values on the user's row."""
-    if (
-        values.get("slack_webhook_url", preference.slack_webhook_url)
-        != preference.slack_webhook_url
-    ):
-        # The failing-webhook warning is about the old URL: a new one has not failed yet.
-        preference.slack_failing_since = None
+    for transport in TRANSPORTS.values():
+        transport.preference_changing(preference, values)
     for name, value in values.items():
         setattr(preference, name, value)
     preference.save()
     return preference
 
 
-def _enabled_channels(preference: NotificationPreference) -> list[str]:
-    channels = []
-    if preference.in_app:
-        channels.append(Channel.IN_APP)
-    if preference.email:
-        channels.append(Channel.EMAIL)
-    if preference.slack and preference.slack_webhook_url:
-        channels.append(Channel.SLACK)
-    return channels
-
-
-def _wants_immediately(preference: NotificationPreference, severity: str) -> bool:
+def _wants_immediately(min_severity: str, severity: str) -> bool:
+    """Critical always; a lesser severity when the user asked for it at once."""
     if severity == Severity.CRITICAL:
         return True
-    return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK[preference.immediate_min_severity]
+    return SEVERITY_RANK.get(severity, 0) >= SEVERITY_RANK[min_severity]
+
+
+def requests_create(*, anomalies) -> int:
+    """One outbox row per open anomaly whose CSM wants to hear about it at once (critical
+    always, warnings or everything when their preferences say so; the rest waits for the
+    digest). A request is unique per anomaly: news of the same anomaly again (a rescan, a
+    retry) adds nothing. Returns how many anomalies were asked about."""
+    candidates = [a for a in anomalies if a.status == AnomalyStatus.OPEN]
+    if not candidates:
+        return 0
+    csm_of = dict(
+        Customer.objects.filter(pk__in={a.customer_id for a in candidates}).values_list(
+            "pk", "csm_id"
+        )
+    )
+    # Read, not created: a user without a row has the defaults.
+    min_severity = dict(
+        NotificationPreference.objects.filter(user_id__in=set(csm_of.values())).values_list(
+            "user_id", "immediate_min_severity"
+        )
+    )
+    default = NotificationPreference._meta.get_field("immediate_min_severity").default
+    requests = [
+        NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id))
+        for a in candidates
+        if _wants_immediately(min_severity.get(csm_of.get(a.customer_id), default), a.severity)
+    ]
+    NotificationRequest.objects.bulk_create(requests, ignore_conflicts=True, batch_size=500)
+    return len(requests)
+
+
+def requests_create_from_scans() -> int:
+    """Requests for the news of finished scan chunks (see anomalies' scan_news_take). Taking
+    the news and writing its requests commit together: news is never lost between the two,
+    and never taken twice."""
+    with transaction.atomic():
+        ids = scan_news_take()
+        if not ids:
+            return 0
+        return requests_create(anomalies=UsageAnomaly.objects.filter(pk__in=set(ids)))
 
 
 def requests_dispatch() -> list[int]:
@@ -91,7 +120,7 @@ def requests_dispatch() -> list[int]:
             if request.user is None or anomaly.status != AnomalyStatus.OPEN:
                 continue
             preference = preference_for(request.user)
-            if not _wants_immediately(preference, anomaly.severity):
+            if not _wants_immediately(preference.immediate_min_severity, anomaly.severity):
                 continue
             to_create += [
                 Delivery(
@@ -100,7 +129,7 @@ def requests_dispatch() -> list[int]:
                     kind=Delivery.Kind.IMMEDIATE,
                     anomaly=anomaly,
                 )
-                for channel in _enabled_channels(preference)
+                for channel in enabled_channels(preference)
             ]
         Delivery.objects.bulk_create(to_create, ignore_conflicts=True)
         NotificationRequest.objects.filter(pk__in=[r.pk for r in claimed]).update(
@@ -211,26 +240,25 @@ def delivery_send(*, delivery_id: int) -> bool:
     now = timezone.now()
     Delivery.objects.filter(pk=delivery.pk).update(attempts=F("attempts") + 1, last_attempt_at=now)
     delivery.refresh_from_db(fields=["attempts", "last_attempt_at"])
-    preference = preference_for(delivery.user)
-    if delivery.channel not in _enabled_channels(preference):
-        _delivery_mark_failed(delivery, error="channel disabled by the user")
+    transport = TRANSPORTS[delivery.channel](preference_for(delivery.user))
+    if not transport.is_enabled_for(transport.preference):
+        _delivery_mark_failed(delivery, transport, error="channel disabled by the user")
         return False
     if delivery.kind == Delivery.Kind.IMMEDIATE:
         message = _anomaly_message(delivery.anomaly)
     else:
         message = _digest_message(delivery)
-    transport = TRANSPORTS[delivery.channel](preference)
     try:
         if transport.transactional:
             with transaction.atomic():
                 transport.notify(message)
-                _delivery_mark_sent(delivery)
+                _delivery_mark_sent(delivery, transport)
         else:
             transport.notify(message)
-            _delivery_mark_sent(delivery)
+            _delivery_mark_sent(delivery, transport)
     except TransportError as exc:
         if exc.permanent:
-            _delivery_mark_failed(delivery, error=str(exc))
+            _delivery_mark_failed(delivery, transport, error=str(exc))
             return False
         Delivery.objects.filter(pk=delivery.pk).update(last_error=str(exc)[:2000])
         logger.warning("delivery %s (%s) failed: %s", delivery.pk, delivery.channel, exc)
@@ -238,33 +266,27 @@ def delivery_send(*, delivery_id: int) -> bool:
     return False
 
 
-def _delivery_mark_sent(delivery: Delivery) -> None:
+def _delivery_mark_sent(delivery: Delivery, transport) -> None:
     Delivery.objects.filter(pk=delivery.pk).update(
         status=Delivery.Status.SENT, sent_at=timezone.now()
     )
-    if delivery.channel == Channel.SLACK:
-        # The webhook works again: stop telling its owner it is broken.
-        NotificationPreference.objects.filter(
-            user_id=delivery.user_id, slack_failing_since__isnull=False
-        ).update(slack_failing_since=None)
+    transport.on_sent()
 
 
-def _delivery_mark_failed(delivery: Delivery, *, error: str) -> None:
+def _delivery_mark_failed(delivery: Delivery, transport, *, error: str) -> None:
     update = {"status": Delivery.Status.FAILED}
     if error:
         update["last_error"] = error[:2000]
     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(**update)
-    if delivery.channel == Channel.SLACK:
-        NotificationPreference.objects.filter(
-            user_id=delivery.user_id, slack_failing_since__isnull=True
-        ).update(slack_failing_since=timezone.now())
+    transport.on_failed()
 
 
 def delivery_fail(*, delivery_id: int) -> None:
     """Give up on a delivery after its last retry (the last error is already recorded)."""
-    delivery = Delivery.objects.filter(pk=delivery_id).first()
+    delivery = Delivery.objects.select_related("user").filter(pk=delivery_id).first()
     if delivery is not None and delivery.status == Delivery.Status.PENDING:
-        _delivery_mark_failed(delivery, error="")
+        transport = TRANSPORTS[delivery.channel](preference_for(delivery.user))
+        _delivery_mark_failed(delivery, transport, error="")
 
 
 def _local_now(preference: NotificationPreference, now: dt.datetime) -> dt.datetime:
@@ -336,7 +358,7 @@ def _digest_build(
                     digest_date=local_date,
                     payload={"anomaly_ids": anomaly_ids, "since": since.isoformat()},
                 )
-                for channel in _enabled_channels(preference)
+                for channel in enabled_channels(preference)
             ],
             ignore_conflicts=True,
         )

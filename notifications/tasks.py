@@ -1,8 +1,9 @@
 """Celery tasks: load by id, call a service. Retries are config/celery.py's.
 
-Scans need no hook here: `anomalies.scan_results` writes a NotificationRequest per critical
-anomaly in the scan's own transaction, and `dispatch_notifications_task` (beat, every minute)
-picks it up, so a CSM hears about a critical anomaly within about a minute of the scan."""
+Scans need no hook here: a scan chunk records its news (the open anomalies it created or
+changed) with its own commit, and `dispatch_notifications_task` (beat, every minute) takes it,
+decides who hears about it at once and sends that, so a CSM hears about a critical anomaly
+within about a minute of the scan."""
 
 import logging
 
@@ -32,8 +33,9 @@ def _enqueue(delivery_ids: list[int], *, countdown: int = 0) -> None:
 
 @shared_task
 def dispatch_notifications_task() -> int:
-    """Beat, every minute: the scans' outbox into deliveries, one task per delivery so that
-    one failing channel never holds up another."""
+    """Beat, every minute: the scans' news into the outbox, the outbox into deliveries, one
+    task per delivery so that one failing channel never holds up another."""
+    services.requests_create_from_scans()
     ids = services.requests_dispatch()
     # Accepted race: a stranded delivery whose original task is merely late may be sent by
     # two tasks at the same instant; delivery_send skips it once either has marked it sent.

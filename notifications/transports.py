@@ -1,6 +1,11 @@
 """One small class per channel, each with a single `notify()` (healthchecks' Transport
 pattern). A transport only talks to its peer: the Delivery row around it is written before
-and updated after by `services.delivery_send`, which also owns retries."""
+and updated after by `services.delivery_send`, which also owns retries.
+
+A channel is its transport plus its settings (columns of NotificationPreference): the
+transport alone says whether a user has it on, and what its settings remember about its
+sends (Slack's failing webhook). Nothing outside this module names a channel; CONTRIBUTING.md
+says how to add one."""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template import Context
 from django.template.loader import get_template
+from django.utils import timezone
 
 from .models import Channel, Notification, NotificationPreference
 from .webhooks import WebhookRefused, webhook_post
@@ -40,6 +46,8 @@ class Message:
 
 
 class Transport:
+    # The Channel value of Delivery rows on this channel.
+    kind: str
     # True when notify() only writes to our own database: the service then wraps it and the
     # "sent" update in one transaction, so a crash in between can never show it twice.
     transactional = False
@@ -48,12 +56,33 @@ class Transport:
         self.preference = preference
         self.user = preference.user
 
+    @classmethod
+    def is_enabled_for(cls, preference: NotificationPreference) -> bool:
+        """Whether the user has this channel on, with what it needs to send."""
+        raise NotImplementedError
+
+    @classmethod
+    def preference_changing(cls, preference: NotificationPreference, values: dict) -> None:
+        """Called before `values` are set on `preference` and saved: a channel resets on it
+        what it remembered about its old settings."""
+
     def notify(self, message: Message) -> None:
         raise NotImplementedError
 
+    def on_sent(self) -> None:
+        """A delivery on this channel was sent."""
+
+    def on_failed(self) -> None:
+        """A delivery on this channel failed for good."""
+
 
 class InAppTransport(Transport):
+    kind = Channel.IN_APP
     transactional = True
+
+    @classmethod
+    def is_enabled_for(cls, preference: NotificationPreference) -> bool:
+        return preference.in_app
 
     def notify(self, message: Message) -> None:
         Notification.objects.create(
@@ -66,6 +95,12 @@ class InAppTransport(Transport):
 
 
 class EmailTransport(Transport):
+    kind = Channel.EMAIL
+
+    @classmethod
+    def is_enabled_for(cls, preference: NotificationPreference) -> bool:
+        return preference.email
+
     def notify(self, message: Message) -> None:
         if not self.user.email:
             raise TransportError("the user has no email address", permanent=True)
@@ -82,6 +117,20 @@ class EmailTransport(Transport):
 
 
 class SlackTransport(Transport):
+    kind = Channel.SLACK
+
+    @classmethod
+    def is_enabled_for(cls, preference: NotificationPreference) -> bool:
+        return preference.slack and bool(preference.slack_webhook_url)
+
+    @classmethod
+    def preference_changing(cls, preference: NotificationPreference, values: dict) -> None:
+        if values.get("slack_webhook_url", preference.slack_webhook_url) != (
+            preference.slack_webhook_url
+        ):
+            # The failing-webhook warning is about the old URL: a new one has not failed yet.
+            preference.slack_failing_since = None
+
     def notify(self, message: Message) -> None:
         url = self.preference.slack_webhook_url
         if not url:
@@ -104,6 +153,18 @@ class SlackTransport(Transport):
         if not 200 <= status < 300:
             raise TransportError(f"Slack answered HTTP {status}")
 
+    def on_sent(self) -> None:
+        # The webhook works again: stop telling its owner it is broken.
+        NotificationPreference.objects.filter(
+            pk=self.preference.pk, slack_failing_since__isnull=False
+        ).update(slack_failing_since=None)
+
+    def on_failed(self) -> None:
+        # Shown to its owner on the bell and the preferences page until a send works again.
+        NotificationPreference.objects.filter(
+            pk=self.preference.pk, slack_failing_since__isnull=True
+        ).update(slack_failing_since=timezone.now())
+
 
 def slack_escape(text: str) -> str:
     """Slack's own escaping for message text: it reads <...> as a link or a mention (a
@@ -118,8 +179,12 @@ def render_plain_text(name: str, context: dict) -> str:
     return get_template(name).template.render(Context(context, autoescape=False))
 
 
+# Every channel, in the order its deliveries are written.
 TRANSPORTS: dict[str, type[Transport]] = {
-    Channel.IN_APP: InAppTransport,
-    Channel.EMAIL: EmailTransport,
-    Channel.SLACK: SlackTransport,
+    transport.kind: transport for transport in (InAppTransport, EmailTransport, SlackTransport)
 }
+
+
+def enabled_channels(preference: NotificationPreference) -> list[str]:
+    """The kinds of the channels `preference` has on."""
+    return [kind for kind, transport in TRANSPORTS.items() if transport.is_enabled_for(preference)]

@@ -274,6 +274,7 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
             anomalies_resolved=counts.resolved,
             errors=errors,
             timings={k: round(v, 4) for k, v in timings.items()},
+            news=[str(pk) for pk in counts.news] or None,
         )
         ScanRun.objects.filter(pk=run.pk).update(
             chunks_done=F("chunks_done") + 1,
@@ -419,6 +420,25 @@ def _run_finish(run_id) -> None:
     ScanRun.objects.filter(pk=run_id).update(
         status=status, finished_at=timezone.now(), started_at=run.started_at or timezone.now()
     )
+
+
+# Chunks whose news one call takes: a night's scan of a large portfolio is a few dozen.
+NEWS_TAKE_CHUNKS = 100
+
+
+def scan_news_take(*, limit: int = NEWS_TAKE_CHUNKS) -> list[str]:
+    """The ids of open anomalies that finished chunks created or changed and nobody took yet,
+    marked taken. Call it inside a transaction that also records what becomes of them (its
+    rows stay locked until then, and are taken only if that commits); a second caller skips
+    the locked chunks. The same id may come twice (two chunks, two scans): it is news twice."""
+    taken = list(
+        ScanChunk.objects.select_for_update(skip_locked=True)
+        .filter(news__isnull=False)
+        .order_by("pk")
+        .values_list("pk", "news")[:limit]
+    )
+    ScanChunk.objects.filter(pk__in=[pk for pk, _ in taken]).update(news=None)
+    return [anomaly_id for _, news in taken for anomaly_id in news]
 
 
 def scan_run_sync(

@@ -1,12 +1,14 @@
-"""What a scan raises beyond the anomaly: one risk signal per warning or critical loss, and one
-notification request per critical anomaly for the account's CSM, never doubled by rescans."""
+"""What a scan raises beyond the anomaly: one risk signal per warning or critical loss, never
+doubled by rescans, and its chunk's news (the open anomalies it created or changed), taken
+once. Who hears about the news is notifications' business (tests/notifications/test_requests.py).
+"""
 
 import pytest
 
-from anomalies.models import DetectionSettings, UsageAnomaly
+from anomalies.models import DetectionSettings, ScanChunk, UsageAnomaly
 from anomalies.services.anomalies import anomaly_dismiss, anomaly_reopen
+from anomalies.services.scans import scan_chunk_run, scan_news_take
 from customers.models import RiskSignal
-from notifications.models import NotificationRequest
 
 from .scan_data import N_DAYS, day, scaled, scan, usage, usage_store
 
@@ -81,30 +83,70 @@ def test_a_shallow_loss_is_info_and_raises_nothing(make_customer, csm):
         "info",
     )
     assert not RiskSignal.objects.exists()
-    assert not NotificationRequest.objects.exists()
 
 
-def test_rescans_do_not_double_signals_or_notifications(account, csm):
+def test_rescans_do_not_double_signals(account, csm):
     scan()
     signals = set(RiskSignal.objects.values_list("pk", flat=True))
-    request = NotificationRequest.objects.get()
 
     scan()
     scan(as_of=day(179))
 
     assert set(RiskSignal.objects.values_list("pk", flat=True)) == signals
     assert RiskSignal.objects.filter(resolved_at__isnull=True).count() == 2
-    assert list(NotificationRequest.objects.values_list("pk", "anomaly_id", "user_id")) == [
-        (request.pk, _anomalies()["api_calls"].pk, csm.pk)
-    ]
 
 
-def test_only_critical_anomalies_request_a_notification_for_the_csm(account, csm):
+def test_a_chunk_records_its_open_anomalies_as_news_taken_once(account):
+    run = scan()
+
+    chunk = run.chunks.get()
+    assert sorted(chunk.news) == sorted(str(a.pk) for a in _anomalies().values())
+    assert sorted(scan_news_take()) == sorted(chunk.news)
+    assert ScanChunk.objects.get(pk=chunk.pk).news is None
+    assert scan_news_take() == []
+
+
+def test_a_redelivered_chunk_raises_no_news_again(account):
+    run = scan()
+    chunk = run.chunks.get()
+    scan_news_take()
+
+    assert scan_chunk_run(chunk_id=chunk.pk).skipped
+
+    assert ScanChunk.objects.get(pk=chunk.pk).news is None
+
+
+def test_a_rescan_brings_news_only_of_anomalies_that_changed(account):
     scan()
+    scan_news_take()
 
-    request = NotificationRequest.objects.get()
-    assert request.anomaly_id == _anomalies()["api_calls"].pk
-    assert (request.user_id, request.processed_at) == (csm.pk, None)
+    scan()  # the same data: nothing changed
+    assert scan_news_take() == []
+
+    # Two more days, still down: the open anomalies' figures move on.
+    for metric, seed, level in (("api_calls", 1, 2000.0), ("feature:reports", 2, 800.0)):
+        usage_store(
+            account,
+            metric,
+            scaled(usage(N_DAYS + 2, seed=seed, level=level), LOW, 0.35)[N_DAYS:],
+            first_index=N_DAYS,
+        )
+    scan(as_of=day(N_DAYS + 1))
+
+    news = {UsageAnomaly.objects.get(pk=pk).metric_type for pk in scan_news_take()}
+    assert {"api_calls", "feature:reports"} <= news
+
+
+def test_news_holds_no_closed_anomaly(account):
+    scan()
+    scan_news_take()
+    _recover(account, "api_calls", seed=1)
+
+    scan(as_of=day(183))
+
+    anomalies = _anomalies()
+    assert anomalies["api_calls"].status == "resolved"
+    assert str(anomalies["api_calls"].pk) not in scan_news_take()
 
 
 def test_the_signal_is_resolved_when_the_anomaly_resolves(account):
@@ -119,7 +161,6 @@ def test_the_signal_is_resolved_when_the_anomaly_resolves(account):
     # The reports feature is still down: its signal stays active.
     assert anomalies["feature:reports"].status == "open"
     assert RiskSignal.objects.get(anomaly=anomalies["feature:reports"]).resolved_at is None
-    assert NotificationRequest.objects.count() == 1
 
 
 def test_the_signal_is_resolved_when_the_anomaly_is_dismissed(account, csm):
@@ -147,15 +188,3 @@ def test_a_reopened_anomaly_has_its_signal_back(account, csm):
     scan()  # same data: the anomaly does not change, and its signal stays active
     assert UsageAnomaly.objects.get(pk=anomaly.pk).status == "open"
     assert list(RiskSignal.objects.filter(anomaly=anomaly).values_list("resolved_at")) == [(None,)]
-    assert NotificationRequest.objects.count() == 1
-
-
-def test_a_csm_who_wants_warnings_at_once_gets_a_request_for_them(account, csm):
-    from notifications.models import NotificationPreference
-
-    NotificationPreference.objects.create(user=csm, immediate_min_severity="warning")
-
-    scan()
-
-    requested = set(NotificationRequest.objects.values_list("anomaly__metric_type", flat=True))
-    assert requested == {"api_calls", "feature:reports"}  # the critical one and the warning

@@ -14,7 +14,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _scan_writes_request(anomaly):
-    # As anomalies.scan_results does it: a rescan writes the same request again.
+    # As services.requests_create writes it after a scan (and again after a rescan); written
+    # here whatever the anomaly and the preferences are, since both may change before the
+    # dispatch claims it.
     NotificationRequest.objects.bulk_create(
         [NotificationRequest(anomaly=anomaly, user_id=anomaly.customer.csm_id)],
         ignore_conflicts=True,
