@@ -1,10 +1,12 @@
 import uuid
 
 from django.contrib import admin, messages
+from django.forms.models import BaseInlineFormSet
 from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
+from customers.admin import CustomerAdmin
 from customers.models import Customer
 
 from .forms import DismissForm
@@ -22,6 +24,53 @@ from .text import anomaly_sentence
 
 # Enough of a note in the data-quality list for a cohort and a handful of account names.
 NOTE_EXCERPT_CHARS = 400
+
+
+# The customer page lists this many of its anomalies, newest first.
+LATEST_ANOMALIES = 20
+
+
+class LatestAnomaliesFormSet(BaseInlineFormSet):
+    def get_queryset(self):
+        # Sliced after the inline's filter on the customer: slicing in the inline's own
+        # get_queryset would make that filter fail.
+        return super().get_queryset()[:LATEST_ANOMALIES]
+
+
+class CustomerAnomalyInline(admin.TabularInline):
+    model = UsageAnomaly
+    formset = LatestAnomaliesFormSet
+    verbose_name_plural = f"anomalies (latest {LATEST_ANOMALIES})"
+    fields = [
+        "detected_at",
+        "metric_type",
+        "anomaly_type",
+        "severity",
+        "status",
+        "deviation_percent",
+        "start_date",
+        "end_date",
+    ]
+    readonly_fields = fields
+    ordering = ["-detected_at"]
+    extra = 0
+    can_delete = False
+    show_change_link = True
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+# Customers know nothing of anomalies: their admin page gets its anomaly list from here.
+admin.site.unregister(Customer)
+
+
+@admin.register(Customer)
+class CustomerWithAnomaliesAdmin(CustomerAdmin):
+    inlines = [*CustomerAdmin.inlines, CustomerAnomalyInline]
 
 
 class AnomalyActionInline(admin.TabularInline):

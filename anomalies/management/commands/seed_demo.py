@@ -4,6 +4,9 @@ usage, and the three stories of the product brief ending on --as-of.
 Repeatable: the same arguments leave the same rows. Only accounts whose external_id starts
 with `demo-` are touched; their usage, health history, anomalies and risk signals are
 replaced, so a reseed is a clean slate for the demo and never a merge with an older one.
+
+It lives in anomalies, not beside the generator in customers: clearing the accounts' anomalies
+is part of a reseed, and customers import nothing of anomalies.
 """
 
 import sys
