@@ -43,6 +43,17 @@ class AnomalyStatus(models.TextChoices):
     DISMISSED = "dismissed", "Dismissed"
 
 
+class Outcome(models.TextChoices):
+    """What happened to the account after the anomaly: the learning loop's ground truth."""
+
+    CHURNED = "churned", "Churned"
+    CONTRACTED = "contracted", "Contracted"
+    EXPANDED = "expanded", "Expanded"
+    RENEWED = "renewed", "Renewed"
+    NO_IMPACT = "no_impact", "No impact"
+    UNKNOWN = "unknown", "Unknown"
+
+
 class Confidence(models.TextChoices):
     NORMAL = "normal", "Normal"
     LOW = "low", "Low (short history)"
@@ -114,6 +125,32 @@ class UsageAnomaly(models.Model):
         null=True, blank=True, help_text="For 'expected': suppress this series and type until."
     )
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    # The outcome: set by the CSM, or derived from a lifecycle change within the outcome
+    # window after the anomaly (then `outcome_derived`, and a CSM's choice overrides it).
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.UNKNOWN)
+    outcome_derived = models.BooleanField(default=False)
+    outcome_note = models.TextField(
+        blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS
+    )
+    outcome_event = models.ForeignKey(
+        "customers.LifecycleEvent",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="anomalies",
+        help_text="The lifecycle change the outcome was derived from.",
+    )
+    outcome_set_at = models.DateTimeField(null=True, blank=True)
+    outcome_set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    # The series' learned evidence factor when the event was detected: how many times the
+    # configured evidence this account's history made the engine require (1 = as configured).
+    evidence_factor = models.FloatField(default=1.0)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -160,9 +197,21 @@ class UsageAnomaly(models.Model):
                 condition=Q(data_completeness__gte=0, data_completeness__lte=1),
                 name="anomaly_completeness_range",
             ),
+            choices_constraint("outcome", Outcome, name="anomaly_outcome_valid"),
+            # A derived outcome names the lifecycle change it came from.
+            models.CheckConstraint(
+                condition=Q(outcome_derived=False) | Q(outcome_event__isnull=False),
+                name="anomaly_derived_outcome_has_event",
+            ),
+            models.CheckConstraint(
+                condition=Q(evidence_factor__gt=0, evidence_factor__lte=10),
+                name="anomaly_evidence_factor_range",
+            ),
         ]
         indexes = [
             models.Index(fields=["customer", "-detected_at"], name="anomaly_customer_idx"),
+            # The learning loop reads anomalies by when they started.
+            models.Index(fields=["start_date", "anomaly_type"], name="anomaly_start_type_idx"),
             models.Index(fields=["status", "severity"], name="anomaly_status_severity_idx"),
         ]
 

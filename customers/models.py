@@ -14,6 +14,7 @@ from .limits import (
     validate_usage_value,
 )
 from .metrics import METRIC_MAX_LENGTH
+from .validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
 
 class CustomerStatus(models.TextChoices):
@@ -77,6 +78,9 @@ class Customer(models.Model):
     )
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
     status_changed_on = models.DateField(null=True, blank=True)
+    renewal_date = models.DateField(
+        null=True, blank=True, help_text="When the contract is next up for renewal."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -192,3 +196,71 @@ class HealthScoreHistory(models.Model):
 
     def __str__(self):
         return f"{self.customer_id} {self.date}: {self.score}"
+
+
+class LifecycleKind(models.TextChoices):
+    CHURNED = "churned", "Churned"
+    CONTRACTED = "contracted", "Contracted"
+    RENEWED = "renewed", "Renewed"
+    EXPANDED = "expanded", "Expanded"
+
+
+class LifecycleSource(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    API = "api", "API"
+    IMPORT = "import", "Import"
+    DEMO = "demo", "Demo data"
+
+
+class LifecycleEvent(models.Model):
+    """A change in the commercial relationship (churn, contraction, renewal, expansion).
+
+    What happened after an anomaly: the learning loop derives anomaly outcomes from these
+    and measures which kinds of alert were worth acting on.
+    """
+
+    Kind = LifecycleKind
+    Source = LifecycleSource
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="lifecycle_events"
+    )
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    date = models.DateField(validators=[validate_usage_date])
+    arr_before = models.DecimalField(
+        "ARR before", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    arr_after = models.DecimalField(
+        "ARR after", max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    note = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.ADMIN)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-date"]
+        constraints = [
+            choices_constraint("kind", LifecycleKind, name="lifecycle_kind_valid"),
+            choices_constraint("source", LifecycleSource, name="lifecycle_source_valid"),
+            # Recording the same change twice (a re-import) updates it instead.
+            models.UniqueConstraint(
+                fields=["customer", "kind", "date"], name="lifecycle_one_per_kind_day"
+            ),
+            models.CheckConstraint(
+                condition=(Q(arr_before__isnull=True) | Q(arr_before__gte=0))
+                & (Q(arr_after__isnull=True) | Q(arr_after__gte=0)),
+                name="lifecycle_arr_non_negative",
+            ),
+        ]
+        indexes = [models.Index(fields=["customer", "date"], name="lifecycle_customer_date_idx")]
+
+    def __str__(self):
+        return f"{self.customer_id} {self.get_kind_display()} on {self.date}"
