@@ -15,7 +15,7 @@ TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml $(TEST_LOCK) | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test install install-run lock lint format check bench clean
+.PHONY: run serve test install install-run lock typecheck lint format check bench clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Tremor needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -85,14 +85,19 @@ serve:
 	$(PY) manage.py runserver $(HOST):$(PORT) & pids="$$pids $$!"; \
 	wait -n
 
-# The whole suite: lint, Django's checks, migrations in sync, then pytest. Runs on SQLite when
+# The whole suite: lint, Django's checks, migrations in sync, type checks, then pytest. Runs on SQLite when
 # DATABASE_URL is unset; `.ci/run` points it at PostgreSQL and Redis.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Type checks alone (the files and settings are in pyproject.toml's [tool.mypy]).
+typecheck: install
+	$(VENV)/bin/mypy
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -102,4 +107,4 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache
