@@ -85,8 +85,8 @@ serve:
 	$(PY) manage.py runserver $(HOST):$(PORT) & pids="$$pids $$!"; \
 	wait -n
 
-# The whole suite: lint, Django's checks, migrations in sync, type checks, then pytest. Runs on SQLite when
-# DATABASE_URL is unset; `.ci/run` points it at PostgreSQL and Redis.
+# The whole suite: lint, Django's checks, migrations in sync, type checks, then pytest. Runs
+# on SQLite when DATABASE_URL is unset; `.ci/run` points it at PostgreSQL and Redis.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
