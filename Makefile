@@ -4,29 +4,59 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+# Installs come from the lock files (pinned, with hashes; `make lock` writes them from
+# pyproject.toml): run.txt is what running needs, test.txt adds the test and check tools.
+RUN_LOCK := requirements/run.txt
+TEST_LOCK := requirements/test.txt
+# A stamp's name carries the checksum of pyproject.toml and its lock, so a changed lock (or a
+# changed package list for the editable install) installs again; an unchanged one is a no-op.
+RUN_STAMP := $(VENV)/.installed-run-$(shell cat pyproject.toml $(RUN_LOCK) | cksum | cut -d' ' -f1)
+TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml $(TEST_LOCK) | cksum | cut -d' ' -f1)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test install lint format check bench clean
+.PHONY: run serve test install install-run lock typecheck lint format check bench clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Tremor needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
 	$(PYTHON) -m venv $(VENV)
 
-# Reinstall only when pyproject.toml changes (the stamp's name carries its checksum).
-$(STAMP): pyproject.toml | $(PY)
+# The lock first (hash-checked, no resolving), then the project itself without dependencies:
+# everything it needs is already pinned in the lock.
+$(RUN_STAMP): pyproject.toml $(RUN_LOCK) | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e ".[test]"
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	$(PY) -m pip install --quiet -r $(RUN_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-run-*
+	touch $(RUN_STAMP)
 
-install: $(STAMP)
+# The test lock holds the run lock's pins (it is compiled with run.txt as a constraint), so a
+# test install also stands for a run install.
+$(TEST_STAMP): pyproject.toml $(TEST_LOCK) $(RUN_LOCK) | $(PY)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r $(TEST_LOCK)
+	$(PY) -m pip install --quiet --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $(TEST_STAMP) $(RUN_STAMP)
+
+install-run: $(RUN_STAMP)
+
+install: $(TEST_STAMP)
+
+# Rewrite the locks from pyproject.toml after changing a dependency there (or to take newer
+# releases within its bounds: `make lock LOCK_ARGS=--upgrade`). One universal lock for
+# Python 3.11 and up on every platform; run.txt first, and test.txt keeps its pins.
+LOCK_ARGS ?=
+UV_COMPILE = $(VENV)/bin/uv pip compile pyproject.toml --quiet --universal --python-version 3.11 \
+	--generate-hashes --custom-compile-command "make lock" $(LOCK_ARGS)
+lock: install
+	$(UV_COMPILE) -o $(RUN_LOCK)
+	$(UV_COMPILE) --extra test -c $(RUN_LOCK) -o $(TEST_LOCK)
 
 # Development server on embedded defaults: SQLite in var/, Celery over the filesystem
 # broker (no Redis, no PostgreSQL), a worker and beat beside the web server. Ctrl-C stops all.
 run: export DEBUG ?= true
-run: install
+run: install-run
 	mkdir -p var/celery-queue var/celery-processed var/celery-control
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py seed_demo --if-stale
@@ -55,14 +85,19 @@ serve:
 	$(PY) manage.py runserver $(HOST):$(PORT) & pids="$$pids $$!"; \
 	wait -n
 
-# The whole suite: lint, Django's checks, migrations in sync, then pytest. Runs on SQLite when
-# DATABASE_URL is unset; `.ci/run` points it at PostgreSQL and Redis.
+# The whole suite: lint, Django's checks, migrations in sync, type checks, then pytest. Runs
+# on SQLite when DATABASE_URL is unset; `.ci/run` points it at PostgreSQL and Redis.
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py check
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Type checks alone (the files and settings are in pyproject.toml's [tool.mypy]).
+typecheck: install
+	$(VENV)/bin/mypy
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -72,4 +107,4 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) var staticfiles .pytest_cache .ruff_cache .mypy_cache

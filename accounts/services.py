@@ -3,7 +3,7 @@
 import datetime as dt
 
 from django.conf import settings
-from django.contrib.auth.models import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -16,7 +16,7 @@ LAST_USED_RESOLUTION = dt.timedelta(minutes=1)
 
 
 def api_token_create(
-    *, user: AbstractBaseUser, name: str = "", expires_at: dt.datetime | None = None
+    *, user: User, name: str = "", expires_at: dt.datetime | None = None
 ) -> tuple[ApiToken, str]:
     """A new token and its key; the key is not stored and cannot be shown again."""
     token = ApiToken(user=user, name=name, expires_at=expires_at)

@@ -52,11 +52,11 @@ def detection_config_for_series(
     `override` is an unsaved row: what the settings would be if it were saved (it takes the
     place of its scope's row, or adds that scope). The preview asks this.
     """
-    series = [(str(customer), metric) for customer, metric in series]
-    if not series:
+    pairs = [(str(customer), metric) for customer, metric in series]
+    if not pairs:
         return []
     rows = DetectionSettings.objects.filter(
-        Q(customer__isnull=True) | Q(customer_id__in=sorted({c for c, _ in series}))
+        Q(customer__isnull=True) | Q(customer_id__in=sorted({c for c, _ in pairs}))
     )
     by_scope = {_scope_of(row): row for row in rows}
     if override is not None:
@@ -65,7 +65,7 @@ def detection_config_for_series(
     # portfolio needs a handful of merges, not one per series.
     merged: dict[tuple[SettingsScope, ...], ConfigInForce] = {}
     configs = []
-    for customer, metric in series:
+    for customer, metric in pairs:
         candidates = (
             SettingsScope(customer, metric),
             SettingsScope(customer, ""),

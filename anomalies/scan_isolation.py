@@ -19,6 +19,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import numpy as np
 from django.db import InterfaceError, OperationalError, transaction
@@ -152,15 +153,20 @@ def detect_isolating(
     return Detected(findings, [], kept, errors)
 
 
+_Written = TypeVar("_Written")
+
+
 def write_isolating(
-    customers: Sequence[str], write: Callable[[list[str]], object], combine
-) -> tuple[object, list[dict]]:
+    customers: Sequence[str],
+    write: Callable[[list[str]], _Written],
+    combine: Callable[[_Written, _Written], _Written],
+) -> tuple[_Written | None, list[dict]]:
     """Call `write(customers)` in a savepoint; when it fails for a reason other than a lost
     connection, find the failing accounts by halves (each attempt in its own savepoint, so a
     failed one leaves nothing behind) and write everybody else. `combine(a, b)` adds two
     results. Returns the combined result and the accounts' errors."""
     customers = sorted(customers)
-    outcomes: list = []
+    outcomes: list[_Written] = []
     failures: dict[str, Exception] = {}
 
     def attempt(part: list[str]) -> Exception | None:
@@ -185,7 +191,7 @@ def write_isolating(
         settle(part[middle:])
 
     settle(customers)
-    total = None
+    total: _Written | None = None
     for outcome in outcomes:
         total = outcome if total is None else combine(total, outcome)
     errors = [

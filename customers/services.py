@@ -66,7 +66,11 @@ def usage_ingest(
         if missing and create_customers:
             # An account hidden from the caller is taken, so cannot be created, and must
             # still read as unknown.
-            taken = set() if visible_customers is None else _customer_ids(Customer.objects, missing)
+            taken = (
+                set()
+                if visible_customers is None
+                else _customer_ids(Customer.objects.all(), missing)
+            )
             names = _names_by_external_id(records)
             to_create = {e: names.get(e) or e for e in missing if e not in taken}
 
@@ -87,7 +91,7 @@ def usage_ingest(
         if to_create:
             created_ids = _customers_create(to_create)
             customers_created = len(created_ids)
-            customer_ids.update(_customer_ids(Customer.objects, list(to_create)))
+            customer_ids.update(_customer_ids(Customer.objects.all(), list(to_create)))
 
         rows = [
             (customer_ids[r.customer_external_id], r.metric, r.date, r.value)
@@ -178,7 +182,7 @@ def _customers_create(names: dict[str, str]) -> set[uuid.UUID]:
     customers = [Customer(external_id=e, name=name) for e, name in names.items()]
     Customer.objects.bulk_create(customers, ignore_conflicts=True, batch_size=_LOOKUP_CHUNK)
     ours = {c.id for c in customers}
-    stored = _customer_ids(Customer.objects, list(names))
+    stored = _customer_ids(Customer.objects.all(), list(names))
     return ours & set(stored.values())
 
 
@@ -238,7 +242,9 @@ def _usage_upsert_batched(rows: list[tuple]) -> tuple[int, int]:
     table = connection.ops.quote_name(UsageMetric._meta.db_table)
     customer_field = UsageMetric._meta.get_field("customer")
     date_field = UsageMetric._meta.get_field("date")
-    batch_size = connection.features.max_query_params // 4
+    max_params = connection.features.max_query_params
+    assert max_params is not None  # None means no limit; SQLite always has one
+    batch_size = max_params // 4
     inserted = updated = 0
     with connection.cursor() as cursor:
         for chunk in _batched(rows, batch_size):

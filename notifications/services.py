@@ -71,12 +71,12 @@ def requests_create(*, anomalies) -> int:
         )
     )
     # Read, not created: a user without a row has the defaults.
-    min_severity = dict(
+    min_severity: dict[int | None, str] = dict(
         NotificationPreference.objects.filter(user_id__in=set(csm_of.values())).values_list(
             "user_id", "immediate_min_severity"
         )
     )
-    default = NotificationPreference._meta.get_field("immediate_min_severity").default
+    default: str = NotificationPreference._meta.get_field("immediate_min_severity").default
     requests = [
         NotificationRequest(anomaly=a, user_id=csm_of.get(a.customer_id))
         for a in candidates
@@ -245,6 +245,8 @@ def delivery_send(*, delivery_id: int) -> bool:
         _delivery_mark_failed(delivery, transport, error="channel disabled by the user")
         return False
     if delivery.kind == Delivery.Kind.IMMEDIATE:
+        # An immediate delivery is made for one anomaly and is deleted with it (CASCADE).
+        assert delivery.anomaly is not None
         message = _anomaly_message(delivery.anomaly)
     else:
         message = _digest_message(delivery)
@@ -274,7 +276,7 @@ def _delivery_mark_sent(delivery: Delivery, transport) -> None:
 
 
 def _delivery_mark_failed(delivery: Delivery, transport, *, error: str) -> None:
-    update = {"status": Delivery.Status.FAILED}
+    update: dict[str, str] = {"status": Delivery.Status.FAILED}
     if error:
         update["last_error"] = error[:2000]
     Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.PENDING).update(**update)
@@ -290,6 +292,7 @@ def delivery_fail(*, delivery_id: int) -> None:
 
 
 def _local_now(preference: NotificationPreference, now: dt.datetime) -> dt.datetime:
+    zone: dt.tzinfo
     try:
         zone = ZoneInfo(preference.timezone)
     except (ZoneInfoNotFoundError, ValueError):

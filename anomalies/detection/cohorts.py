@@ -113,10 +113,16 @@ class Cohorts:
         """The series of other accounts in `row`'s cohort, from the moves before day t."""
         label = self.labels[row]
         if label:
-            rows = sorted(
-                {m for part in label.split(COHORT_SEPARATOR) for m in self._by_label.get(part, [])}
+            rows = np.array(
+                sorted(
+                    {
+                        m
+                        for part in label.split(COHORT_SEPARATOR)
+                        for m in self._by_label.get(part, [])
+                    }
+                ),
+                dtype=np.int64,
             )
-            rows = np.array(rows, dtype=np.int64)
             return rows[self.account[rows] != self.account[row]]
         cached = self._members.get(row)
         if cached is not None and cached[0] == t:

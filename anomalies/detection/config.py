@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import TypedDict
 
 
 @dataclass(frozen=True)
@@ -138,19 +139,30 @@ def _check(ok: bool, name: str, value, expected: str) -> None:
 
 PRESET_NAMES = ("low", "medium", "high")
 
+
+class _Thresholds(TypedDict):
+    """A preset's thresholds, typed field by field (durations are whole days)."""
+
+    z_threshold: float
+    drop_percent: float
+    spike_percent: float
+    min_duration_days: int
+    min_volume: float
+
+
 # Low sensitivity: only large, lasting changes. High: catches 20 % moves on mid-size accounts.
-_PRESET_THRESHOLDS = {
-    "low": dict(
+_PRESET_THRESHOLDS: dict[str, _Thresholds] = {
+    "low": _Thresholds(
         z_threshold=4.5,
         drop_percent=50.0,
         spike_percent=100.0,
         min_duration_days=3,
         min_volume=20.0,
     ),
-    "medium": dict(
+    "medium": _Thresholds(
         z_threshold=3.5, drop_percent=30.0, spike_percent=50.0, min_duration_days=2, min_volume=10.0
     ),
-    "high": dict(
+    "high": _Thresholds(
         z_threshold=3.0, drop_percent=20.0, spike_percent=30.0, min_duration_days=2, min_volume=5.0
     ),
 }

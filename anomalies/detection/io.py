@@ -303,6 +303,7 @@ def _checked_values(rows: Rows, problems: _Problems) -> np.ndarray:
     if rows.values is None:
         values, empty = _parse_values(rows.value_text)
     else:
+        assert rows.empty is not None  # the typed read sets both
         values, empty = rows.values, rows.empty
     with np.errstate(invalid="ignore"):
         if ((values >= 0) & (values < np.inf) | empty).all():  # false for NaN
@@ -313,6 +314,9 @@ def _checked_values(rows: Rows, problems: _Problems) -> np.ndarray:
         negative = values < 0
 
     def value_of(row: int) -> str:
+        # Only the text read's rows are described: the typed read has no lines, so its first
+        # problem stops it (_NeedsLines) before any description.
+        assert rows.value_text is not None
         return rows.value_text[int(row)].as_py()
 
     def not_a_number(row: int) -> str:

@@ -371,8 +371,9 @@ class WeeklyCheck:
         settled = self.histt[max(t - span + 1, 0)] >= self.cfg.min_history_days
         if not (settled & (rec.flag[r] != 0)).any():
             return
-        flags = np.zeros((span, n), dtype=np.int8)
-        excused = np.zeros((span, n), dtype=bool)
+        # Typed as plain arrays: reshaped to (weeks, weekday, series) below.
+        flags: np.ndarray = np.zeros((span, n), dtype=np.int8)
+        excused: np.ndarray = np.zeros((span, n), dtype=bool)
         lo = max(r - span + 1, 0)
         flags[span - (r + 1 - lo) :] = rec.flag[lo : r + 1]
         excused[span - (r + 1 - lo) :] = rec.excused[lo : r + 1]
@@ -409,8 +410,13 @@ class WeeklyCheck:
 
     def _changed(self, t: int, r: int, row: int, changed: np.ndarray, weeks: int) -> None:
         previous = self.events.get(row)
-        recent_change = previous is not None and t - previous.end < WEEK
-        done = set(previous.weekdays.split(", ")) if recent_change else set()
+        # The changes kept here are closed on the day they are seen: their end is set.
+        recent = (
+            previous
+            if previous is not None and previous.end is not None and t - previous.end < WEEK
+            else None
+        )
+        done = set(recent.weekdays.split(", ")) if recent is not None else set()
         offsets = [
             k
             for k in np.flatnonzero(changed)  # positions in the week, 6 is today
@@ -437,9 +443,9 @@ class WeeklyCheck:
             self.tracker.close(np.array([row]), end="last")
         self.baseline.refresh_rows[row] = True
         # A weekend changes one day after the other: within a week it is one change.
-        if recent_change:
-            previous.end = t
-            previous.weekdays += ", " + ", ".join(names)
+        if recent is not None:
+            recent.end = t
+            recent.weekdays += ", " + ", ".join(names)
             return
         event = Event(
             row,

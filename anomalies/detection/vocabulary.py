@@ -42,7 +42,7 @@ class Severity(_Word):
 
 
 # Keys are the members, so a plain string looks its rank up too (StrEnum hashes as its value).
-SEVERITY_RANK = {severity: rank for rank, severity in enumerate(reversed(Severity))}
+SEVERITY_RANK: dict[str, int] = {severity: rank for rank, severity in enumerate(reversed(Severity))}
 
 
 class AnomalyType(_Word):

@@ -26,7 +26,7 @@ from customers.models import Customer
 from customers.validators import NOTE_MAX_LENGTH
 
 from .. import scan_inputs, scan_isolation, scan_results
-from ..detection import detect
+from ..detection import Finding, SeriesBatch, detect
 from ..models import DataQualityEvent, Direction, ScanChunk, ScanRun, scan_scope_key
 
 logger = logging.getLogger(__name__)
@@ -101,7 +101,10 @@ def scan_start(
             if active is not None:
                 raise ScanAlreadyRunning(active) from None
     else:
-        raise ScanAlreadyRunning(ScanRun.objects.filter(scope_key=scope_key).first())
+        latest = ScanRun.objects.filter(scope_key=scope_key).first()
+        # Every refused insert met a run of this scope, so one exists (it finished since).
+        assert latest is not None
+        raise ScanAlreadyRunning(latest)
     if enqueue and chunk_ids:
         # Inside the caller's transaction the chunks exist for a worker only once it commits;
         # outside one, on_commit runs at once and a broker's refusal reaches the caller.
@@ -224,6 +227,7 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     ScanRun.objects.filter(pk=run.pk).update(heartbeat_at=started)
 
     as_of = run.as_of
+    assert as_of is not None  # _run_create always sets it; chunks exist only for its runs
     start = as_of - dt.timedelta(days=settings.SCAN_HISTORY_DAYS - 1)
     timings = {}
     clock = time.perf_counter()
@@ -253,15 +257,16 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
             return ChunkOutcome(skipped=True)
         # Series the engine failed on keep their stored anomalies as they are.
         scanned = scan_isolation.batch_rows(batch, detected.rows)
-        counts, write_errors = scan_isolation.write_isolating(
+        # Bound whole: unpacked, mypy would read the result's type from the unpacking targets.
+        written = scan_isolation.write_isolating(
             sorted(set(scanned.groups)),
             lambda customers: _findings_write(
                 detected.findings, scanned, customers, as_of, history.suppressed
             ),
             combine=scan_results.WriteCounts.__add__,
         )
-        counts = counts or scan_results.WriteCounts()
-        errors = detected.errors + write_errors
+        counts = written[0] or scan_results.WriteCounts()
+        errors = detected.errors + written[1]
         _portfolio_events_record(detected.portfolio_events, run)
         _cohort_events_record(detected.cohort_events, run)
         timings["write"] = time.perf_counter() - clock
@@ -298,7 +303,13 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     )
 
 
-def _findings_write(findings, batch, customers, as_of, suppressed):
+def _findings_write(
+    findings: list[Finding],
+    batch: SeriesBatch,
+    customers: list[str],
+    as_of: dt.date,
+    suppressed: frozenset,
+) -> scan_results.WriteCounts:
     """Write the findings of some of a batch's accounts (one of write_isolating's parts)."""
     wanted = set(customers)
     rows = [i for i, group in enumerate(batch.groups) if group in wanted]
@@ -438,7 +449,8 @@ def scan_news_take(*, limit: int = NEWS_TAKE_CHUNKS) -> list[str]:
         .values_list("pk", "news")[:limit]
     )
     ScanChunk.objects.filter(pk__in=[pk for pk, _ in taken]).update(news=None)
-    return [anomaly_id for _, news in taken for anomaly_id in news]
+    # `news or ()`: the filter above leaves no None, the column's type allows it.
+    return [anomaly_id for _, news in taken for anomaly_id in news or ()]
 
 
 def scan_run_sync(
