@@ -14,7 +14,8 @@ The formula
    (t-97..t-14). Both are whole weeks, so weekends cancel out. A series with fewer than
    `MIN_RECENT_PRESENT` recent or `MIN_BASELINE_PRESENT` baseline days with data, or a zero
    baseline, has no ratio (missing data is not a drop). Each ratio is capped at
-   `SERIES_RATIO_CAP`, so one metric's boom cannot hide another's collapse.
+   `SERIES_RATIO_CAP` (1.25, the curve's full marks), so one metric's boom cannot hide
+   another's collapse.
 2. **Trend ratio per account.** The plain mean of its core metrics' ratios (API calls,
    logins, active users: what the account pays for); an account with none of them uses all
    its metrics. An account with no ratio at all reads as steady (`UNKNOWN_TREND_RATIO`).
@@ -54,8 +55,9 @@ BASELINE_DAYS = 84
 # Days with data a window needs before its mean means anything (half of each).
 MIN_RECENT_PRESENT = 7
 MIN_BASELINE_PRESENT = 42
-# One series' ratio counts at most this much: a metric that tripled reads as doubled.
-SERIES_RATIO_CAP = 2.0
+# One series' ratio counts at most the curve's full marks: growth past them earns nothing
+# more, so logins that tripled cannot hide API calls that halved.
+SERIES_RATIO_CAP = 1.25
 # (trend ratio, points), increasing ratios; np.interp holds the ends beyond them.
 TREND_CURVE = ((0.0, 0.0), (0.5, 20.0), (1.0, 80.0), (1.25, 100.0))
 # An account whose trend cannot be measured (new, or its data lost) is taken as steady.

@@ -135,9 +135,10 @@ def test_core_metrics_decide_and_features_only_stand_in():
 
 
 def test_one_booming_metric_cannot_hide_a_collapse():
-    rows = {API_CALLS: flat(recent=[3000.0] * 14), LOGINS: flat(recent=[0.0] * 14)}
-    # API calls x10 counts as x2 (SERIES_RATIO_CAP): mean of 2.0 and 0.0.
-    assert scores(rows).trend_ratio.tolist() == [1.0]
+    rows = {API_CALLS: flat(recent=[3000.0] * 14), LOGINS: flat(recent=[150.0] * 14)}
+    # API calls x10 count as x1.25 (SERIES_RATIO_CAP): mean of 1.25 and 0.5.
+    assert scores(rows).trend_ratio.tolist() == [0.875]
+    assert scores(rows).usage_component.tolist() == [65.0]
 
 
 def test_missing_days_are_not_zero_and_too_few_mean_unknown():
@@ -159,10 +160,10 @@ def test_a_short_or_empty_baseline_is_unknown():
 
 def test_ratios_roll_day_by_day():
     series = flat()
-    series[-1] = 300.0 * 15  # the last day alone lifts the recent mean to 2x
+    series[-1] = 300.0 * 3.8  # the last day alone lifts the recent mean to 1.2x
     ratios = health.series_trend_ratios(series[None, :])[0]
     assert ratios[-2] == pytest.approx(1.0)
-    assert ratios[-1] == pytest.approx(2.0)
+    assert ratios[-1] == pytest.approx(1.2)
 
 
 def test_accounts_are_scored_separately_and_sorted():

@@ -1,0 +1,125 @@
+"""The usage health score after a scan: every scanned account's score for the scan day,
+written in bulk with its chunk, and a "health decline" risk signal while it sits well below
+its recent high.
+
+The formula is the engine's (`anomalies.detection.health`); this module reads what it needs
+for a whole chunk in a fixed number of queries and writes the rows. A rescan the same day
+replaces that day's row (one per customer and day, upserted), so it is idempotent.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from django.db.models import Max
+from django.utils import timezone
+
+from customers.models import HealthScoreHistory, RiskSignal
+
+from ..detection import SeriesBatch
+from ..detection.health import health_scores
+from ..detection.vocabulary import Severity
+from ..models import AnomalyStatus, UsageAnomaly
+
+# A score this many points below its highest of the previous HEALTH_DECLINE_DAYS days raises
+# a warning signal, twice as many a critical one: a fifth of the scale is more than the noise
+# of a steady account's trend (a few points) and about one critical drop's worth.
+HEALTH_DECLINE_POINTS = 15
+HEALTH_DECLINE_CRITICAL_POINTS = 2 * HEALTH_DECLINE_POINTS
+HEALTH_DECLINE_DAYS = 30
+WRITE_BATCH = 1000
+
+
+def health_scores_record(*, batch: SeriesBatch, as_of: dt.date) -> dict[str, int]:
+    """Score every account of a scanned batch on `as_of` (its last day) and upsert the rows;
+    then sync the accounts' health-decline signals. Returns {customer id: score}. Call inside
+    the chunk's transaction, after its anomalies are written: the open ones move the score."""
+    if batch.n_series == 0:
+        return {}
+    customer_ids = sorted(set(batch.groups))
+    open_anomalies = UsageAnomaly.objects.filter(
+        customer_id__in=customer_ids, status=AnomalyStatus.OPEN
+    ).values_list("customer_id", "direction", "severity")
+    result = health_scores(
+        values=batch.values,
+        groups=batch.groups,
+        metrics=batch.metrics,
+        anomalies=[(str(c), d, s) for c, d, s in open_anomalies],
+    )
+    rows = [
+        HealthScoreHistory(
+            customer_id=uuid.UUID(account), date=as_of, score=int(score), usage_component=usage
+        )
+        for account, score, usage in zip(
+            result.accounts, result.score.tolist(), result.usage_component.tolist(), strict=True
+        )
+    ]
+    HealthScoreHistory.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["customer", "date"],
+        update_fields=["score", "usage_component"],
+        batch_size=WRITE_BATCH,
+    )
+    scores = dict(zip(result.accounts, result.score.tolist(), strict=True))
+    health_declines_sync(scores=scores, as_of=as_of)
+    return scores
+
+
+def health_declines_sync(*, scores: dict[str, int], as_of: dt.date) -> None:
+    """One open "health decline" signal per account whose score on `as_of` is
+    HEALTH_DECLINE_POINTS or more below its highest of the HEALTH_DECLINE_DAYS days before;
+    updated while it lasts, resolved once the score is back within reach."""
+    ids = list(scores)
+    since = as_of - dt.timedelta(days=HEALTH_DECLINE_DAYS)
+    highs = dict(
+        HealthScoreHistory.objects.filter(customer_id__in=ids, date__gte=since, date__lt=as_of)
+        .values_list("customer_id")
+        .annotate(high=Max("score"))
+        .values_list("customer_id", "high")
+    )
+    open_signals: dict[str, list[RiskSignal]] = {}
+    for signal in RiskSignal.objects.filter(
+        customer_id__in=ids, kind=RiskSignal.Kind.HEALTH_DECLINE, resolved_at__isnull=True
+    ):
+        open_signals.setdefault(str(signal.customer_id), []).append(signal)
+
+    now = timezone.now()
+    to_create, to_update = [], []
+    for account, score in scores.items():
+        high = highs.get(uuid.UUID(account))
+        fall = (high - score) if high is not None else 0
+        signals = open_signals.get(account, [])
+        if fall < HEALTH_DECLINE_POINTS:
+            for signal in signals:
+                signal.resolved_at = now
+                to_update.append(signal)
+            continue
+        fields = {
+            "severity": Severity.CRITICAL
+            if fall >= HEALTH_DECLINE_CRITICAL_POINTS
+            else Severity.WARNING,
+            "title": f"Usage health fell {fall} points to {score} "
+            f"(from {high} within {HEALTH_DECLINE_DAYS} days)",
+            "details": {
+                "score": score,
+                "high": high,
+                "days": HEALTH_DECLINE_DAYS,
+                "date": as_of.isoformat(),
+            },
+        }
+        if not signals:
+            to_create.append(
+                RiskSignal(
+                    customer_id=uuid.UUID(account), kind=RiskSignal.Kind.HEALTH_DECLINE, **fields
+                )
+            )
+        for signal in signals:
+            for key, value in fields.items():
+                setattr(signal, key, value)
+            to_update.append(signal)
+    RiskSignal.objects.bulk_create(to_create, batch_size=WRITE_BATCH)
+    RiskSignal.objects.bulk_update(
+        to_update, ["severity", "title", "details", "resolved_at"], batch_size=WRITE_BATCH
+    )
