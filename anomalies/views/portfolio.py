@@ -154,7 +154,7 @@ def portfolio(request):
     today = timezone.localdate()
     cards = portfolio_cards(anomalies, today=today)
     # Health (issue 13): each card's health score and change, and the order asked for.
-    sort = request.GET.get("sort", "").replace("\x00", "").strip() or DEFAULT_SORT
+    sort = request.GET.get("sort", "").strip() or DEFAULT_SORT
     sort_error, status = "", 200
     try:
         cards = portfolio_cards_health(cards, sort=sort, today=today)
