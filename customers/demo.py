@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from anomalies.detection import health
+from anomalies.detection.calendar import holiday_masks
 from anomalies.detection.vocabulary import ACTIVE_USERS, API_CALLS, LOGINS, feature_metric
 
 DEFAULT_SEED = 84  # the brief's number; any fixed value would do
@@ -398,7 +399,13 @@ def health_history(data: DemoData, *, days: int = HEALTH_DAYS) -> pd.DataFrame:
     anomalies a scan would have open on those days (the demo has none to give): the trend
     part only. The demo's first scan then writes its day's score with its open anomalies.
     """
-    ratios = health.series_trend_ratios(data.values)
+    keep = min(days, len(data.dates))
+    span = keep - 1 + health.RECENT_DAYS + health.BASELINE_DAYS
+    values = data.values[:, -span:]
+    first = data.dates[-values.shape[1]].astype(date)
+    calendars = {a.external_id: a.holiday_calendar for a in data.accounts}
+    off = holiday_masks([calendars[e] for e, _ in data.keys], None, first, values.shape[1]).T
+    ratios = health.series_trend_ratio_history(values, days=keep, holidays=off)
     accounts, ratio = health.account_trend_ratios(
         ratios, groups=[e for e, _ in data.keys], metrics=[m for _, m in data.keys]
     )
@@ -407,13 +414,12 @@ def health_history(data: DemoData, *, days: int = HEALTH_DAYS) -> pd.DataFrame:
     zeros = np.zeros(ratio.shape[1])
     usage = health.usage_component(ratio[order], penalty=zeros, bonus=zeros)
     score = health.score_of(usage)
-    keep = min(days, len(data.dates))
     return pd.DataFrame(
         {
             "external_id": np.repeat(ids, keep),
             "date": np.tile(data.dates[-keep:], len(ids)),
-            "score": score[:, -keep:].ravel(),
-            "usage_component": usage[:, -keep:].ravel(),
+            "score": score.ravel(),
+            "usage_component": usage.ravel(),
         }
     )
 

@@ -9,11 +9,14 @@ computes its history with the same functions, and the customer page explains a s
 The formula
 -----------
 
-1. **Trend ratio per series.** For a day t, the mean of the present values of the last
-   `RECENT_DAYS` days (t-13..t) divided by the mean of the `BASELINE_DAYS` days before them
-   (t-97..t-14). Both are whole weeks, so weekends cancel out. A series with fewer than
-   `MIN_RECENT_PRESENT` recent or `MIN_BASELINE_PRESENT` baseline days with data, or a zero
-   baseline, has no ratio (missing data is not a drop). Each ratio is capped at
+1. **Trend ratio per series.** The last `RECENT_DAYS` days (t-13..t) against the
+   `BASELINE_DAYS` days before them (t-97..t-14), weekday for weekday: each recent day with
+   data is expected to be its weekday's mean over the baseline, and the ratio is the recent
+   days' sum over what was expected of them. Missing days and holidays (public holidays,
+   bridge days, the year-end season: the engine's calendar) are left out of both windows,
+   so a quiet Thanksgiving is no decline. A series with fewer than `MIN_RECENT_PRESENT`
+   recent or `MIN_BASELINE_PRESENT` baseline days with data, or a zero baseline, has no
+   ratio (missing data is not a drop). Each ratio is capped at
    `SERIES_RATIO_CAP` (1.25, the curve's full marks), so one metric's boom cannot hide
    another's collapse.
 2. **Trend ratio per account.** The plain mean of its core metrics' ratios (API calls,
@@ -52,7 +55,8 @@ from .vocabulary import CORE_METRICS, Direction, Severity
 # Two whole weeks of recent usage against the twelve whole weeks before them.
 RECENT_DAYS = 14
 BASELINE_DAYS = 84
-# Days with data a window needs before its mean means anything (half of each).
+# Days with data a window needs before it means anything (half of each; the year-end season
+# leaves about five of fourteen, and then the trend is unknown, read as steady).
 MIN_RECENT_PRESENT = 7
 MIN_BASELINE_PRESENT = 42
 # One series' ratio counts at most the curve's full marks: growth past them earns nothing
@@ -84,31 +88,69 @@ class HealthScores:
     score: np.ndarray  # int, 0..100
 
 
-def series_trend_ratios(values: np.ndarray) -> np.ndarray:
-    """Each series' trend ratio on every day: an array shaped like `values` (series x days,
-    NaN for a missing day), NaN where the ratio is unknown (too few days with data in either
-    window, or a zero baseline). Capped at SERIES_RATIO_CAP."""
+def series_trend_ratios(values: np.ndarray, *, holidays: np.ndarray | None = None) -> np.ndarray:
+    """Each series' trend ratio on its last day: one per row of `values` (series x days, the
+    last column the day scored, NaN for a missing day), NaN where it is unknown.
+
+    The recent days are compared weekday for weekday: each present recent day is expected to
+    be its weekday's mean over the baseline, and the ratio is the recent days' sum over the
+    sum of what was expected of them. A lost day or a holiday (`holidays`, a boolean mask
+    shaped like `values`) is left out of both windows, so neither a quiet Thanksgiving nor a
+    window missing its Friday reads as a decline. Both windows are whole weeks counted back
+    from the last day, so their columns line up by weekday without knowing which day is a
+    Monday. Capped at SERIES_RATIO_CAP."""
     values = np.asarray(values, dtype=float)
     if values.ndim != 2:
         raise ValueError(f"values must be 2-dimensional (series x days), got {values.ndim}")
-    present = ~np.isnan(values)
-    zeros = np.zeros((values.shape[0], 1))
-    sums = np.concatenate([zeros, np.cumsum(np.where(present, values, 0.0), axis=1)], axis=1)
-    counts = np.concatenate([zeros, np.cumsum(present, axis=1)], axis=1)
-    t = np.arange(values.shape[1])
-
-    def window(last_lag: int, length: int) -> tuple[np.ndarray, np.ndarray]:
-        # Days t-last_lag-length+1 .. t-last_lag, clipped at the first day.
-        hi = np.clip(t - last_lag + 1, 0, None)
-        lo = np.clip(t - last_lag - length + 1, 0, None)
-        return sums[:, hi] - sums[:, lo], counts[:, hi] - counts[:, lo]
-
-    recent_sum, recent_n = window(0, RECENT_DAYS)
-    base_sum, base_n = window(RECENT_DAYS, BASELINE_DAYS)
+    span = RECENT_DAYS + BASELINE_DAYS
+    n, n_days = values.shape
+    skip = np.zeros(values.shape, dtype=bool) if holidays is None else np.asarray(holidays, bool)
+    try:
+        skip = np.broadcast_to(skip, values.shape)  # one calendar may serve every series
+    except ValueError:
+        raise ValueError(
+            f"holidays must be shaped like values {values.shape}, got {skip.shape}"
+        ) from None
+    window = np.full((n, span), np.nan)
+    keep = min(span, n_days)
+    window[:, span - keep :] = np.where(skip, np.nan, values)[:, n_days - keep :]
+    # Whole weeks: (series, week, day of the week as counted from the window's first day).
+    base = window[:, :BASELINE_DAYS].reshape(n, BASELINE_DAYS // 7, 7)
+    recent = window[:, BASELINE_DAYS:].reshape(n, RECENT_DAYS // 7, 7)
+    base_n = np.sum(~np.isnan(base), axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (recent_sum / recent_n) / (base_sum / base_n)
-    known = (recent_n >= MIN_RECENT_PRESENT) & (base_n >= MIN_BASELINE_PRESENT) & (base_sum > 0)
+        expected_day = np.nansum(base, axis=1) / base_n  # NaN for a weekday without data
+    judged = ~np.isnan(recent) & ~np.isnan(expected_day)[:, None, :]
+    actual = np.where(judged, recent, 0.0).sum(axis=(1, 2))
+    expected = (np.where(judged, 1.0, 0.0).sum(axis=1) * np.nan_to_num(expected_day)).sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = actual / expected
+    known = (
+        (judged.sum(axis=(1, 2)) >= MIN_RECENT_PRESENT)
+        & (base_n.sum(axis=1) >= MIN_BASELINE_PRESENT)
+        & (expected > 0)
+    )
     return np.where(known & np.isfinite(ratio), np.minimum(ratio, SERIES_RATIO_CAP), np.nan)
+
+
+def series_trend_ratio_history(
+    values: np.ndarray, *, days: int, holidays: np.ndarray | None = None
+) -> np.ndarray:
+    """series_trend_ratios on each of the last `days` days (fewer if `values` is shorter):
+    series x days. A loop over days, each vectorized across series (for the demo's history;
+    a scan scores one day)."""
+    values = np.asarray(values, dtype=float)
+    n_days = values.shape[1]
+    out = []
+    for end in range(max(n_days - days, 0) + 1, n_days + 1):
+        start = max(end - RECENT_DAYS - BASELINE_DAYS, 0)
+        out.append(
+            series_trend_ratios(
+                values[:, start:end],
+                holidays=None if holidays is None else np.asarray(holidays)[:, start:end],
+            )
+        )
+    return np.stack(out, axis=1) if out else np.zeros((values.shape[0], 0))
 
 
 def account_trend_ratios(
@@ -181,15 +223,18 @@ def health_scores(
     groups: Sequence[str],
     metrics: Sequence[str],
     anomalies: Iterable[tuple[str, str, str]] = (),
+    holidays: np.ndarray | None = None,
 ) -> HealthScores:
     """The score of every account in a batch on its last day. `values` is series x days
-    (NaN for a missing day), the last column the day scored; `groups` and `metrics` name each
-    series' account and metric; `anomalies` are the accounts' open anomalies as (account,
-    direction, severity). Anomalies of accounts without series are ignored."""
+    (NaN for a missing day), the last column the day scored; `holidays` an optional mask
+    like it of days to leave out;
+    `groups` and `metrics` name each series' account and metric; `anomalies` are the
+    accounts' open anomalies as (account, direction, severity). Anomalies of accounts without
+    series are ignored."""
     values = np.asarray(values, dtype=float)
     if values.ndim != 2 or values.shape[1] == 0:
         raise ValueError(f"values must be series x days with at least one day, got {values.shape}")
-    ratios = series_trend_ratios(values)[:, -1]
+    ratios = series_trend_ratios(values, holidays=holidays)
     accounts, ratio = account_trend_ratios(ratios, groups=groups, metrics=metrics)
     index = {account: i for i, account in enumerate(accounts)}
     penalty = np.zeros(len(accounts))

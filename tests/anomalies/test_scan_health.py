@@ -6,6 +6,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
+from anomalies.detection.calendar import holiday_mask
 from anomalies.detection.health import health_scores
 from anomalies.models import UsageAnomaly
 from anomalies.scan_inputs import series_batch, usage_frame
@@ -53,8 +54,11 @@ def _rows():
 def _expected(portfolio) -> dict:
     """The engine's formula on the very values stored, with the anomalies the scan left open."""
     keys = list(portfolio["series"])
+    values = np.vstack([portfolio["series"][k] for k in keys])
+    first = AS_OF - dt.timedelta(days=N_DAYS - 1)
     result = health_scores(
-        values=np.vstack([portfolio["series"][k] for k in keys]),
+        values=values,
+        holidays=holiday_mask("US", first, N_DAYS)[None, :],  # the default calendar's
         groups=[str(c.pk) for c, _ in keys],
         metrics=[m for _, m in keys],
         anomalies=[
@@ -135,11 +139,17 @@ def test_scores_of_one_chunk_cost_a_fixed_number_of_queries(
     assert HealthScoreHistory.objects.filter(date=AS_OF).count() == 8
 
 
-def test_a_fall_from_the_recent_high_raises_one_signal_and_recovery_resolves_it(portfolio):
+def test_a_fall_from_a_month_ago_raises_one_signal_and_recovery_resolves_it(portfolio):
     falling = portfolio["falling"]
-    earlier = AS_OF - dt.timedelta(days=HEALTH_DECLINE_DAYS - 1)
-    HealthScoreHistory.objects.create(customer=falling, date=earlier, score=95, usage_component=95)
-    # Outside the window: ignored.
+    month_ago = [AS_OF - dt.timedelta(days=HEALTH_DECLINE_DAYS - k) for k in range(7)]
+    # The reference is that week's mean: 94, 96, 95 (the day before it and after it count not).
+    for day, score in zip(month_ago, (94, 96, 95), strict=False):
+        HealthScoreHistory.objects.create(
+            customer=falling, date=day, score=score, usage_component=score
+        )
+    for day in (month_ago[0] - dt.timedelta(days=1), month_ago[-1] + dt.timedelta(days=1)):
+        HealthScoreHistory.objects.create(customer=falling, date=day, score=10, usage_component=10)
+    # Another account fell too, but from a single day's score outside the week: no signal.
     HealthScoreHistory.objects.create(
         customer=portfolio["steady"],
         date=AS_OF - dt.timedelta(days=HEALTH_DECLINE_DAYS + 1),
@@ -158,12 +168,12 @@ def test_a_fall_from_the_recent_high_raises_one_signal_and_recovery_resolves_it(
         "critical",
         None,
     )
-    assert (
-        signal.title == f"Usage health fell {95 - score} points to {score} (from 95 within 30 days)"
-    )
-    assert signal.details["high"] == 95
+    assert signal.title == f"Usage health fell {95 - score} points in 30 days, from 95 to {score}"
+    assert signal.details["before"] == 95
 
-    HealthScoreHistory.objects.filter(date=earlier).update(score=score + HEALTH_DECLINE_POINTS - 1)
+    HealthScoreHistory.objects.filter(customer=falling, date__in=month_ago).update(
+        score=score + HEALTH_DECLINE_POINTS - 1
+    )
     scan()
 
     signal.refresh_from_db()

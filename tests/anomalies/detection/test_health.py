@@ -153,17 +153,56 @@ def test_missing_days_are_not_zero_and_too_few_mean_unknown():
 
 def test_a_short_or_empty_baseline_is_unknown():
     short = np.full(health.RECENT_DAYS + health.MIN_BASELINE_PRESENT - 1, 300.0)
-    assert np.isnan(health.series_trend_ratios(short[None, :])[0, -1])
+    assert np.isnan(health.series_trend_ratios(short[None, :])[0])
+    enough = np.full(health.RECENT_DAYS + health.MIN_BASELINE_PRESENT, 300.0)
+    assert health.series_trend_ratios(enough[None, :]).tolist() == [1.0]
     zero = flat(0.0, recent=[5.0] * 14)
-    assert np.isnan(health.series_trend_ratios(zero[None, :])[0, -1])
+    assert np.isnan(health.series_trend_ratios(zero[None, :])[0])
 
 
-def test_ratios_roll_day_by_day():
-    series = flat()
-    series[-1] = 300.0 * 3.8  # the last day alone lifts the recent mean to 1.2x
-    ratios = health.series_trend_ratios(series[None, :])[0]
-    assert ratios[-2] == pytest.approx(1.0)
-    assert ratios[-1] == pytest.approx(1.2)
+WEEK = np.array([1.0, 1.1, 1.1, 1.0, 0.9, 0.2, 0.2])  # a working week, quiet weekends
+
+
+def weekly(level: float = 100.0, days: int = DAYS) -> np.ndarray:
+    return level * np.tile(WEEK, days // 7 + 1)[:days]
+
+
+def test_recent_days_are_judged_against_their_own_weekday():
+    series = weekly()
+    series[-3] = np.nan  # a lost weekday in the recent window is no decline
+    series[-10] = np.nan
+    assert health.series_trend_ratios(series[None, :]) == pytest.approx([1.0])
+    # Weekdays at 80 %, weekends as usual: the ratio is the lost volume's share.
+    low = weekly()
+    recent = low[-14:]
+    recent[recent > 0.5 * 100] *= 0.8
+    expected = recent.sum() / weekly()[-14:].sum()
+    assert health.series_trend_ratios(low[None, :]) == pytest.approx([expected])
+
+
+def test_holidays_are_left_out_of_both_windows():
+    series = weekly()
+    holidays = np.zeros_like(series, dtype=bool)
+    for day in (-5, -4, -40):  # a Thursday-Friday holiday, and one in the baseline
+        series[day] *= 0.2
+        holidays[day] = True
+    assert health.series_trend_ratios(series[None, :])[0] < 0.95
+    assert health.series_trend_ratios(series[None, :], holidays=holidays[None, :]) == (
+        pytest.approx([1.0])
+    )
+
+
+def test_the_history_scores_each_day_as_if_it_were_the_last():
+    rng = np.random.default_rng(3)
+    values = weekly(days=DAYS + 10)[None, :] * rng.lognormal(0, 0.1, (3, DAYS + 10))
+    values[1, -20:] *= 0.5
+    values[2, rng.random(DAYS + 10) < 0.2] = np.nan
+    history = health.series_trend_ratio_history(values, days=12)
+    assert history.shape == (3, 12)
+    for k in range(12):
+        end = values.shape[1] - 11 + k
+        assert_allclose(history[:, k], health.series_trend_ratios(values[:, :end]))
+    assert health.series_trend_ratio_history(values[:, :5], days=12).shape == (3, 5)
 
 
 def test_accounts_are_scored_separately_and_sorted():
