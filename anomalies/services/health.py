@@ -13,7 +13,6 @@ import datetime as dt
 import uuid
 
 import numpy as np
-from django.db.models import Avg
 from django.utils import timezone
 
 from customers.models import HealthScoreHistory, RiskSignal
@@ -23,15 +22,14 @@ from ..detection.calendar import holiday_masks
 from ..detection.health import BASELINE_DAYS, RECENT_DAYS, health_scores
 from ..detection.vocabulary import Severity
 from ..models import AnomalyStatus, UsageAnomaly
+from ..selectors_health import HEALTH_CHANGE_DAYS, health_summaries
 
-# A score this many points below its level HEALTH_DECLINE_DAYS ago (the mean of that week's
-# scores: one noisy day is no reference) raises a warning signal, twice as many a critical
-# one. On the demo's two years, trend alone crosses 20 on under 1 % of account-days; a
-# critical anomaly (25 points) crosses it on its own.
+# A score this many points below its score HEALTH_CHANGE_DAYS ago (the change the pages
+# show) raises a warning signal, twice as many a critical one. On the demo's two years, the
+# trend alone crosses 20 on under 1 % of account-days; a critical anomaly (25 points) crosses
+# it on its own.
 HEALTH_DECLINE_POINTS = 20
 HEALTH_DECLINE_CRITICAL_POINTS = 2 * HEALTH_DECLINE_POINTS
-HEALTH_DECLINE_DAYS = 30
-HEALTH_DECLINE_REFERENCE_DAYS = 7
 WRITE_BATCH = 1000
 
 
@@ -78,19 +76,12 @@ def health_scores_record(*, batch: SeriesBatch, as_of: dt.date) -> dict[str, int
 
 
 def health_declines_sync(*, scores: dict[str, int], as_of: dt.date) -> None:
-    """One open "health decline" signal per account whose score on `as_of` is
-    HEALTH_DECLINE_POINTS or more below its mean over the week HEALTH_DECLINE_DAYS before;
-    updated while it lasts, resolved once the score is back within reach. Two queries, and
-    the writes in bulk."""
+    """One open "health decline" signal per account whose score on `as_of` (written) is
+    HEALTH_DECLINE_POINTS or more below its score HEALTH_CHANGE_DAYS before (the latest on or
+    before that day: the change the pages show); updated while it lasts, resolved once the
+    score is back within reach. Two queries, and the writes in bulk."""
     ids = list(scores)
-    first = as_of - dt.timedelta(days=HEALTH_DECLINE_DAYS)
-    last = first + dt.timedelta(days=HEALTH_DECLINE_REFERENCE_DAYS - 1)
-    references = dict(
-        HealthScoreHistory.objects.filter(customer_id__in=ids, date__range=(first, last))
-        .values_list("customer_id")
-        .annotate(level=Avg("score"))
-        .values_list("customer_id", "level")
-    )
+    summaries = health_summaries(customer_ids=ids, today=as_of)
     open_signals: dict[str, list[RiskSignal]] = {}
     for signal in RiskSignal.objects.filter(
         customer_id__in=ids, kind=RiskSignal.Kind.HEALTH_DECLINE, resolved_at__isnull=True
@@ -100,8 +91,8 @@ def health_declines_sync(*, scores: dict[str, int], as_of: dt.date) -> None:
     now = timezone.now()
     to_create, to_update = [], []
     for account, score in scores.items():
-        level = references.get(uuid.UUID(account))
-        before = None if level is None else int(np.floor(level + 0.5))
+        summary = summaries.get(uuid.UUID(account))
+        before = summary.before if summary is not None else None
         fall = 0 if before is None else before - score
         signals = open_signals.get(account, [])
         if fall < HEALTH_DECLINE_POINTS:
@@ -113,12 +104,12 @@ def health_declines_sync(*, scores: dict[str, int], as_of: dt.date) -> None:
             "severity": Severity.CRITICAL
             if fall >= HEALTH_DECLINE_CRITICAL_POINTS
             else Severity.WARNING,
-            "title": f"Usage health fell {fall} points in {HEALTH_DECLINE_DAYS} days, "
+            "title": f"Usage health fell {fall} points in {HEALTH_CHANGE_DAYS} days, "
             f"from {before} to {score}",
             "details": {
                 "score": score,
                 "before": before,
-                "days": HEALTH_DECLINE_DAYS,
+                "days": HEALTH_CHANGE_DAYS,
                 "date": as_of.isoformat(),
             },
         }

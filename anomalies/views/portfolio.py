@@ -26,6 +26,7 @@ from ..selectors import (
     anomaly_list_for_summary,
     anomaly_list_visible,
 )
+from ..selectors_health import HEALTH_CHANGE_DAYS
 from ..services.anomalies import anomaly_action_record
 from ..text import anomaly_sentence, anomaly_summary_line, holiday_name, projection_text
 from .health import DEFAULT_SORT, PORTFOLIO_SORTS, UnknownSort, portfolio_cards_health
@@ -165,6 +166,7 @@ def portfolio(request):
         "cards": cards,
         "sort": sort,
         "sort_error": sort_error,
+        "change_days": HEALTH_CHANGE_DAYS,
         "sorts": [(key, label) for key, (label, _) in PORTFOLIO_SORTS.items()],
         "csm": csm,
         "answer": _ask(request),

@@ -10,12 +10,9 @@ from anomalies.detection.calendar import holiday_mask
 from anomalies.detection.health import health_scores
 from anomalies.models import UsageAnomaly
 from anomalies.scan_inputs import series_batch, usage_frame
+from anomalies.selectors_health import HEALTH_CHANGE_DAYS
 from anomalies.services.anomalies import anomaly_dismiss
-from anomalies.services.health import (
-    HEALTH_DECLINE_DAYS,
-    HEALTH_DECLINE_POINTS,
-    health_scores_record,
-)
+from anomalies.services.health import HEALTH_DECLINE_POINTS, health_scores_record
 from customers.models import HealthScoreHistory, RiskSignal
 
 from .scan_data import AS_OF, N_DAYS, scaled, scan, usage, usage_store
@@ -140,42 +137,43 @@ def test_scores_of_one_chunk_cost_a_fixed_number_of_queries(
 
 
 def test_a_fall_from_a_month_ago_raises_one_signal_and_recovery_resolves_it(portfolio):
-    falling = portfolio["falling"]
-    month_ago = [AS_OF - dt.timedelta(days=HEALTH_DECLINE_DAYS - k) for k in range(7)]
-    # The reference is that week's mean: 94, 96, 95 (the day before it and after it count not).
-    for day, score in zip(month_ago, (94, 96, 95), strict=False):
+    falling, steady = portfolio["falling"], portfolio["steady"]
+    month_ago = AS_OF - dt.timedelta(days=HEALTH_CHANGE_DAYS)
+    # The reference is the latest score on or before that day: 95, not the older 10 nor the
+    # later 10.
+    for day, score in (
+        (month_ago - dt.timedelta(days=3), 10),
+        (month_ago, 95),
+        (AS_OF - dt.timedelta(days=3), 10),
+    ):
         HealthScoreHistory.objects.create(
             customer=falling, date=day, score=score, usage_component=score
         )
-    for day in (month_ago[0] - dt.timedelta(days=1), month_ago[-1] + dt.timedelta(days=1)):
-        HealthScoreHistory.objects.create(customer=falling, date=day, score=10, usage_component=10)
-    # Another account fell too, but from a single day's score outside the week: no signal.
+    # The steady account was at 100 a month ago: it fell about 20 points, one short of a signal
+    # or more; its score decides (checked below).
     HealthScoreHistory.objects.create(
-        customer=portfolio["steady"],
-        date=AS_OF - dt.timedelta(days=HEALTH_DECLINE_DAYS + 1),
-        score=100,
-        usage_component=100,
+        customer=steady, date=month_ago, score=100, usage_component=100
     )
 
     scan()
     scan()  # a rescan updates the signal, never doubles it
 
-    score = _rows()[falling.pk][1]
+    rows = _rows()
+    score = rows[falling.pk][1]
     assert 95 - score >= 2 * HEALTH_DECLINE_POINTS
-    signal = RiskSignal.objects.get(kind="health_decline")
-    assert (signal.customer_id, signal.severity, signal.resolved_at) == (
-        falling.pk,
-        "critical",
-        None,
-    )
+    signals = {s.customer_id: s for s in RiskSignal.objects.filter(kind="health_decline")}
+    signal = signals[falling.pk]
+    assert (signal.severity, signal.resolved_at) == ("critical", None)
     assert signal.title == f"Usage health fell {95 - score} points in 30 days, from 95 to {score}"
     assert signal.details["before"] == 95
+    assert (steady.pk in signals) == (100 - rows[steady.pk][1] >= HEALTH_DECLINE_POINTS)
+    assert len(signals) == RiskSignal.objects.filter(kind="health_decline").count()
 
-    HealthScoreHistory.objects.filter(customer=falling, date__in=month_ago).update(
+    HealthScoreHistory.objects.filter(customer=falling, date=month_ago).update(
         score=score + HEALTH_DECLINE_POINTS - 1
     )
     scan()
 
     signal.refresh_from_db()
     assert signal.resolved_at is not None
-    assert RiskSignal.objects.filter(kind="health_decline").count() == 1
+    assert RiskSignal.objects.filter(kind="health_decline", customer=falling).count() == 1
