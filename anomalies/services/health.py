@@ -46,11 +46,9 @@ def health_scores_record(*, batch: SeriesBatch, as_of: dt.date) -> dict[str, int
     # The days the score looks at, and the holidays among them (each account's calendar).
     days = min(batch.n_days, RECENT_DAYS + BASELINE_DAYS)
     first = as_of - dt.timedelta(days=days - 1)
-    default = DetectionConfig().holiday_country
-    holidays = holiday_masks(batch.countries, default, first, days).T
     result = health_scores(
         values=batch.values[:, -days:],
-        holidays=np.broadcast_to(holidays, (batch.n_series, days)),
+        holidays=_holidays(batch, first, days),
         groups=batch.groups,
         metrics=batch.metrics,
         anomalies=[(str(c), d, s) for c, d, s in open_anomalies],
@@ -73,6 +71,21 @@ def health_scores_record(*, batch: SeriesBatch, as_of: dt.date) -> dict[str, int
     scores = dict(zip(result.accounts, result.score.tolist(), strict=True))
     health_declines_sync(scores=scores, as_of=as_of)
     return scores
+
+
+def _holidays(batch: SeriesBatch, first: dt.date, days: int) -> np.ndarray:
+    """Series x days: the holidays of each series' calendar (the engine's default where it
+    has none). A calendar the holidays package refuses gives no holidays rather than failing
+    the chunk: the engine isolates that account's series, the score need not."""
+    default = DetectionConfig().holiday_country
+    codes = [code or default for code in (batch.countries or [default] * batch.n_series)]
+    masks = {}
+    for code in set(codes):
+        try:
+            masks[code] = holiday_masks([code], None, first, days)[:, 0]
+        except ValueError:
+            masks[code] = np.zeros(days, dtype=bool)
+    return np.stack([masks[code] for code in codes]) if codes else np.zeros((0, days), bool)
 
 
 def health_declines_sync(*, scores: dict[str, int], as_of: dt.date) -> None:

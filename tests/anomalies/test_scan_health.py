@@ -177,3 +177,13 @@ def test_a_fall_from_a_month_ago_raises_one_signal_and_recovery_resolves_it(port
     signal.refresh_from_db()
     assert signal.resolved_at is not None
     assert RiskSignal.objects.filter(kind="health_decline", customer=falling).count() == 1
+
+
+def test_an_account_with_an_unknown_calendar_is_scored_without_holidays(portfolio):
+    # Saved around the form's validation (an old row, a raw import): the score still comes.
+    type(portfolio["steady"]).objects.filter(pk=portfolio["steady"].pk).update(
+        holiday_calendar="ZZ"
+    )
+    scan()
+
+    assert set(_rows()) == {portfolio["falling"].pk, portfolio["steady"].pk}
