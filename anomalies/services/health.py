@@ -1,6 +1,6 @@
 """The usage health score after a scan: every scanned account's score for the scan day,
 written in bulk with its chunk, and a "health decline" risk signal while it sits well below
-its recent high.
+its score a month before.
 
 The formula is the engine's (`anomalies.detection.health`); this module reads what it needs
 for a whole chunk in a fixed number of queries and writes the rows. A rescan the same day
