@@ -57,7 +57,13 @@ def health_summaries(*, customer_ids: Iterable, today: dt.date) -> dict:
         .filter(health_score__isnull=False)
         .values_list("pk", "health_score", "health_date", "health_before")
     )
-    return {pk: HealthSummary(score, date, prior) for pk, score, date, prior in rows}
+    # A latest score that is itself that old has no change to show (an account no scan
+    # reaches any more): comparing it with an older one would be a change of no known period.
+    since = today - dt.timedelta(days=HEALTH_CHANGE_DAYS)
+    return {
+        pk: HealthSummary(score, date, prior if date > since else None)
+        for pk, score, date, prior in rows
+    }
 
 
 def health_history(*, customer: Customer, first: dt.date, last: dt.date) -> list[tuple]:

@@ -113,21 +113,28 @@ def series_trend_ratios(values: np.ndarray, *, holidays: np.ndarray | None = Non
         ) from None
     window = np.full((n, span), np.nan)
     keep = min(span, n_days)
-    window[:, span - keep :] = np.where(skip, np.nan, values)[:, n_days - keep :]
+    # An infinite value is bad data, not usage: missing, like a lost day.
+    window[:, span - keep :] = np.where(skip | ~np.isfinite(values), np.nan, values)[
+        :, n_days - keep :
+    ]
     # Whole weeks: (series, week, day of the week as counted from the window's first day).
     base = window[:, :BASELINE_DAYS].reshape(n, BASELINE_DAYS // 7, 7)
     recent = window[:, BASELINE_DAYS:].reshape(n, RECENT_DAYS // 7, 7)
     base_n = np.sum(~np.isnan(base), axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    # Absurdly large values may overflow a sum: that series' ratio is then unknown (below).
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
         expected_day = np.nansum(base, axis=1) / base_n  # NaN for a weekday without data
-    judged = ~np.isnan(recent) & ~np.isnan(expected_day)[:, None, :]
-    actual = np.where(judged, recent, 0.0).sum(axis=(1, 2))
-    expected = (np.where(judged, 1.0, 0.0).sum(axis=1) * np.nan_to_num(expected_day)).sum(axis=1)
-    with np.errstate(divide="ignore", invalid="ignore"):
+        judged = ~np.isnan(recent) & ~np.isnan(expected_day)[:, None, :]
+        actual = np.where(judged, recent, 0.0).sum(axis=(1, 2))
+        expected = (judged.sum(axis=1) * np.where(np.isnan(expected_day), 0.0, expected_day)).sum(
+            axis=1
+        )
         ratio = actual / expected
     known = (
         (judged.sum(axis=(1, 2)) >= MIN_RECENT_PRESENT)
         & (base_n.sum(axis=1) >= MIN_BASELINE_PRESENT)
+        & np.isfinite(actual)
+        & np.isfinite(expected)
         & (expected > 0)
     )
     return np.where(known & np.isfinite(ratio), np.minimum(ratio, SERIES_RATIO_CAP), np.nan)

@@ -93,6 +93,15 @@ def test_the_portfolio_sorts(client, csm, accounts, sort, order):
     assert f'sort={sort}" aria-current="true"' in body
 
 
+def test_a_stale_score_shows_no_change(client, csm, accounts):
+    HealthScoreHistory.objects.filter(customer=accounts["big"], date=timezone.localdate()).delete()
+    client.force_login(csm)
+    body = client.get(reverse("home")).content.decode()
+    big = body[body.index('data-customer="Big Account"') :]
+    facts = big[: big.index("</p>")]
+    assert 'data-health="70"' in facts and "in 30 days" not in facts
+
+
 def test_health_order_puts_the_lowest_first_and_unscored_last(client, csm, accounts):
     HealthScoreHistory.objects.filter(customer=accounts["soon"]).delete()
     HealthScoreHistory.objects.filter(customer=accounts["big"]).update(score=5)

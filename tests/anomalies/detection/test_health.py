@@ -192,6 +192,16 @@ def test_holidays_are_left_out_of_both_windows():
     )
 
 
+def test_overflowing_or_infinite_values_never_warn():
+    with np.errstate(all="raise"):  # and no warning on the way
+        huge = flat()
+        huge[[5, 12]] = 1e308  # one weekday's baseline sum overflows
+        assert np.isnan(health.series_trend_ratios(huge[None, :])[0])
+        infinite = flat()
+        infinite[-3] = np.inf  # an infinite value is a lost day
+        assert health.series_trend_ratios(infinite[None, :]).tolist() == [1.0]
+
+
 def test_the_history_scores_each_day_as_if_it_were_the_last():
     rng = np.random.default_rng(3)
     values = weekly(days=DAYS + 10)[None, :] * rng.lognormal(0, 0.1, (3, DAYS + 10))
