@@ -272,7 +272,6 @@ def _holiday_markers(days: list[dt.date], holidays, x) -> list[str]:
 
 
 def _legend() -> list[str]:
-    y0 = HEIGHT - 12
     items = [
         (
             f'<line x1="0" x2="18" y1="0" y2="0" stroke="{ACTUAL_COLOR}" stroke-width="2"/>',
@@ -292,16 +291,7 @@ def _legend() -> list[str]:
         (f'<path d="M9,-5 l-4,7 h8 z" fill="{HOLIDAY_COLOR}"/>', "holiday"),
         (f'<rect x="7" y="-2" width="4" height="4" fill="{MISSING_COLOR}"/>', "no data"),
     ]
-    parts = ['<g class="legend">']
-    left = MARGIN_LEFT
-    for symbol, label in items:
-        parts.append(
-            f'<g transform="translate({left},{y0})">{symbol}<text x="24" y="4" {FONT} '
-            f'fill="#5b6478">{label}</text></g>'
-        )
-        left += 30 + 7 * len(label)
-    parts.append("</g>")
-    return parts
+    return _legend_group(items)
 
 
 def _empty_svg(title: str) -> str:
@@ -316,3 +306,102 @@ def _empty_svg(title: str) -> str:
         f'<text x="{WIDTH / 2:.0f}" y="52" {FAMILY} font-size="13" text-anchor="middle" '
         f'fill="#5b6478">No data in this window</text></svg>'
     )
+
+
+# The health chart's zones: (from, to, colour, name); the pages name a score's zone too.
+HEALTH_ZONES = (
+    (0, 40, "#fee4e2", "at risk"),
+    (40, 70, "#fef0c7", "watch"),
+    (70, 100, "#dcfae6", "healthy"),
+)
+HEALTH_COLOR = "#3451b2"
+HEALTH_STEP = 25
+
+
+def health_chart_svg(
+    *, dates: Sequence[dt.date | str], scores: Sequence[float | None], title: str
+) -> str:
+    """An account's daily health score (0 to 100) over consecutive `dates`, None where a day
+    has no score, over the at-risk / watch / healthy zones. Pure, escaped like
+    usage_chart_svg."""
+    days = [_as_date(d) for d in dates]
+    if len(scores) != len(days):
+        raise ValueError(f"scores has {len(scores)} values for {len(days)} dates")
+    values = [_finite(v) for v in scores]
+    if not days or all(v is None for v in values):
+        return _empty_svg(title)
+    slot = PLOT_W / len(days)
+
+    def x(i: float) -> float:
+        return MARGIN_LEFT + (i + 0.5) * slot
+
+    def y(v: float) -> float:
+        return PLOT_BOTTOM - (min(max(v, 0.0), 100.0) / 100.0) * PLOT_H
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" class="health-chart" viewBox="0 0 {WIDTH} '
+        f'{HEIGHT}" width="{WIDTH}" height="{HEIGHT}" role="img" aria-label="{escape(title)}">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="0" y="0" width="{WIDTH}" height="{HEIGHT}" fill="#fff"/>',
+        f'<text x="{MARGIN_LEFT}" y="18" {FAMILY} font-size="14" font-weight="600" '
+        f'fill="#1d2433">{escape(title)}</text>',
+    ]
+    for low, high, color, _ in HEALTH_ZONES:
+        parts.append(
+            f'<rect class="zone" x="{MARGIN_LEFT}" y="{y(high):.1f}" width="{PLOT_W}" '
+            f'height="{y(low) - y(high):.1f}" fill="{color}" fill-opacity="0.6"/>'
+        )
+    parts += _y_axis(100.0, HEALTH_STEP, y, "health score")
+    parts += [
+        f'<path class="score" d="{d}" fill="none" stroke="{HEALTH_COLOR}" stroke-width="2"/>'
+        for d in _segments(values, x, y)
+    ]
+    for i, v in enumerate(values):
+        before = values[i - 1] if i > 0 else None
+        after = values[i + 1] if i + 1 < len(values) else None
+        if v is not None and before is None and after is None:
+            parts.append(
+                f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" '
+                f'fill="{HEALTH_COLOR}"/>'
+            )
+    last = max(i for i, v in enumerate(values) if v is not None)
+    parts.append(
+        f'<circle class="latest" cx="{x(last):.1f}" cy="{y(values[last]):.1f}" r="4" '
+        f'fill="{HEALTH_COLOR}"><title>{days[last]:%b} {days[last].day}: '
+        f"{values[last]:.0f}</title></circle>"
+    )
+    parts += _x_axis(days, x)
+    parts += _missing_markers(values, x)
+    parts += _health_legend()
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _health_legend() -> list[str]:
+    items = [
+        (
+            f'<line x1="0" x2="18" y1="0" y2="0" stroke="{HEALTH_COLOR}" stroke-width="2"/>',
+            "health score",
+        ),
+        *(
+            (f'<rect x="0" y="-5" width="18" height="10" fill="{color}"/>', name)
+            for _, _, color, name in HEALTH_ZONES
+        ),
+        (f'<rect x="7" y="-2" width="4" height="4" fill="{MISSING_COLOR}"/>', "no score"),
+    ]
+    return _legend_group(items)
+
+
+def _legend_group(items: list[tuple[str, str]]) -> list[str]:
+    """(symbol markup, label) pairs in a row along the bottom edge."""
+    y0 = HEIGHT - 12
+    parts = ['<g class="legend">']
+    left = MARGIN_LEFT
+    for symbol, label in items:
+        parts.append(
+            f'<g transform="translate({left},{y0})">{symbol}<text x="24" y="4" {FONT} '
+            f'fill="#5b6478">{label}</text></g>'
+        )
+        left += 30 + 7 * len(label)
+    parts.append("</g>")
+    return parts

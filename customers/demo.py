@@ -23,6 +23,8 @@ import holidays
 import numpy as np
 import pandas as pd
 
+from anomalies.detection import health
+from anomalies.detection.calendar import holiday_masks
 from anomalies.detection.vocabulary import ACTIVE_USERS, API_CALLS, LOGINS, feature_metric
 
 DEFAULT_SEED = 84  # the brief's number; any fixed value would do
@@ -34,10 +36,12 @@ MIN_DAYS = 42
 # Company names are prefix x core pairs: 40 x 25 of them.
 MAX_ACCOUNTS = 1000
 HEALTH_DAYS = 90
-# Usage at 125 % of its own recent baseline or more earns the full usage component.
-USAGE_RATIO_FULL_MARKS = 1.25
-# Shares of the usage component; the feature metrics split what is left (30 %).
-USAGE_WEIGHTS = {API_CALLS: 0.4, LOGINS: 0.15, ACTIVE_USERS: 0.15}
+# Renewal dates: the story accounts' (days after as_of), and for the others a share of them
+# with one drawn between the bounds, from a stream of its own so no other value moves.
+STORY_RENEWAL_DAYS = {"demo-0001": 45, "demo-0002": 130, "demo-0003": 75}
+RENEWAL_SHARE = 0.85
+RENEWAL_DAYS_RANGE = (10, 365)
+RENEWAL_STREAM = 3
 
 
 @dataclass(frozen=True)
@@ -74,7 +78,9 @@ class AccountSpec:
     # Metric -> weekly-average daily value on as_of, before noise and story effects.
     levels: dict[str, float]
     growth: float  # per year: 0.3 is +30 %/year, -0.2 a slow decline
-    health_base: float  # the non-usage part of the health score, 0 to 100
+    # The non-usage part of health (support, NPS): out of Tremor's scope, not scored; kept so
+    # the generator draws what it always drew.
+    health_base: float
     # Where the account works: the public holidays it keeps (its usage dips on them) and the
     # cohorts it moves with (its region, and its segment by size).
     holiday_calendar: str = "US"
@@ -386,63 +392,52 @@ def holiday_factor(dates: np.ndarray, *, calendar: str = "US") -> np.ndarray:
 
 
 def health_history(data: DemoData, *, days: int = HEALTH_DAYS) -> pd.DataFrame:
-    """Daily health for the last `days` days (fewer if the data is shorter), one row per
-    account: external_id, date, score (int 0-100), usage_component (0-100).
+    """Daily usage health for the last `days` days (fewer if the data is shorter), one row per
+    account and day: external_id, date, score (int 0-100), usage_component (0-100).
 
-    Each metric's last 7 days are compared with the 8 weeks before them (whole weeks, so
-    weekends cancel out); a ratio of 1 (steady) scores 80, 1.25 or more scores 100, a drop to
-    nothing 0. The usage component weighs API calls 40 %, logins and active users 15 % each and
-    the features 30 % between them. The score mixes it 60/40 with the account's non-usage
-    health.
+    The scan's formula (anomalies.detection.health) on the generated usage, without the
+    anomalies a scan would have open on those days (the demo has none to give): the trend
+    part only. The demo's first scan then writes its day's score with its open anomalies.
     """
-    recent = _trailing_mean(data.values, window=7, lag=0)
-    baseline = _trailing_mean(data.values, window=56, lag=7)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = recent / baseline
-    # No baseline yet (the first days) or no usage in it: call it steady rather than guess.
-    ratio = np.where(np.isfinite(ratio), ratio, 1.0)
-    series_usage = 100.0 * np.clip(ratio, 0.0, USAGE_RATIO_FULL_MARKS) / USAGE_RATIO_FULL_MARKS
-
-    account_of = np.array([i for i, a in enumerate(data.accounts) for _ in a.metrics])
-    weight = np.array([_usage_weight(a, m) for a in data.accounts for m in a.metrics])
-    usage = np.zeros((len(data.accounts), ratio.shape[1]))
-    np.add.at(usage, account_of, weight[:, None] * series_usage)
-    usage = np.round(usage, 1)
-    base = np.array([a.health_base for a in data.accounts])[:, None]
-    score = np.clip(np.rint(0.6 * usage + 0.4 * base), 0, 100).astype(int)
-
     keep = min(days, len(data.dates))
-    n = len(data.accounts)
+    span = keep - 1 + health.RECENT_DAYS + health.BASELINE_DAYS
+    values = data.values[:, -span:]
+    first = data.dates[-values.shape[1]].astype(date)
+    calendars = {a.external_id: a.holiday_calendar for a in data.accounts}
+    off = holiday_masks([calendars[e] for e, _ in data.keys], None, first, values.shape[1]).T
+    ratios = health.series_trend_ratio_history(values, days=keep, holidays=off)
+    accounts, ratio = health.account_trend_ratios(
+        ratios, groups=[e for e, _ in data.keys], metrics=[m for _, m in data.keys]
+    )
+    order = [accounts.index(a.external_id) for a in data.accounts if a.external_id in accounts]
+    ids = [accounts[i] for i in order]
+    zeros = np.zeros(ratio.shape[1])
+    usage = health.usage_component(ratio[order], penalty=zeros, bonus=zeros)
+    score = health.score_of(usage)
     return pd.DataFrame(
         {
-            "external_id": np.repeat([a.external_id for a in data.accounts], keep),
-            "date": np.tile(data.dates[-keep:], n),
-            "score": score[:, -keep:].ravel(),
-            "usage_component": usage[:, -keep:].ravel(),
+            "external_id": np.repeat(ids, keep),
+            "date": np.tile(data.dates[-keep:], len(ids)),
+            "score": score.ravel(),
+            "usage_component": usage.ravel(),
         }
     )
 
 
-def _usage_weight(account: AccountSpec, metric: str) -> float:
-    if metric in USAGE_WEIGHTS:
-        return USAGE_WEIGHTS[metric]
-    features = sum(1 for m in account.metrics if m not in USAGE_WEIGHTS)
-    return (1.0 - sum(USAGE_WEIGHTS.values())) / features
-
-
-def _trailing_mean(values: np.ndarray, *, window: int, lag: int) -> np.ndarray:
-    """For each day t, the mean of the present values on days t-lag-window+1 .. t-lag (clipped
-    at the first day); NaN when none is present."""
-    present = ~np.isnan(values)
-    sums = np.concatenate(
-        [np.zeros((len(values), 1)), np.cumsum(np.where(present, values, 0), 1)], 1
-    )
-    counts = np.concatenate([np.zeros((len(values), 1)), np.cumsum(present, 1)], 1)
-    t = np.arange(values.shape[1])
-    hi = np.clip(t - lag + 1, 0, None)
-    lo = np.clip(t - lag - window + 1, 0, None)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return (sums[:, hi] - sums[:, lo]) / (counts[:, hi] - counts[:, lo])
+def renewal_dates(data: DemoData, *, seed: int = DEFAULT_SEED) -> dict[str, date | None]:
+    """Each account's next renewal (None for some generated accounts: not every contract is
+    on file): the stories' fixed ones, the others drawn from their own stream."""
+    rng = np.random.default_rng([seed, RENEWAL_STREAM])
+    n = len(data.accounts)
+    has = rng.random(n) < RENEWAL_SHARE
+    low, high = RENEWAL_DAYS_RANGE
+    ahead = rng.integers(low, high + 1, n)
+    return {
+        a.external_id: data.as_of + timedelta(days=STORY_RENEWAL_DAYS[a.external_id])
+        if a.external_id in STORY_RENEWAL_DAYS
+        else (data.as_of + timedelta(days=int(ahead[i])) if has[i] else None)
+        for i, a in enumerate(data.accounts)
+    }
 
 
 def _generated_accounts(

@@ -28,6 +28,7 @@ from customers.validators import NOTE_MAX_LENGTH
 from .. import scan_inputs, scan_isolation, scan_results
 from ..detection import Finding, SeriesBatch, detect
 from ..models import DataQualityEvent, Direction, ScanChunk, ScanRun, scan_scope_key
+from . import health as health_services
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +270,9 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
         errors = detected.errors + written[1]
         _portfolio_events_record(detected.portfolio_events, run)
         _cohort_events_record(detected.cohort_events, run)
+        # Health (issue 13): the accounts' usage health score of the scan day, once their
+        # anomalies are written (the open ones move it); a few queries for the whole chunk.
+        health_services.health_scores_record(batch=batch, as_of=as_of)
         timings["write"] = time.perf_counter() - clock
         ScanChunk.objects.filter(pk=chunk.pk).update(
             status=ScanChunk.Status.DONE,

@@ -32,6 +32,7 @@ from ..services import anomalies as anomaly_services
 from ..services import scans as scan_services
 from ..text import anomaly_sentence, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
+from .health import health_panel
 
 CHART_DAYS = 90
 # A finished Rescan is shown on the page this long; a running one refreshes the page this
@@ -126,6 +127,8 @@ def _render_page(request, customer, *, bound_form=None, status=200):
         "selected_metric": selected,
         "anomalies": anomalies,
         "open_count": sum(a.status == AnomalyStatus.OPEN for a in anomalies),
+        # Health (issue 13): score, trend, the anomalies that move it, risk signals.
+        "health": health_panel(customer=customer, anomalies=anomalies, today=timezone.localdate()),
     }
     return render(request, "anomalies/customer.html", context, status=status)
 

@@ -26,8 +26,10 @@ from ..selectors import (
     anomaly_list_for_summary,
     anomaly_list_visible,
 )
+from ..selectors_health import HEALTH_CHANGE_DAYS
 from ..services.anomalies import anomaly_action_record
 from ..text import anomaly_sentence, anomaly_summary_line, holiday_name, projection_text
+from .health import DEFAULT_SORT, PORTFOLIO_SORTS, UnknownSort, portfolio_cards_health
 
 # A card's badge: a loss's severity, or "positive" for a gain.
 TIER_LABEL = {**{s: s.label for s in Severity}, Direction.POSITIVE: Direction.POSITIVE.label}
@@ -150,9 +152,22 @@ def portfolio(request):
     csm = _portfolio_csm(request)
     if csm:
         anomalies = anomalies.filter(customer__csm__username=csm)
-    cards = portfolio_cards(anomalies, today=timezone.localdate())
+    today = timezone.localdate()
+    cards = portfolio_cards(anomalies, today=today)
+    # Health (issue 13): each card's health score and change, and the order asked for.
+    sort = request.GET.get("sort", "").strip() or DEFAULT_SORT
+    sort_error, status = "", 200
+    try:
+        cards = portfolio_cards_health(cards, sort=sort, today=today)
+    except UnknownSort as exc:
+        sort_error, status, sort = str(exc), 400, DEFAULT_SORT
+        cards = portfolio_cards_health(cards, sort=sort, today=today)
     context = {
         "cards": cards,
+        "sort": sort,
+        "sort_error": sort_error,
+        "change_days": HEALTH_CHANGE_DAYS,
+        "sorts": [(key, label) for key, (label, _) in PORTFOLIO_SORTS.items()],
         "csm": csm,
         "answer": _ask(request),
         "summary_days": SUMMARY_DAYS,
@@ -168,7 +183,7 @@ def portfolio(request):
             else []
         ),
     }
-    return render(request, "anomalies/portfolio.html", context)
+    return render(request, "anomalies/portfolio.html", context, status=status)
 
 
 class MailtoRedirect(HttpResponseRedirect):

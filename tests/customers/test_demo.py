@@ -1,4 +1,4 @@
-from datetime import date
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
@@ -269,9 +269,10 @@ def test_health_follows_usage(data):
     assert health["usage_component"].between(0, 100).all()
     last = health[health["date"] == np.datetime64(AS_OF)].set_index("external_id")
     steady = last.drop([demo.DATAFLOW, demo.CLOUDFIRST, demo.NEXUS])["usage_component"].median()
-    assert last.loc[demo.DATAFLOW, "usage_component"] < steady - 10
-    # Growth is capped at full marks, so an expansion only lifts an account a little.
-    assert last.loc[demo.NEXUS, "usage_component"] > steady
+    # The trend alone (the scan adds the open drop's 25 points): API calls down 5 of 14 days.
+    assert last.loc[demo.DATAFLOW, "usage_component"] < steady - 5
+    # A new team: logins and active users count at most the curve's full marks.
+    assert last.loc[demo.NEXUS, "usage_component"] > steady + 5
     # Before the stories began, the story accounts looked as healthy as anyone.
     month_ago = health[health["date"] == np.datetime64("2025-09-29")].set_index("external_id")
     steady_then = month_ago.drop([demo.DATAFLOW, demo.CLOUDFIRST, demo.NEXUS])["usage_component"]
@@ -280,7 +281,7 @@ def test_health_follows_usage(data):
     )
 
 
-def _constant_data(*, api_calls_last_week: float) -> demo.DemoData:
+def _constant_data(*, api_calls_recent: float) -> demo.DemoData:
     account = demo.AccountSpec(
         external_id="demo-0001",
         name="Flat Co",
@@ -295,7 +296,7 @@ def _constant_data(*, api_calls_last_week: float) -> demo.DemoData:
         health_base=50.0,
     )
     values = np.full((5, 63), 100.0)
-    values[0, -7:] = api_calls_last_week
+    values[0, -14:] = api_calls_recent
     values[1, 10] = np.nan  # a missing day changes no mean
     dates = np.datetime64("2025-08-28") + np.arange(63)
     keys = tuple((account.external_id, m) for m in account.metrics)
@@ -303,20 +304,34 @@ def _constant_data(*, api_calls_last_week: float) -> demo.DemoData:
 
 
 @pytest.mark.parametrize(
-    ("api_calls_last_week", "usage", "score"),
+    ("api_calls_recent", "usage", "score"),
     [
-        (100.0, 80.0, 68),  # steady: 0.6 * 80 + 0.4 * 50
-        (0.0, 48.0, 49),  # API calls stopped: the other 60 % of the weight still scores 80
-        (125.0, 88.0, 73),  # 125 % of baseline earns API calls full marks
-        (500.0, 88.0, 73),  # and no more
+        (100.0, 80.0, 80),  # steady
+        (0.0, 40.0, 40),  # API calls stopped: ratio (0 + 1 + 1) / 3 on the curve
+        (125.0, 86.7, 87),  # 125 % of baseline earns API calls full marks: ratio 1.083
+        (500.0, 86.7, 87),  # and no more
     ],
 )
-def test_health_weighs_a_week_against_the_eight_before(api_calls_last_week, usage, score):
-    health = demo.health_history(_constant_data(api_calls_last_week=api_calls_last_week))
+def test_health_is_the_scan_formula_on_two_weeks_against_twelve(api_calls_recent, usage, score):
+    health = demo.health_history(_constant_data(api_calls_recent=api_calls_recent))
     last = health.iloc[-1]
     assert last["usage_component"] == pytest.approx(usage)
     assert last["score"] == score
-    assert health.iloc[-8]["usage_component"] == pytest.approx(80.0)
+    assert health.iloc[-15]["usage_component"] == pytest.approx(80.0)
+
+
+def test_renewal_dates_are_fixed_for_the_stories_and_repeatable(data):
+    renewals = demo.renewal_dates(data)
+    assert renewals[demo.DATAFLOW] == date(2025, 12, 13)  # 45 days: a drop before renewal
+    assert set(renewals) == {a.external_id for a in data.accounts}
+    dated = [d for d in renewals.values() if d is not None]
+    assert 0.7 * len(renewals) <= len(dated) < len(renewals)
+    assert all(
+        AS_OF + timedelta(days=demo.RENEWAL_DAYS_RANGE[0]) <= d <= AS_OF + timedelta(days=365)
+        for d in dated
+    )
+    assert demo.renewal_dates(data) == renewals
+    assert demo.renewal_dates(data, seed=1) != renewals
 
 
 def test_health_covers_only_the_days_there_are():

@@ -87,6 +87,9 @@ def test_it_seeds_users_accounts_usage_and_health():
     expected = demo.generate_demo(accounts=8, days=60, as_of=AS_OF)
     assert UsageMetric.objects.count() == np.count_nonzero(~np.isnan(expected.values))
     assert HealthScoreHistory.objects.count() == 8 * 60  # fewer days than the 90 of history
+    renewals = dict(Customer.objects.values_list("external_id", "renewal_date"))
+    assert renewals == demo.renewal_dates(expected)
+    assert renewals[demo.DATAFLOW] is not None
     assert f"{UsageMetric.objects.count():,} usage rows" in output
     assert "from 2025-08-31 to 2025-10-29" in output
     assert "http://127.0.0.1:8000/" in output

@@ -39,6 +39,7 @@ _CUSTOMER_FIELDS = [
     "segment",
     "status",
     "status_changed_on",
+    "renewal_date",
 ]
 
 
@@ -89,7 +90,9 @@ class Command(BaseCommand):
 
         with transaction.atomic():
             users = _users_upsert()
-            customer_ids = _customers_upsert(data.accounts, users)
+            customer_ids = _customers_upsert(
+                data.accounts, users, demo.renewal_dates(data, seed=seed)
+            )
             _demo_history_clear(customer_ids.values())
             usage_rows = _usage_insert(data, customer_ids, progress=verbosity > 0)
             HealthScoreHistory.objects.bulk_create(
@@ -150,7 +153,7 @@ def _users_upsert() -> dict:
     return users
 
 
-def _customers_upsert(accounts, users) -> dict[str, object]:
+def _customers_upsert(accounts, users, renewals) -> dict[str, object]:
     """Create or update one Customer per account, keeping existing ids so bookmarked account
     pages survive a reseed; remove the demo accounts this run does not generate (left by an
     earlier run with a larger --accounts)."""
@@ -172,6 +175,7 @@ def _customers_upsert(accounts, users) -> dict[str, object]:
         customer.segment = account.segment
         customer.status = Customer.Status.ACTIVE
         customer.status_changed_on = None
+        customer.renewal_date = renewals.get(external_id)
         (to_update if external_id in existing else to_create).append(customer)
     Customer.objects.bulk_create(to_create)
     Customer.objects.bulk_update(to_update, _CUSTOMER_FIELDS)
