@@ -57,7 +57,7 @@ def detect(
             raise ValueError(f"as_of {as_of} is outside the data ({batch.start} to {last_day})")
         values = values[:, : last + 1]
     values = inputs.apply_hints(values, hints)
-    evidence = inputs.evidence_factors(hints, batch.n_series)
+    evidence = inputs.evidence_factors(hints, batch)
     if values.shape[1] == 0 or batch.n_series == 0:
         return DetectionResult([], [], as_of)
     bars = Thresholds.from_arrays(thresholds, evidence)

@@ -198,6 +198,7 @@ class Summaries:
             expected_high=high,
             score=score,
             projected=projected,
+            evidence=float(rp.bars.hinted[row, int(ev.sign > 0)]),
             completeness=completeness,
             confidence=confidence,
             possible_cause=(
