@@ -167,3 +167,21 @@ def test_a_series_without_peers_starts_as_before():
 
     assert _young_findings(alone, cold_start=True) == _young_findings(alone, cold_start=False)
     assert _prior(alone).source.tolist() == [SOURCE_NONE]
+
+
+def test_a_scan_borrows_as_the_backtest_does():
+    drop_start = FIRST + 16
+    young = _usage(7, 1500, B2B, first=FIRST)
+    young[drop_start : drop_start + 5] *= 0.3
+    batch = _portfolio(young)
+    config = preset("medium").with_overrides(holiday_country=None)
+
+    result = detect(batch, config=config, as_of=START + dt.timedelta(days=drop_start + 3))
+
+    [drop] = [f for f in result.findings if f.account == "young"]
+    assert (drop.type, drop.start, drop.end, drop.confidence) == (
+        "drop",
+        START + dt.timedelta(days=drop_start),
+        None,
+        "normal",
+    )
