@@ -99,6 +99,8 @@ class ColdStartPrior:
         return (1.0 - w) * own + w * self.profile[rows][:, dow]
 
     def blend_sigma(self, own: np.ndarray, count: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        if not weights.any():  # most days of most batches: nobody is young
+            return own
         k = PRIOR_SIGMA_DAYS * weights
         total = k + count
         with np.errstate(invalid="ignore", divide="ignore"):
