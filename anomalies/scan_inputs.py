@@ -15,20 +15,45 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from django.conf import settings
 from django.db import connection
+from django.db.models import Exists, OuterRef, Q
 
 from customers.models import Customer, UsageMetric
 
 from .detection import DetectionConfig, SeriesBatch, SeriesHints
 from .detection.cohorts import COHORT_SEPARATOR
+from .detection.learned import learned_evidence
 from .detection_settings import detection_config_for_series
-from .models import DataQualityEvent, Direction, DismissReason, UsageAnomaly
+from .models import (
+    ActionKind,
+    AnomalyAction,
+    DataQualityEvent,
+    Direction,
+    DismissReason,
+    Outcome,
+    UsageAnomaly,
+)
 
-# A false-positive dismissal raises the evidence a series needs for that direction by this
-# much, up to the cap, for this long.
-FALSE_POSITIVE_EVIDENCE_STEP = 0.5
-FALSE_POSITIVE_EVIDENCE_CAP = 3.0
-FALSE_POSITIVE_MEMORY_DAYS = 180
+# What a series' reviewed anomalies of the last LEARNING_MEMORY_DAYS weigh for its learned
+# evidence (detection.learned: factor = 1 + step * (ignored - k * mattered), bounded).
+LEARNING_MEMORY_DAYS = 180
+# Ignored: a false-positive dismissal counts fully; an "expected" dismissal (a planned
+# change: the alert was not needed, but the series is not noisy) and an anomaly that ended
+# with no action and nothing after it (outcome no_impact, or unknown once the outcome window
+# has passed) count half.
+IGNORED_FALSE_POSITIVE = 1.0
+IGNORED_EXPECTED = 0.5
+IGNORED_SILENT = 0.5
+# Mattered (weight 1, times learned.MATTERED_WEIGHT): an action on the card other than the
+# review's own bookkeeping, a churn, contraction or expansion after it, or a dismissal as the
+# new normal (a real change). A data issue is neither: a broken import says nothing of how
+# volatile the account is (its days are excluded instead).
+BOOKKEEPING_ACTIONS = (ActionKind.DISMISS, ActionKind.REOPEN, ActionKind.RESCAN)
+MATTERING_OUTCOMES = (Outcome.CHURNED, Outcome.CONTRACTED, Outcome.EXPANDED)
+QUIET_OUTCOMES = (Outcome.NO_IMPACT, Outcome.UNKNOWN)
+# Without the outcomes setting: how long after an anomaly a lifecycle change is its outcome.
+DEFAULT_OUTCOME_WINDOW_DAYS = 90
 
 
 def usage_frame(*, customer_ids: Sequence, start: dt.date, end: dt.date) -> pd.DataFrame:
@@ -138,7 +163,6 @@ def reviewed_history(*, batch: SeriesBatch, as_of: dt.date) -> ReviewedHistory:
     row_of = {sid: i for i, sid in enumerate(batch.series_ids)}
     exclude = np.zeros((n, n_days), dtype=bool)
     rebaseline_from = np.zeros(n, dtype=np.int64)
-    evidence = np.ones((n, 2))
     suppressed = set()
 
     def columns(first: dt.date, last: dt.date) -> slice:
@@ -153,21 +177,19 @@ def reviewed_history(*, batch: SeriesBatch, as_of: dt.date) -> ReviewedHistory:
     ):
         exclude[:, columns(event.start_date, event.end_date)] = True
 
-    memory = as_of - dt.timedelta(days=FALSE_POSITIVE_MEMORY_DAYS)
     dismissed = UsageAnomaly.objects.filter(
         customer_id__in=sorted(set(batch.groups)), status=UsageAnomaly.Status.DISMISSED
     ).values_list(
         "customer_id",
         "metric_type",
         "anomaly_type",
-        "direction",
         "start_date",
         "end_date",
         "dismiss_reason",
         "dismissed_until",
         "dismissed_at",
     )
-    for customer, metric, kind, direction, start, end, reason, until, dismissed_at in dismissed:
+    for customer, metric, kind, start, end, reason, until, dismissed_at in dismissed:
         row = row_of.get(f"{customer}/{metric}")
         if row is None:
             continue
@@ -180,10 +202,66 @@ def reviewed_history(*, batch: SeriesBatch, as_of: dt.date) -> ReviewedHistory:
             # Without a date, "expected" dismisses this event only (as any dismissal does).
             if until is not None and until >= as_of:
                 suppressed.add((str(customer), metric, kind))
-        elif reason == DismissReason.FALSE_POSITIVE and dismissed_at.date() >= memory:
-            column = 0 if direction == Direction.NEGATIVE else 1
-            evidence[row, column] = min(
-                evidence[row, column] + FALSE_POSITIVE_EVIDENCE_STEP, FALSE_POSITIVE_EVIDENCE_CAP
-            )
-    hints = SeriesHints(exclude=exclude, rebaseline_from=rebaseline_from, evidence=evidence)
+    hints = SeriesHints(
+        exclude=exclude,
+        rebaseline_from=rebaseline_from,
+        evidence=learned_evidence_factors(batch=batch, as_of=as_of),
+    )
     return ReviewedHistory(hints, frozenset(suppressed))
+
+
+def excursion_counts(*, batch: SeriesBatch, as_of: dt.date) -> tuple[np.ndarray, np.ndarray]:
+    """(ignored, mattered): (n, 2) weighted counts of each series' reviewed anomalies of the
+    last LEARNING_MEMORY_DAYS that nobody acted on and that mattered, per direction (column
+    0 falls, 1 rises). One query for the whole batch."""
+    n = batch.n_series
+    ignored, mattered = np.zeros((n, 2)), np.zeros((n, 2))
+    if not n:
+        return ignored, mattered
+    memory = as_of - dt.timedelta(days=LEARNING_MEMORY_DAYS)
+    window = getattr(settings, "ANOMALY_OUTCOME_WINDOW_DAYS", DEFAULT_OUTCOME_WINDOW_DAYS)
+    window_closed = as_of - dt.timedelta(days=window)
+    acted = AnomalyAction.objects.filter(anomaly=OuterRef("pk")).exclude(
+        kind__in=BOOKKEEPING_ACTIONS
+    )
+    rows = (
+        UsageAnomaly.objects.filter(
+            customer_id__in=sorted(set(batch.groups)), start_date__lte=as_of
+        )
+        .filter(Q(start_date__gte=memory) | Q(dismissed_at__date__gte=memory))
+        .annotate(acted=Exists(acted))
+        .values_list(
+            "customer_id",
+            "metric_type",
+            "direction",
+            "status",
+            "dismiss_reason",
+            "outcome",
+            "start_date",
+            "acted",
+        )
+    )
+    row_of = {sid: i for i, sid in enumerate(batch.series_ids)}
+    for customer, metric, direction, status, reason, outcome, start, was_acted in rows:
+        row = row_of.get(f"{customer}/{metric}")
+        if row is None:
+            continue
+        column = 0 if direction == Direction.NEGATIVE else 1
+        if was_acted or outcome in MATTERING_OUTCOMES or reason == DismissReason.NEW_NORMAL:
+            mattered[row, column] += 1.0
+        elif status == UsageAnomaly.Status.DISMISSED:
+            if reason == DismissReason.FALSE_POSITIVE:
+                ignored[row, column] += IGNORED_FALSE_POSITIVE
+            elif reason == DismissReason.EXPECTED:
+                ignored[row, column] += IGNORED_EXPECTED
+        elif status == UsageAnomaly.Status.RESOLVED and (
+            outcome == Outcome.NO_IMPACT or (outcome in QUIET_OUTCOMES and start <= window_closed)
+        ):
+            ignored[row, column] += IGNORED_SILENT
+    return ignored, mattered
+
+
+def learned_evidence_factors(*, batch: SeriesBatch, as_of: dt.date) -> np.ndarray:
+    """(n, 2) each series' evidence factor, learned from its reviewed anomalies."""
+    ignored, mattered = excursion_counts(batch=batch, as_of=as_of)
+    return learned_evidence(ignored, mattered, batch.metrics)

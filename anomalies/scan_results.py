@@ -45,6 +45,7 @@ _UPDATED_FIELDS = [
     "expected_low",
     "expected_high",
     "confidence",
+    "evidence_factor",
     "data_completeness",
     "possible_cause",
     "projected_value",
@@ -230,6 +231,7 @@ def _fill(anomaly: UsageAnomaly, finding: Finding, as_of: dt.date, now) -> None:
     anomaly.end_date = finding.end
     anomaly.score = float(np.nan_to_num(finding.score, posinf=1e6, neginf=-1e6))
     anomaly.confidence = finding.confidence
+    anomaly.evidence_factor = finding.evidence
     anomaly.data_completeness = float(np.clip(np.nan_to_num(finding.completeness), 0.0, 1.0))
     anomaly.possible_cause = finding.possible_cause[:255]
     anomaly.last_evaluated_at = now

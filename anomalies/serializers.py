@@ -16,7 +16,7 @@ from .models import (
     Sensitivity,
     UsageAnomaly,
 )
-from .text import anomaly_sentence
+from .text import anomaly_sentence, evidence_explanation
 
 
 class CustomerRefSerializer(serializers.Serializer):
@@ -43,6 +43,9 @@ class AnomalySerializer(serializers.ModelSerializer):
     projected_value = serializers.FloatField(allow_null=True)
     duration_days = serializers.SerializerMethodField()
     summary = serializers.SerializerMethodField()
+    # The learned evidence factor in force when the anomaly was found, and why.
+    evidence_factor = serializers.FloatField(read_only=True)
+    evidence_explanation = serializers.SerializerMethodField()
     dismissed_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
@@ -73,6 +76,8 @@ class AnomalySerializer(serializers.ModelSerializer):
             "possible_cause",
             "projected_value",
             "figures_clamped",
+            "evidence_factor",
+            "evidence_explanation",
             "summary",
             "dismissed_at",
             "dismissed_by",
@@ -84,6 +89,11 @@ class AnomalySerializer(serializers.ModelSerializer):
     def get_duration_days(self, anomaly) -> int:
         last = anomaly.end_date or (anomaly.last_evaluated_at or anomaly.detected_at).date()
         return max((last - anomaly.start_date).days + 1, 1)
+
+    def get_evidence_explanation(self, anomaly) -> str:
+        return evidence_explanation(
+            metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
+        )
 
     def get_summary(self, anomaly) -> str:
         return anomaly_sentence(

@@ -13,7 +13,7 @@ from customers.metrics import metric_label
 from .detection.calendar import split_country
 from .detection.config import DetectionConfig
 from .detection.patterns import TREND_PROJECTION_DAYS
-from .detection.vocabulary import AnomalyType, feature_name
+from .detection.vocabulary import AnomalyType, feature_name, is_feature_metric
 
 
 def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float) -> str:
@@ -34,6 +34,28 @@ def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float
     # Pattern changes, seasonal deviations: either way.
     direction = "down" if deviation_percent < 0 else "up"
     return f"{kind.label} in {lower}: {direction} {pct}%"
+
+
+def evidence_explanation(*, metric: str, evidence_factor: float) -> str:
+    """Why this account needed more (or less) evidence than configured, from its learned
+    evidence factor (detection.learned): "This account's API calls are usually volatile:
+    1.6× the usual evidence was required." "" when the factor is 1 (to two digits)."""
+    factor = round(float(evidence_factor), 1)
+    if abs(float(evidence_factor) - 1.0) < 0.005:
+        return ""
+    label = metric_label(metric)
+    lower = label[:1].lower() + label[1:] if not label.startswith("API") else label
+    # "API calls are", "Reports feature usage is".
+    subject, verb = (f"{label} usage", "is") if is_feature_metric(metric) else (lower, "are")
+    if evidence_factor > 1:
+        return (
+            f"This account's {subject} {verb} usually volatile: {factor:g}× the usual "
+            "evidence was required."
+        )
+    return (
+        f"Past alerts on this account's {subject} mattered: {factor:g}× the usual evidence "
+        "was enough."
+    )
 
 
 def projection_text(*, anomaly_type: str, projected_value) -> str:

@@ -17,6 +17,7 @@ import warnings
 
 import numpy as np
 
+from .coldstart import ColdStartPrior
 from .config import DetectionConfig
 from .robust import MAD_TO_SIGMA, row_median, row_quantiles
 from .stl_operator import WEEK, StlOperator
@@ -58,12 +59,16 @@ class Baseline:
         op: StlOperator,
         dow: np.ndarray,
         drop: np.ndarray,
+        prior: ColdStartPrior,
     ):
         T, n = yt.shape
         L = cfg.window_days
         self.cfg, self.op, self.L, self.n = cfg, op, L, n
         self.dow = dow  # weekday of each padded row
         self.drop = drop  # per-series drop threshold (a negative fraction)
+        # What young series borrow from their peers (coldstart.py), and its weight today.
+        self.prior = prior
+        self.prior_weight = np.zeros(n)
         # Clean history: days before the replay are taken as they are (a scan cleans its
         # first window in preclean); the replay writes every later day.
         self.clean = np.full((L + T, n), np.nan)
@@ -93,7 +98,9 @@ class Baseline:
         a plain weekly fit (the replay cleans every later day itself)."""
         L = self.L
         window = self.clean[t0 : t0 + L].T  # a view: writing it cleans the history
-        fit = self.seasonal_fill(window, t0, level=self._settled_level(window, t0))
+        fit = self.seasonal_fill(
+            window, t0, level=self._settled_level(window, t0), rows=np.arange(self.n)
+        )
         resid = window - fit
         sigma = MAD_TO_SIGMA * row_median(np.abs(resid - row_median(resid)[:, None]))
         sigma = np.maximum(np.nan_to_num(sigma, nan=0.0), MIN_SIGMA)
@@ -143,7 +150,7 @@ class Baseline:
         if gaps.size:
             window = window.copy()
             sub = window[:, gaps].T
-            fit = self.seasonal_fill(sub, t)
+            fit = self.seasonal_fill(sub, t, rows=gaps)
             missing = np.isnan(sub)
             sub[missing] = fit[missing]
             window[:, gaps] = np.nan_to_num(sub).T
@@ -157,12 +164,27 @@ class Baseline:
         self.refresh_rows[:] = False
 
     def sigma(self, expected: np.ndarray) -> np.ndarray:
-        """One-step-ahead sigma in log space: the residual spread inflated to a forecast's
-        error, never below a Poisson count's spread or MIN_SIGMA."""
+        """One-step-ahead sigma in log space: the residual spread (pooled with the peers'
+        while young, coldstart.py) inflated to a forecast's error, never below a Poisson
+        count's spread or MIN_SIGMA."""
         positive = np.maximum(expected, 0)
         poisson = np.sqrt(positive) / (1 + positive)
+        spread = self.prior.blend_sigma(self.res_sigma, self.res_count, self.prior_weight)
         return np.maximum.reduce(
-            [self.res_sigma * self.op.forecast_inflation, poisson, np.full(self.n, MIN_SIGMA)]
+            [spread * self.op.forecast_inflation, poisson, np.full(self.n, MIN_SIGMA)]
+        )
+
+    def fences(self) -> tuple[np.ndarray, np.ndarray]:
+        """The Tukey fences in force: the residuals' own, moved towards the peers' spread's
+        while young (coldstart.py)."""
+        if not self.prior_weight.any():
+            return self.fence_lo, self.fence_hi
+        return self.prior.blend_fences(
+            self.fence_lo,
+            self.fence_hi,
+            self.prior_weight,
+            iqr_k=self.cfg.iqr_k,
+            inflation=self.op.forecast_inflation,
         )
 
     def enter(
@@ -223,14 +245,24 @@ class Baseline:
     # -- fits --
 
     def seasonal_fill(
-        self, window: np.ndarray, t: int, level: np.ndarray | None = None
+        self,
+        window: np.ndarray,
+        t: int,
+        level: np.ndarray | None = None,
+        *,
+        rows: np.ndarray,
     ) -> np.ndarray:
-        """A plain robust weekly fit of each window row (a level, by default the last two
-        weeks', plus a weekday profile), to fill gaps."""
+        """A plain robust weekly fit of each window row (series `rows`): a level, by default
+        the last two weeks', plus a weekday profile (a young series' blended with its peers',
+        coldstart.py), to fill gaps."""
         if level is None:
             recent = row_median(window[:, -2 * WEEK :])
             level = np.where(np.isnan(recent), row_median(window), recent)
-        return level[:, None] + self.weekday_profile(window, t)
+        profile = self.weekday_profile(window, t)
+        if self.prior_weight[rows].any():
+            dow = self.dow[t : t + self.L]
+            profile = self.prior.blend_profile(profile, rows, self.prior_weight, dow)
+        return level[:, None] + profile
 
     def weekday_profile(self, window: np.ndarray, t: int) -> np.ndarray:
         """Each window day's weekday effect (median of that weekday minus the window's

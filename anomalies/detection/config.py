@@ -36,6 +36,9 @@ class DetectionConfig:
     min_history_days: int = 28
     min_points: int = 7
     cold_start_z_factor: float = 1.5
+    # A young series borrows the weekly profile and spread of its cohort or its most similar
+    # peers (coldstart.py): normal confidence after two weeks, its first weekends known.
+    cohort_cold_start: bool = True
     # An event whose days are this far from normal persists past the horizon: it is reported
     # once as a pattern_change and its level becomes the new baseline.
     pattern_horizon_days: int = 28

@@ -7,9 +7,12 @@ How a day is judged, module by module:
 - baseline.py: each series' clean history (log1p, Huber-clipped normal days, imputed
   anomalous, missing and excused days) through the linear STL operator gives the forecast
   and its one-step spread;
+- coldstart.py: a series with under 8 weeks of history borrows the weekly profile and
+  spread of its cohort or its most similar peers;
 - flags.py: a day is flagged when its robust z, its Tukey fence and its percentage change
   all agree, and excused for a holiday, last year's same season or the whole portfolio
-  moving with it;
+  moving with it; the bars carry each series' evidence factor learned from its reviews
+  (learned.py);
 - events.py: runs of flagged days become events, and past the horizon the new normal;
 - patterns.py: slow level changes and changed weekly habits;
 - summaries.py: events as findings with baseline, actual, band, type, severity and cause;
@@ -57,7 +60,7 @@ def detect(
             raise ValueError(f"as_of {as_of} is outside the data ({batch.start} to {last_day})")
         values = values[:, : last + 1]
     values = inputs.apply_hints(values, hints)
-    evidence = inputs.evidence_factors(hints, batch.n_series)
+    evidence = inputs.evidence_factors(hints, batch)
     if values.shape[1] == 0 or batch.n_series == 0:
         return DetectionResult([], [], as_of)
     bars = Thresholds.from_arrays(thresholds, evidence)

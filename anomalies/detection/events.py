@@ -64,11 +64,14 @@ class EventTracker:
         cfg: DetectionConfig,
         bars: Thresholds,
         history: np.ndarray,
+        mature_days: np.ndarray,
         edits: HistoryEdits,
     ):
         self.cfg, self.bars = cfg, bars
-        # Observed days strictly before each day, (days + 1, n): cold start.
+        # Observed days strictly before each day, (days + 1, n), and the days of history
+        # after which each series is mature: cold start.
         self.history = history
+        self.mature_days = mature_days
         # What a closing or persisting run does to the rest of the replay.
         self.edits = edits
         self.active = np.zeros(n, dtype=bool)
@@ -179,7 +182,7 @@ class EventTracker:
             if (
                 not self.reported[row]
                 and end is not None
-                and self.history[start, row] < self.cfg.min_history_days
+                and self.history[start, row] < self.mature_days[row]
             ):
                 self.edits.release(int(row), start, int(self.last[row]))
             if self.reported[row]:

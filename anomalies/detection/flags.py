@@ -36,7 +36,7 @@ class Thresholds:
     spike: np.ndarray  # a positive fraction
     min_duration: np.ndarray
     min_volume: np.ndarray
-    hinted: np.ndarray  # (n, 2) evidence factors from reviews
+    hinted: np.ndarray  # (n, 2) evidence factors learned from reviews (learned.py)
     # The bars in force, updated in place when the tails are re-estimated.
     evidence: np.ndarray  # (n, 2)
     z_neg: np.ndarray
@@ -67,9 +67,9 @@ class Thresholds:
     def apply(self, tails: np.ndarray) -> None:
         """Set the bars in force: the reviews' factors on the z bar and the minimum duration,
         times the tails' factors on the minimum duration (tails.py), at most
-        MAX_EVIDENCE_FACTOR times the configured evidence (or the reviews' own factor)."""
-        cap = np.maximum(self.hinted, MAX_EVIDENCE_FACTOR)
-        self.evidence[:] = np.minimum(self.hinted * tails, cap)
+        MAX_EVIDENCE_FACTOR times the configured evidence."""
+        # The reviews' factors are at most MAX_EVIDENCE_FACTOR themselves (inputs.py).
+        self.evidence[:] = np.minimum(self.hinted * tails, MAX_EVIDENCE_FACTOR)
         self.z_neg[:] = self.z_base * self.hinted[:, 0]
         self.z_pos[:] = self.z_base * self.hinted[:, 1]
         self.dur_neg[:] = np.ceil(self.min_duration * self.evidence[:, 0])

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import numpy as np
 
 from .config import PER_SERIES_FIELDS, SHARED_FIELDS, DetectionConfig, preset
+from .flags import MAX_EVIDENCE_FACTOR
+from .learned import MIN_EVIDENCE_FACTOR, evidence_floor
 from .types import SeriesBatch, SeriesHints
 
 
@@ -87,11 +89,26 @@ def apply_hints(values: np.ndarray, hints: SeriesHints | None) -> np.ndarray:
     return values
 
 
-def evidence_factors(hints: SeriesHints | None, n: int) -> np.ndarray:
-    """(n, 2) factors >= 1 on the evidence a negative / positive event needs."""
+def evidence_factors(hints: SeriesHints | None, batch: SeriesBatch) -> np.ndarray:
+    """(n, 2) factors on the evidence a negative / positive event needs: between
+    MIN_EVIDENCE_FACTOR and MAX_EVIDENCE_FACTOR, and at least 1 for a core metric
+    (learned.py)."""
+    n = batch.n_series
     if hints is None or hints.evidence is None:
         return np.ones((n, 2))
     evidence = np.asarray(hints.evidence, dtype=float)
-    if evidence.shape != (n, 2) or not np.all(evidence >= 1):
-        raise ValueError(f"hints.evidence must be ({n}, 2) factors >= 1")
+    if evidence.shape != (n, 2) or not np.all(
+        (evidence >= MIN_EVIDENCE_FACTOR) & (evidence <= MAX_EVIDENCE_FACTOR)
+    ):
+        raise ValueError(
+            f"hints.evidence must be ({n}, 2) factors between {MIN_EVIDENCE_FACTOR} and "
+            f"{MAX_EVIDENCE_FACTOR}"
+        )
+    below = evidence < evidence_floor(batch.metrics)[:, None]
+    if below.any():
+        row = int(np.argwhere(below)[0][0])
+        raise ValueError(
+            f"hints.evidence of series {batch.series_ids[row]!r} is below 1: a core metric "
+            "never needs less than the configured evidence"
+        )
     return evidence

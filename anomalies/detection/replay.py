@@ -19,6 +19,7 @@ import numpy as np
 from .baseline import Baseline
 from .calendar import holiday_masks
 from .cohorts import CohortMove, Cohorts
+from .coldstart import cold_start_prior, no_prior
 from .config import DetectionConfig
 from .events import EventTracker
 from .flags import (
@@ -102,8 +103,31 @@ class Replay:
 
         self.record = DayRecord.empty(T - self.t0, n)
         self.outage_days: list[tuple[int, float, int]] = []
+        self.prior = (
+            cold_start_prior(
+                self.yt,
+                first_weekday=batch.start.weekday(),
+                metrics=batch.metrics,
+                groups=batch.groups,
+                cohorts=batch.cohorts,
+                min_points=cfg.min_points,
+                t0=self.t0,
+            )
+            if cfg.cohort_cold_start
+            else no_prior(n, T)
+        )
+        # Days of history after which each series is mature (confidence normal, the
+        # configured z bar): fewer for a series with a cold-start prior.
+        self.mature_days = self.prior.mature_days(cfg.min_history_days)
         self.baseline = Baseline(
-            yt=self.yt, obst=self.obst, t0=self.t0, cfg=cfg, op=self.op, dow=dow, drop=bars.drop
+            yt=self.yt,
+            obst=self.obst,
+            t0=self.t0,
+            cfg=cfg,
+            op=self.op,
+            dow=dow,
+            drop=bars.drop,
+            prior=self.prior,
         )
         self.cohorts = Cohorts(self.yt, batch.groups, batch.cohorts)
         self.yearly = Yearly(self.yt, self.cohorts.moves)
@@ -126,6 +150,7 @@ class Replay:
             cfg=cfg,
             bars=bars,
             history=self.histt,
+            mature_days=self.mature_days,
             edits=HistoryEdits(
                 baseline=self.baseline,
                 record=self.record,
@@ -166,6 +191,7 @@ class Replay:
         )
         self.cohort_moves: list[CohortMove] = []
         if self.t0 > 0:
+            self.baseline.prior_weight = self.prior.weights(self.t0, self.histt[self.t0])
             self.baseline.preclean(self.t0)
 
     # -- the day loop --
@@ -180,6 +206,7 @@ class Replay:
         cfg, op, base = self.cfg, self.op, self.baseline
         r = t - self.t0
         self.bars.apply(self.tails.at(t))
+        base.prior_weight = self.prior.weights(t, self.histt[t])
         base.tame_first_days(t, self.histt[t])
         window = base.window(t)
         f = op.forecast @ window
@@ -201,8 +228,10 @@ class Replay:
             z=e / sigma,
             change=change,
             observed=ob,
-            decidable=(hist >= cfg.min_points) & (base.res_count >= cfg.min_points),
-            mature=hist >= cfg.min_history_days,
+            # A young series' borrowed spread stands in for residuals it does not have yet.
+            decidable=(hist >= cfg.min_points)
+            & ((base.res_count >= cfg.min_points) | (base.prior_weight > 0)),
+            mature=hist >= self.mature_days,
         )
         flags = self._judge(day, expected)
 
@@ -250,13 +279,13 @@ class Replay:
         self.weekly_check.check(t)
 
     def _judge(self, day: Day, expected: np.ndarray) -> DayFlags:
-        base = self.baseline
+        fence_lo, fence_hi = self.baseline.fences()
         neg, pos, eligible = raw_flags(
             day,
             bars=self.bars,
             cfg=self.cfg,
-            fence_lo=base.fence_lo,
-            fence_hi=base.fence_hi,
+            fence_lo=fence_lo,
+            fence_hi=fence_hi,
             expected=expected,
         )
         excused = holiday_excuse(day, neg, self.holiday[day.t])

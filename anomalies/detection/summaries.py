@@ -159,7 +159,7 @@ class Summaries:
         first = max(0, last - rp.L + 1)
         observed = rp.histt[last + 1, row] - rp.histt[first, row]
         completeness = float(observed) / (last + 1 - first)
-        confidence = "low" if rp.histt[ev.start, row] < cfg.min_history_days else "normal"
+        confidence = "low" if rp.histt[ev.start, row] < rp.mature_days[row] else "normal"
 
         metric = batch.metrics[row]
         kind = classify.anomaly_type(
@@ -198,6 +198,7 @@ class Summaries:
             expected_high=high,
             score=score,
             projected=projected,
+            evidence=float(rp.bars.hinted[row, int(ev.sign > 0)]),
             completeness=completeness,
             confidence=confidence,
             possible_cause=(

@@ -56,9 +56,10 @@ class SeriesHints:
 
     `exclude[i, j]`: day j of series i is known bad data (dismissed as a data issue); it is
     treated as missing, kept out of every baseline. `rebaseline_from[i]`: day index from which
-    series i has a new normal; history before it is ignored. `evidence[i]`: a factor >= 1 on
-    the evidence a negative (column 0) or positive (column 1) event needs, raised after
-    false-positive dismissals of that series.
+    series i has a new normal; history before it is ignored. `evidence[i]`: the factor on
+    the evidence a negative (column 0) or positive (column 1) event needs, learned from the
+    series' reviewed anomalies (learned.py: MIN_EVIDENCE_FACTOR to MAX_EVIDENCE_FACTOR, at
+    least 1 for a core metric).
     """
 
     exclude: np.ndarray | None = None
@@ -91,6 +92,7 @@ _ROUNDING = {
     "score": 2,
     "completeness": 3,
     "projected": 2,
+    "evidence": 2,
 }
 
 
@@ -120,6 +122,9 @@ class Finding:
     possible_cause: str
     # For a gradual decline: the daily level it reaches in four weeks at its current pace.
     projected: float | None = None
+    # The learned evidence factor in force for this direction (SeriesHints.evidence): how
+    # many times the configured evidence this series' reviewed history made the engine need.
+    evidence: float = 1.0
 
     @property
     def ongoing(self) -> bool:

@@ -30,7 +30,7 @@ from ..selectors import (
 # The views share the services' names (anomaly_dismiss...): the modules keep them apart.
 from ..services import anomalies as anomaly_services
 from ..services import scans as scan_services
-from ..text import anomaly_sentence, holiday_name, projection_text
+from ..text import anomaly_sentence, evidence_explanation, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
 from .health import health_panel
 
@@ -115,6 +115,9 @@ def _render_page(request, customer, *, bound_form=None, status=200):
             calendar=customer.holiday_calendar, day=anomaly.start_date
         )
         anomaly.metric_label = metric_label(anomaly.metric_type)
+        anomaly.evidence_note = evidence_explanation(
+            metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
+        )
         if bound_form is not None and bound_form[0] == anomaly.pk:
             anomaly.dismiss_form = bound_form[1]
         else:

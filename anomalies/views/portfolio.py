@@ -28,7 +28,13 @@ from ..selectors import (
 )
 from ..selectors_health import HEALTH_CHANGE_DAYS
 from ..services.anomalies import anomaly_action_record
-from ..text import anomaly_sentence, anomaly_summary_line, holiday_name, projection_text
+from ..text import (
+    anomaly_sentence,
+    anomaly_summary_line,
+    evidence_explanation,
+    holiday_name,
+    projection_text,
+)
 from .health import DEFAULT_SORT, PORTFOLIO_SORTS, UnknownSort, portfolio_cards_health
 
 # A card's badge: a loss's severity, or "positive" for a gain.
@@ -96,6 +102,9 @@ def _row(anomaly, *, today: dt.date) -> dict:
         "actual": f"{float(anomaly.actual_value):,.0f}",
         "projection": projection_text(
             anomaly_type=anomaly.anomaly_type, projected_value=anomaly.projected_value
+        ),
+        "evidence": evidence_explanation(
+            metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
         ),
         "actions": [(kind.value, kind.label) for kind in anomaly_actions(anomaly)],
         # The customer page's dismiss view reads the form under this prefix.

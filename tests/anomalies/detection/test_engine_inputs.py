@@ -343,8 +343,20 @@ def _batch(**changes):
         pytest.param(
             _batch(),
             {"hints": SeriesHints(evidence=np.full((2, 2), 0.5))},
-            r"hints.evidence must be \(2, 2\) factors >= 1",
-            id="evidence-below-1",
+            r"hints.evidence must be \(2, 2\) factors between 0.8 and 3.0",
+            id="evidence-below-the-floor",
+        ),
+        pytest.param(
+            _batch(),
+            {"hints": SeriesHints(evidence=np.full((2, 2), 3.5))},
+            r"hints.evidence must be \(2, 2\) factors between 0.8 and 3.0",
+            id="evidence-above-the-cap",
+        ),
+        pytest.param(
+            _batch(metrics=("api_calls", "y")),
+            {"hints": SeriesHints(evidence=np.full((2, 2), 0.9))},
+            r"hints.evidence of series 'a/x' is below 1: a core metric",
+            id="evidence-below-1-for-a-core-metric",
         ),
         pytest.param(
             _batch(),

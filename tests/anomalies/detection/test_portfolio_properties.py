@@ -150,9 +150,10 @@ def test_the_backtest_never_crashes_and_a_batch_equals_its_series(portfolio):
 
     assert_sane(result, batch)
     # The portfolio guard judges the batch as a whole by design (a portfolio's three accounts
-    # all falling on the day of an outage is one event): with it out of reach, a batch must
-    # equal its series run alone.
-    unguarded = config.with_overrides(outage_min_accounts=MAX_ACCOUNTS + 1)
+    # all falling on the day of an outage is one event), and a young series borrows from its
+    # peers in the batch (coldstart.py): with both out of reach, a batch must equal its series
+    # run alone.
+    unguarded = config.with_overrides(outage_min_accounts=MAX_ACCOUNTS + 1, cohort_cold_start=False)
     together = detect(batch, config=unguarded, backtest=True)
     alone = [
         f
