@@ -313,6 +313,10 @@ def _account_windows(*, scope_ids, start, end, window) -> _AccountWindows:
 
 @dataclass(frozen=True)
 class PrecisionCounts:
+    """One week's counts (`week` the Monday the anomalies started in), or a whole series'
+    (`week` None)."""
+
+    week: dt.date | None
     total: int
     judged: int
     dismissed: dict[str, int]
@@ -326,16 +330,10 @@ class PrecisionCounts:
 
 
 @dataclass(frozen=True)
-class PrecisionWeek:
-    week: dt.date  # the Monday of the week the anomalies started in
-    counts: PrecisionCounts
-
-
-@dataclass(frozen=True)
 class PrecisionSeries:
     key: str
     label: str
-    weeks: list[PrecisionWeek]
+    weeks: list[PrecisionCounts]
     overall: PrecisionCounts
 
 
@@ -361,8 +359,9 @@ def _add(into: dict, row: dict) -> None:
             into[name] = into.get(name, 0) + value
 
 
-def _counts(row: dict) -> PrecisionCounts:
+def _counts(row: dict, week: dt.date | None = None) -> PrecisionCounts:
     return PrecisionCounts(
+        week=week,
         total=row.get("n", 0),
         judged=row.get("n_judged", 0),
         dismissed={reason: row.get(f"n_{reason}", 0) for reason in DISMISS_REASONS},
@@ -421,9 +420,7 @@ def precision_weekly(*, customers, start: dt.date, end: dt.date, by: str) -> lis
             PrecisionSeries(
                 key=key,
                 label=labels.get(key, key),
-                weeks=[
-                    PrecisionWeek(week=w, counts=_counts(by_key[key].get(w, {}))) for w in weeks
-                ],
+                weeks=[_counts(by_key[key].get(w, {}), w) for w in weeks],
                 overall=_counts(overall),
             )
         )

@@ -157,7 +157,7 @@ def test_weekly_precision_by_type(history, csm, django_assert_max_num_queries):
     weeks = [w.week for w in drop.weeks]
     assert weeks[0] == dt.date(2024, 12, 30) and weeks[-1] == dt.date(2025, 2, 24)
     assert len(weeks) == 9
-    by_week = {w.week: w.counts for w in drop.weeks}
+    by_week = {w.week: w for w in drop.weeks}
     assert (by_week[dt.date(2025, 1, 6)].judged, by_week[dt.date(2025, 1, 6)].mattered) == (2, 1)
     assert by_week[dt.date(2025, 1, 6)].precision.value == 1.0
     assert by_week[dt.date(2025, 1, 20)].precision.value == 0.0
