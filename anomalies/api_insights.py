@@ -17,13 +17,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .insights import MIN_ANOMALIES, MIN_EVENTS
-from .insights_query import PERIODS, InsightsQueryForm
+from .insights_query import PERIODS, insights_query_parse
 from .models import DismissReason
 from .selectors_insights import (
     PRECISION_GROUPINGS,
     effectiveness_report,
-    insights_scope,
-    outcome_window_days,
     precision_weekly,
 )
 
@@ -45,17 +43,13 @@ PERIOD_PARAMETERS = [
 
 
 def parse_query(request) -> dict:
-    """The validated query, or a 400 naming each bad field; "customers" is the scope."""
-    form = InsightsQueryForm(
-        request.query_params,
-        user=request.user,
-        today=timezone.localdate(),
-        window_days=outcome_window_days(),
+    """The validated query with the scope as "customers", or a 400 naming each bad field."""
+    form, query = insights_query_parse(
+        data=request.query_params, user=request.user, today=timezone.localdate()
     )
-    if not form.is_valid():
+    if query is None:
         raise ValidationError({name: list(messages) for name, messages in form.errors.items()})
-    query = form.cleaned_data
-    return query | {"customers": insights_scope(user=request.user, csm=query["csm"])}
+    return query
 
 
 class RateSerializer(serializers.Serializer):

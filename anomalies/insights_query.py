@@ -12,7 +12,7 @@ import datetime as dt
 from django import forms
 from django.contrib.auth import get_user_model
 
-from .selectors_insights import PRECISION_GROUPINGS
+from .selectors_insights import PRECISION_GROUPINGS, insights_scope, outcome_window_days
 
 # The default period: a year of anomalies whose outcome window has closed, so their rates are
 # final ("followed by churn within 90 days" cannot be known of last week's anomaly).
@@ -73,3 +73,13 @@ class InsightsQueryForm(forms.Form):
         data["by"] = data.get("by") or PRECISION_GROUPINGS[0]
         data["period"] = data.get("period") or PERIODS[0]
         return data
+
+
+def insights_query_parse(*, data, user, today: dt.date):
+    """(the bound form, its cleaned data with the scope's customers as "customers") or
+    (the form, None) when a field is invalid: the page, its CSV and the API all ask this."""
+    form = InsightsQueryForm(data, user=user, today=today, window_days=outcome_window_days())
+    if not form.is_valid():
+        return form, None
+    query = form.cleaned_data
+    return form, query | {"customers": insights_scope(user=user, csm=query["csm"])}
