@@ -17,12 +17,14 @@ from .insights import Rate
 
 WIDTH = 720
 LABEL_W = 170  # the row labels on the left
-PANEL_GAP = 24
-PANEL_W = (WIDTH - LABEL_W - PANEL_GAP - 10) // 2
-TOP = 40  # the panel titles and the legend
+PANEL_GAP = 40  # room for the last tick label of the left panel
+MARGIN_RIGHT = 22  # and of the right one
+PANEL_W = (WIDTH - LABEL_W - PANEL_GAP - MARGIN_RIGHT) // 2
+TOP = 30  # the panel titles
 ROW_H = 34
 BAR_H = 10
 AXIS_H = 22
+LEGEND_H = 22
 WITH_COLOR = "#3451b2"
 BASE_COLOR = "#98a2b3"
 WHISKER_COLOR = "#1d2433"
@@ -52,7 +54,7 @@ def outcome_rates_svg(*, title: str, rows: Sequence[ChartRow], window_days: int)
     for each row a bar of the rate after the anomaly and one of the base rate, each with its
     95 % interval as a whisker. One x scale for both panels, from 0 to the largest upper
     bound rounded up to a tenth."""
-    height = TOP + ROW_H * max(1, len(rows)) + AXIS_H
+    height = TOP + ROW_H * max(1, len(rows)) + AXIS_H + LEGEND_H
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {height}" '
         f'width="100%" role="img" aria-label="{escape(title)}" class="insights-chart">',
@@ -133,7 +135,7 @@ def _axis(x, x_max: float, *, top: float, bottom: float) -> list[str]:
 
 
 def _legend(height: int) -> list[str]:
-    y = 28
+    y = height - 6
     items = ((WITH_COLOR, "after the anomaly"), (BASE_COLOR, "base rate (accounts without)"))
     parts, left = [], LABEL_W
     for color, text in items:
