@@ -36,8 +36,9 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
+import numpy as np
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db.models import (
@@ -202,7 +203,7 @@ def effectiveness_report(
         .order_by()
     ):
         members[row[:3]].add(row[3])
-    cases = _account_windows(scope_ids=scope_ids, start=start, end=end, window=window)
+    cases = _AccountWindows(scope_ids=scope_ids, start=start, end=end, window_days=window_days)
 
     rows = []
     for group in groups:
@@ -247,65 +248,61 @@ def _row_order(row: EffectivenessRow):
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Cases:
-    total: int = 0
-    loss: int = 0
-    gain: int = 0
+    total: int
+    loss: int
+    gain: int
 
 
-@dataclass
 class _AccountWindows:
-    """Per account, its at-risk windows and how many of them had a loss or an expansion;
-    and the sums over the scope, from which a group's base subtracts its own accounts."""
+    """Per account of the scope, how many of its windows were at risk and how many of those
+    had a loss or an expansion: three integer arrays in the order of `scope_ids`, so a
+    group's base is the scope's sums minus its own accounts' (no loop over accounts)."""
 
-    by_account: dict = field(default_factory=dict)
-    all: _Cases = field(default_factory=_Cases)
+    def __init__(self, *, scope_ids, start: dt.date, end: dt.date, window_days: int):
+        self.index = {customer_id: i for i, customer_id in enumerate(scope_ids)}
+        n_windows = (end - start).days // window_days + 1
+        events = LifecycleEvent.objects.filter(
+            customer_id__in=scope_ids,
+            kind__in=(*LOSS_KINDS, *GAIN_KINDS),
+            date__lt=start + dt.timedelta(days=n_windows * window_days),
+        ).values_list("customer_id", "kind", "date")
+        rows = [(self.index[c], kind, (date - start).days) for c, kind, date in events]
+        account = np.array([r[0] for r in rows], dtype=np.int64)
+        kind = np.array([r[1] for r in rows], dtype=object)
+        day = np.array([r[2] for r in rows], dtype=np.int64)
+        n = len(self.index)
+
+        # An account is at risk in a window unless it churned before the window starts (a
+        # churn within the window is that window's loss).
+        first_churn = np.full(n, np.iinfo(np.int64).max)
+        churned = kind == LifecycleKind.CHURNED
+        np.minimum.at(first_churn, account[churned], day[churned])
+        window_start = np.arange(n_windows) * window_days
+        at_risk = first_churn[:, None] >= window_start[None, :]
+
+        which = day // window_days
+        inside = (day >= 0) & (which < n_windows)
+        loss = np.zeros((n, n_windows), dtype=bool)
+        gain = np.zeros((n, n_windows), dtype=bool)
+        is_loss = np.isin(kind, LOSS_KINDS)
+        loss[account[inside & is_loss], which[inside & is_loss]] = True
+        gain[account[inside & ~is_loss], which[inside & ~is_loss]] = True
+
+        self.total = at_risk.sum(axis=1)
+        self.loss = (loss & at_risk).sum(axis=1)
+        self.gain = (gain & at_risk).sum(axis=1)
 
     def without(self, accounts: Iterable) -> _Cases:
-        base = _Cases(self.all.total, self.all.loss, self.all.gain)
-        for account in accounts:
-            own = self.by_account.get(account)
-            if own is not None:
-                base.total -= own.total
-                base.loss -= own.loss
-                base.gain -= own.gain
-        return base
-
-
-def _account_windows(*, scope_ids, start, end, window) -> _AccountWindows:
-    starts = []
-    day = start
-    while day <= end:
-        starts.append(day)
-        day += window
-    events = LifecycleEvent.objects.filter(
-        customer_id__in=scope_ids,
-        kind__in=(*LOSS_KINDS, *GAIN_KINDS),
-        date__lt=starts[-1] + window,
-    ).values_list("customer_id", "kind", "date")
-    by_customer = defaultdict(list)
-    for customer_id, kind, date in events:
-        by_customer[customer_id].append((kind, date))
-
-    cases = _AccountWindows()
-    for customer_id in scope_ids:
-        own = _Cases()
-        history = by_customer.get(customer_id, ())
-        churned = min((d for k, d in history if k == LifecycleKind.CHURNED), default=None)
-        for first in starts:
-            if churned is not None and churned < first:
-                break  # gone before this window: no longer at risk
-            last = first + window
-            kinds = {k for k, d in history if first <= d < last}
-            own.total += 1
-            own.loss += bool(kinds.intersection(LOSS_KINDS))
-            own.gain += bool(kinds.intersection(GAIN_KINDS))
-        cases.by_account[customer_id] = own
-        cases.all.total += own.total
-        cases.all.loss += own.loss
-        cases.all.gain += own.gain
-    return cases
+        """The cases of the scope's accounts other than `accounts`."""
+        keep = np.ones(len(self.index), dtype=bool)
+        keep[[self.index[a] for a in accounts if a in self.index]] = False
+        return _Cases(
+            total=int(self.total[keep].sum()),
+            loss=int(self.loss[keep].sum()),
+            gain=int(self.gain[keep].sum()),
+        )
 
 
 # --- Precision --------------------------------------------------------------------------
@@ -395,11 +392,12 @@ def precision_weekly(*, customers, start: dt.date, end: dt.date, by: str) -> lis
     )
     labels = _labels(by=by, rows=rows)
     if by == "sensitivity":
-        configs = detection_config_for_series(
-            series=[(row["customer_id"], row["metric_type"]) for row in rows]
-        )
-        for row, config in zip(rows, configs, strict=True):
-            row["key"] = str(config.config.sensitivity)
+        # A series has a row per week: resolve each series once.
+        series = sorted({(row["customer_id"], row["metric_type"]) for row in rows}, key=str)
+        configs = detection_config_for_series(series=series)
+        preset = {pair: str(c.config.sensitivity) for pair, c in zip(series, configs, strict=True)}
+        for row in rows:
+            row["key"] = preset[row["customer_id"], row["metric_type"]]
     else:
         for row in rows:
             value = row[columns[0]]
