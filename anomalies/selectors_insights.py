@@ -143,10 +143,6 @@ class EffectivenessRow:
     def dismissed_share(self, reason: str) -> float | None:
         return self.dismissed[reason] / self.count if self.count else None
 
-    @property
-    def type_label(self) -> str:
-        return vocabulary.AnomalyType(self.anomaly_type).label
-
 
 @dataclass(frozen=True)
 class Effectiveness:

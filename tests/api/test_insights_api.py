@@ -71,6 +71,8 @@ def test_another_csm_sees_none_of_alices_anomalies(history, other_api):
     body = _get(other_api, EFFECTIVENESS, **PERIOD)
     assert body["accounts"] == 1
     assert sum(r["count"] for r in body["rows"]) == 1
+    precision = _get(other_api, PRECISION, by="csm", **PERIOD)
+    assert [(s["label"], s["overall"]["total"]) for s in precision["series"]] == [("Bob Other", 1)]
 
 
 @pytest.mark.parametrize("url", [EFFECTIVENESS, PRECISION])
