@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import api
+from . import api, api_insights
 
 analytics = [
     path("anomalies", api.AnomalyListApi.as_view(), name="api-anomaly-list"),
@@ -19,6 +19,8 @@ analytics = [
     ),
     path("scans/<uuid:run_id>", api.ScanDetailApi.as_view(), name="api-scan-detail"),
     path("settings", api.SettingsApi.as_view(), name="api-settings"),
+    path("effectiveness", api_insights.EffectivenessApi.as_view(), name="api-effectiveness"),
+    path("precision", api_insights.PrecisionApi.as_view(), name="api-precision"),
 ]
 
 # Mounted at /api/. One account's anomalies sit under its customer URL; they are routed here

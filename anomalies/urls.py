@@ -1,6 +1,6 @@
 from django.urls import path
 
-from .views import customer, portfolio, table
+from .views import customer, insights, portfolio, table
 from .views import sensitivity as sensitivity_views
 
 urlpatterns = [
@@ -13,4 +13,10 @@ urlpatterns = [
     path("anomalies/", table.anomaly_table, name="anomaly-table"),
     path("anomalies/export.csv", table.anomaly_export, name="anomaly-export"),
     path("anomalies/<uuid:anomaly_id>/action", portfolio.anomaly_action, name="anomaly-action"),
+    path("insights/", insights.insights, name="insights"),
+    path(
+        "insights/effectiveness.csv",
+        insights.insights_effectiveness_csv,
+        name="insights-effectiveness-csv",
+    ),
 ]

@@ -12,6 +12,7 @@ CSM_PAGES = [
     "/anomalies/",
     "/customers/",
     "/settings/",
+    "/insights/",
     "/notifications/",
     "/notifications/preferences/",
 ]
