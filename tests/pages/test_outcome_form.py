@@ -44,7 +44,10 @@ def test_the_card_shows_a_derived_outcome_and_the_actions(client, csm, account, 
 
     html = client.get(reverse("customer-detail", args=[account.pk])).content.decode()
 
-    assert "derived from the lifecycle change of Apr 12, 2025: contracted, ARR $50,000 → $30,000" in html
+    assert (
+        "derived from the lifecycle change of Apr 12, 2025: contracted, ARR $50,000 → $30,000"
+        in html
+    )
     assert "Schedule training" in html
     assert f'action="{reverse("anomaly-outcome", args=[anomaly.pk])}"' in html
 
