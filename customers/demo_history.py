@@ -133,7 +133,9 @@ def generate_history(data: DemoData, *, seed: int) -> DemoHistory:
     accounts = [a for a in data.accounts if a.external_id not in story_ids]
     order = rng.permutation(len(accounts))
     n = len(accounts)
-    n_churn = min(n, max(SURPRISE_CHURNS + 1, round(CHURN_SHARE * n)))
+    n_churn = min(n, round(CHURN_SHARE * n))
+    # A small portfolio (the tests' dozen accounts) has fewer churns, warned ones first.
+    surprises = min(SURPRISE_CHURNS, n_churn // 3)
     n_contract = min(n - n_churn, round(CONTRACTION_SHARE * n))
     n_expand = min(n - n_churn - n_contract, round(EXPANSION_SHARE * n))
     churners = [accounts[i] for i in order[:n_churn]]
@@ -148,8 +150,8 @@ def generate_history(data: DemoData, *, seed: int) -> DemoHistory:
         # The account did not renew: its anniversary is the churn.
         anniversaries[account.external_id] = day
         builder.change(account, "churned", day, account.arr, 0, rng.choice(_CHURN_NOTES))
-        if i >= SURPRISE_CHURNS:
-            builder.warnings_before_churn(account, day, dismissed_feature_drop=i == SURPRISE_CHURNS)
+        if i >= surprises:
+            builder.warnings_before_churn(account, day, dismissed_feature_drop=i == surprises)
 
     for i, account in enumerate(contracting):
         day = builder.day_between(builder.first + timedelta(days=60), last)
