@@ -92,15 +92,22 @@ def test_losses_on_core_metrics_precede_churn_far_above_the_base_rate(data, hist
     base_rate = sum(a.external_id in history.churned_on for a in unwarned) / len(unwarned)
 
     assert len(losses) >= 20
-    assert 0 < base_rate < 0.1  # some accounts churn without warning
+    assert 0 < base_rate < 0.15  # some accounts churn without warning
     assert share / base_rate > 3
 
 
-def test_spikes_precede_expansions(history):
-    spikes = [a for a in history.anomalies if a.anomaly_type == "spike"]
+def test_login_spikes_precede_expansions_far_above_the_base_rate(data, history):
+    spikes = [a for a in history.anomalies if a.anomaly_type == "spike" and a.metric == "logins"]
     expanded = sum(followed_by(a, history.changes, "expanded") for a in spikes)
-    assert len(spikes) >= 10
-    assert expanded / len(spikes) > 0.3
+    spiked = {a.external_id for a in spikes}
+    others = [a for a in data.accounts if a.external_id not in spiked]
+    expanded_accounts = {c.external_id for c in history.changes if c.kind == "expanded"}
+    base_rate = sum(a.external_id in expanded_accounts for a in others) / len(others)
+
+    # At least 20: the effectiveness table's bar for a group that is not a small sample.
+    assert len(spikes) >= 20
+    assert 0 < base_rate < 0.15
+    assert expanded / len(spikes) / base_rate > 2
 
 
 def test_feature_drops_are_mostly_dismissed_false_positives(history):
