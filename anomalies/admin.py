@@ -20,6 +20,7 @@ from .models import (
     UsageAnomaly,
 )
 from .services.anomalies import anomaly_dismiss
+from .services.outcomes import outcomes_derive
 from .text import anomaly_sentence
 
 # Enough of a note in the data-quality list for a cohort and a handful of account names.
@@ -90,7 +91,7 @@ class AnomalyActionInline(admin.TabularInline):
 @admin.register(UsageAnomaly)
 class UsageAnomalyAdmin(admin.ModelAdmin):
     inlines = [AnomalyActionInline]
-    actions = ["bulk_dismiss"]
+    actions = ["bulk_dismiss", "derive_outcomes"]
     list_display = [
         "customer",
         "metric_type",
@@ -109,12 +110,14 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
         "detected_at",
         "direction",
         "figures_clamped",
+        "outcome",
+        "outcome_derived",
         ("customer__csm", admin.RelatedOnlyFieldListFilter),
     ]
     search_fields = ["customer__name", "customer__external_id", "metric_type"]
     date_hierarchy = "detected_at"
     list_select_related = ["customer"]
-    raw_id_fields = ["customer", "dismissed_by"]
+    raw_id_fields = ["customer", "dismissed_by", "outcome_event", "outcome_set_by"]
     readonly_fields = ["id", "summary", "duration", "created_at", "updated_at", "last_evaluated_at"]
 
     @admin.display(description="severity", ordering="severity")
@@ -171,6 +174,17 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
             "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
         }
         return TemplateResponse(request, "admin/anomalies/dismiss_confirmation.html", context)
+
+    @admin.action(
+        description="Derive outcomes again from lifecycle changes", permissions=["change"]
+    )
+    def derive_outcomes(self, request, queryset):
+        """Outcomes set by a CSM are kept (anomalies.services.outcomes)."""
+        changed = outcomes_derive(
+            customer_ids=queryset.order_by().values_list("customer_id", flat=True).distinct(),
+            anomaly_ids=queryset.values_list("pk", flat=True),
+        )
+        self.message_user(request, f"{changed} outcome(s) changed.", messages.SUCCESS)
 
 
 @admin.register(DetectionSettings)

@@ -22,7 +22,7 @@ from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
 from . import selectors
 from .filters import AnomalyFilterSet, CustomerAnomalyFilterSet
-from .models import DismissReason, ScanRun, Sensitivity, UsageAnomaly
+from .models import DismissReason, Outcome, ScanRun, Sensitivity, UsageAnomaly
 from .selectors import SUMMARY_DAYS
 from .serializers import (
     AnomalyDetailSerializer,
@@ -32,6 +32,7 @@ from .serializers import (
 )
 from .services.anomalies import anomaly_dismiss, anomaly_reopen
 from .services.detection_settings import settings_save
+from .services.outcomes import anomaly_outcome_set
 from .services.scans import ScanAlreadyRunning, ScanNotQueued, scan_start
 from .text import anomaly_summary_line
 from .throttles import ScanThrottle
@@ -140,8 +141,36 @@ class AnomalyReopenApi(APIView):
         return Response(AnomalySerializer(_reloaded(anomaly)).data)
 
 
+class AnomalyOutcomeApi(APIView):
+    """What the anomaly led to, in the CSM's words: churned, contracted, expanded, renewed,
+    no_impact, or unknown (no judgement: the outcome is derived from the account's lifecycle
+    changes again). A CSM's outcome is never overwritten by a derived one."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "OutcomeInput"
+
+        outcome = serializers.ChoiceField(choices=Outcome.choices)
+        note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH)
+
+    @extend_schema(request=InputSerializer, responses=AnomalySerializer)
+    def put(self, request, anomaly_id):
+        anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        anomaly = anomaly_outcome_set(
+            anomaly=anomaly,
+            user=request.user,
+            outcome=data.validated_data["outcome"],
+            note=data.validated_data.get("note", ""),
+        )
+        return Response(AnomalySerializer(_reloaded(anomaly)).data)
+
+
 def _reloaded(anomaly: UsageAnomaly) -> UsageAnomaly:
-    return UsageAnomaly.objects.select_related("customer", "dismissed_by").get(pk=anomaly.pk)
+    return selectors.anomaly_list_with_record(
+        UsageAnomaly.objects.select_related("customer", "dismissed_by")
+    ).get(pk=anomaly.pk)
 
 
 class ScanStartApi(APIView):

@@ -17,6 +17,11 @@ analytics = [
         api.AnomalyReopenApi.as_view(),
         name="api-anomaly-reopen",
     ),
+    path(
+        "anomalies/<uuid:anomaly_id>/outcome",
+        api.AnomalyOutcomeApi.as_view(),
+        name="api-anomaly-outcome",
+    ),
     path("scans/<uuid:run_id>", api.ScanDetailApi.as_view(), name="api-scan-detail"),
     path("settings", api.SettingsApi.as_view(), name="api-settings"),
     path("effectiveness", api_insights.EffectivenessApi.as_view(), name="api-effectiveness"),

@@ -7,9 +7,15 @@ class AnomaliesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
+        from customers.signals import lifecycle_changed
+
         from . import checks  # noqa: F401  (registers the system checks)
+        from .services.outcomes import outcomes_on_lifecycle_changed
 
         post_migrate.connect(_schedule_after_migrate, sender=self)
+        # Lifecycle changes recorded in customers derive the outcomes of this app's anomalies
+        # (see anomalies.services.outcomes for why a signal, and why synchronous).
+        lifecycle_changed.connect(outcomes_on_lifecycle_changed, dispatch_uid="anomaly-outcomes")
 
 
 def _schedule_after_migrate(sender, using, **kwargs):

@@ -31,3 +31,17 @@ def scan_timeouts_check(app_configs, **kwargs):
             )
         )
     return errors
+
+
+@register()
+def outcome_window_check(app_configs, **kwargs):
+    window = settings.ANOMALY_OUTCOME_WINDOW_DAYS
+    if window < 0:
+        return [
+            Error(
+                f"ANOMALY_OUTCOME_WINDOW_DAYS ({window}) must be 0 or more: the days after an "
+                "anomaly in which a lifecycle change becomes its outcome.",
+                id="anomalies.E003",
+            )
+        ]
+    return []

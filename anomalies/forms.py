@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
 from customers.validators import NOTE_MAX_LENGTH
 
-from .models import ActionKind, DismissReason, Sensitivity
+from .models import ActionKind, DismissReason, Outcome, Sensitivity
 
 
 class SettingsForm(forms.Form):
@@ -71,6 +71,15 @@ class DismissForm(forms.Form):
         if data.get("until") and data.get("reason") != DismissReason.EXPECTED:
             self.add_error("until", "Only an 'expected' dismissal takes an until date.")
         return data
+
+
+class OutcomeForm(forms.Form):
+    """What the anomaly led to, as the CSM sees it (the outcome API's rules)."""
+
+    outcome = forms.ChoiceField(choices=Outcome.choices)
+    note = forms.CharField(
+        required=False, max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
 
 class ActionForm(forms.Form):

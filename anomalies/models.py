@@ -54,6 +54,21 @@ class Outcome(models.TextChoices):
     UNKNOWN = "unknown", "Unknown"
 
 
+def outcome_event_deleted(collector, field, sub_objs, using):
+    """on_delete of UsageAnomaly.outcome_event: an outcome derived from a deleted lifecycle
+    change goes back to unknown, since a derived outcome must name its change (a plain
+    SET_NULL would break that constraint, and with it the deletion of a customer). The
+    lifecycle services derive outcomes again before they delete a change; this catches the
+    deletions that bypass them (a customer's cascade, the shell). The updates run in the
+    order added, so the row is never derived without an event in between."""
+    # A list, not a filtered queryset: that would be re-read after the first update below.
+    derived = [anomaly for anomaly in sub_objs if anomaly.outcome_derived]
+    model = field.model
+    collector.add_field_update(model._meta.get_field("outcome_derived"), False, derived)
+    collector.add_field_update(model._meta.get_field("outcome"), Outcome.UNKNOWN.value, derived)
+    collector.add_field_update(field, None, sub_objs)
+
+
 class Confidence(models.TextChoices):
     NORMAL = "normal", "Normal"
     LOW = "low", "Low (short history)"
@@ -136,7 +151,7 @@ class UsageAnomaly(models.Model):
         "customers.LifecycleEvent",
         null=True,
         blank=True,
-        on_delete=models.SET_NULL,
+        on_delete=outcome_event_deleted,
         related_name="anomalies",
         help_text="The lifecycle change the outcome was derived from.",
     )

@@ -3,7 +3,7 @@
 import datetime as dt
 
 import numpy as np
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from customers.models import UsageMetric
@@ -11,7 +11,7 @@ from customers.selectors import customer_list_visible
 
 from .detection import series_trace
 from .filters import AnomalyFilterSet
-from .models import DetectionSettings, ScanRun, UsageAnomaly, scan_scope_key
+from .models import AnomalyAction, DetectionSettings, ScanRun, UsageAnomaly, scan_scope_key
 from .scan_inputs import detection_configs, series_batch, usage_frame
 
 # Days shown around an anomaly: enough history to see the baseline, some after it.
@@ -28,12 +28,20 @@ def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
     return qs.filter(customer__csm=user)
 
 
+def anomaly_list_with_record(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomaly]:
+    """`qs` with what the anomaly's record shows (its outcome, the lifecycle change it was
+    derived from, the actions taken), in one more query for the actions of a whole page."""
+    return qs.select_related("outcome_event", "outcome_set_by").prefetch_related(
+        Prefetch("actions", queryset=AnomalyAction.objects.select_related("user"))
+    )
+
+
 def anomaly_list_filtered(
     *, user, filters: AnomalyFilterSet, customer=None
 ) -> QuerySet[UsageAnomaly]:
     """Visible anomalies (of one customer, if given), narrowed and ordered by a validated
     AnomalyFilterSet: the API's lists, the table page and its export."""
-    qs = anomaly_list_visible(user=user)
+    qs = anomaly_list_with_record(anomaly_list_visible(user=user))
     if customer is not None:
         qs = qs.filter(customer=customer)
     return filters.filter_queryset(qs)
@@ -58,7 +66,9 @@ def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAno
 
 
 def anomaly_get_visible(*, user, anomaly_id) -> UsageAnomaly:
-    anomaly = anomaly_list_visible(user=user).filter(pk=anomaly_id).first()
+    anomaly = (
+        anomaly_list_with_record(anomaly_list_visible(user=user)).filter(pk=anomaly_id).first()
+    )
     if anomaly is None:
         raise Http404("No such anomaly.")
     return anomaly

@@ -3,15 +3,18 @@
 from rest_framework import serializers
 
 from customers.metrics import METRIC_MAX_LENGTH
-from customers.models import Severity
+from customers.models import LifecycleKind, Severity
 
 from .models import (
+    ActionKind,
+    AnomalyAction,
     AnomalyStatus,
     AnomalyType,
     Confidence,
     DetectionSettings,
     Direction,
     DismissReason,
+    Outcome,
     ScanRun,
     Sensitivity,
     UsageAnomaly,
@@ -22,6 +25,28 @@ from .text import anomaly_sentence, evidence_explanation
 class CustomerRefSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
+
+
+class OutcomeEventSerializer(serializers.Serializer):
+    """The lifecycle change a derived outcome came from."""
+
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=LifecycleKind.choices)
+    date = serializers.DateField()
+    # As the lifecycle API writes them (customers.api.LifecycleEventSerializer).
+    arr_before = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+    arr_after = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
+
+
+class AnomalyActionSerializer(serializers.ModelSerializer):
+    """What was done about the anomaly (contact, training, expansion call, dismissal...)."""
+
+    kind = serializers.ChoiceField(choices=ActionKind.choices)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = AnomalyAction
+        fields = ["kind", "note", "user", "created_at"]
 
 
 class AnomalySerializer(serializers.ModelSerializer):
@@ -49,6 +74,13 @@ class AnomalySerializer(serializers.ModelSerializer):
     dismissed_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
     )
+    # The record the learning loop reads: what happened afterwards and what was done.
+    outcome = serializers.ChoiceField(choices=Outcome.choices)
+    outcome_set_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+    outcome_event = OutcomeEventSerializer(allow_null=True, read_only=True)
+    actions = AnomalyActionSerializer(many=True, read_only=True)
 
     class Meta:
         model = UsageAnomaly
@@ -84,6 +116,13 @@ class AnomalySerializer(serializers.ModelSerializer):
             "dismiss_reason",
             "dismiss_note",
             "dismissed_until",
+            "outcome",
+            "outcome_derived",
+            "outcome_note",
+            "outcome_set_at",
+            "outcome_set_by",
+            "outcome_event",
+            "actions",
         ]
 
     def get_duration_days(self, anomaly) -> int:

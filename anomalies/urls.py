@@ -9,6 +9,7 @@ urlpatterns = [
     path("customers/<uuid:customer_id>/rescan", customer.customer_rescan, name="customer-rescan"),
     path("anomalies/<uuid:anomaly_id>/dismiss", customer.anomaly_dismiss, name="anomaly-dismiss"),
     path("anomalies/<uuid:anomaly_id>/reopen", customer.anomaly_reopen, name="anomaly-reopen"),
+    path("anomalies/<uuid:anomaly_id>/outcome", customer.anomaly_outcome, name="anomaly-outcome"),
     path("settings/", sensitivity_views.sensitivity, name="sensitivity"),
     path("anomalies/", table.anomaly_table, name="anomaly-table"),
     path("anomalies/export.csv", table.anomaly_export, name="anomaly-export"),

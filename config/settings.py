@@ -182,6 +182,9 @@ SPECTACULAR_SETTINGS = {
         "AnomalyStatusEnum": "anomalies.models.AnomalyStatus",
         "ScanStatusEnum": "anomalies.models.ScanStatus",
         "DismissReasonEnum": "anomalies.models.DismissReason",
+        "OutcomeEnum": "anomalies.models.Outcome",
+        "ActionKindEnum": "anomalies.models.ActionKind",
+        "LifecycleKindEnum": "customers.models.LifecycleKind",
     },
 }
 
@@ -290,6 +293,11 @@ SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 # year the engine gets (two, here; its two-week search either side and a six-week look back
 # included), plus its 12-week window and 6-week replay.
 SCAN_HISTORY_DAYS = env.int("SCAN_HISTORY_DAYS", default=2 * 364 + 14 + 42 + 84 + 42)
+# The learning loop: a lifecycle change (churn, contraction, renewal, expansion) up to this
+# many days after an anomaly started becomes that anomaly's derived outcome. 90 days is one
+# quarter: long enough for a usage drop to show up as a lost renewal, short enough that an
+# unrelated change a year later is not blamed on it.
+ANOMALY_OUTCOME_WINDOW_DAYS = env.int("ANOMALY_OUTCOME_WINDOW_DAYS", default=90)
 
 # --- Accounts: login lockout and password-reset limits ----------------------------------
 # django-axes counts failed logins in the database (no shared cache needed across gunicorn

@@ -2,7 +2,16 @@ from django.contrib import admin
 from django.db.models import Count, Max
 from django.utils.html import format_html, format_html_join
 
-from .models import Customer, HealthScoreHistory, RiskSignal, UsageMetric
+from .models import Customer, HealthScoreHistory, LifecycleEvent, RiskSignal, UsageMetric
+from .services import lifecycle_changed_apply, lifecycle_events_delete
+
+
+class LifecycleEventInline(admin.TabularInline):
+    model = LifecycleEvent
+    fields = ["kind", "date", "arr_before", "arr_after", "note", "source", "recorded_by"]
+    readonly_fields = ["source", "recorded_by"]
+    ordering = ["-date"]
+    extra = 0
 
 
 @admin.register(Customer)
@@ -27,6 +36,24 @@ class CustomerAdmin(admin.ModelAdmin):
     search_fields = ["name", "external_id", "contact_email"]
     list_select_related = ["csm"]
     readonly_fields = ["id", "usage_summary", "created_at", "updated_at"]
+    inlines = [LifecycleEventInline]
+
+    def save_formset(self, request, form, formset, change):
+        if formset.model is not LifecycleEvent:
+            return super().save_formset(request, form, formset, change)
+        # Through the lifecycle services, so a churn marks the account and the anomalies'
+        # outcomes follow (customers.signals.lifecycle_changed), as from the API or an import.
+        events = formset.save(commit=False)
+        lifecycle_events_delete(
+            events=LifecycleEvent.objects.filter(pk__in=[e.pk for e in formset.deleted_objects])
+        )
+        for event in events:
+            _mark_recorded(event, request.user)
+            event.save()
+        formset.save_m2m()
+        if events:
+            lifecycle_changed_apply(events=events)
+        return None
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_metric_rows=Count("usage"))
@@ -89,3 +116,35 @@ class HealthScoreHistoryAdmin(admin.ModelAdmin):
     list_select_related = ["customer"]
     raw_id_fields = ["customer"]
     date_hierarchy = "date"
+
+
+def _mark_recorded(event: LifecycleEvent, user) -> None:
+    if event._state.adding:
+        event.source = LifecycleEvent.Source.ADMIN
+    event.recorded_by = user
+
+
+@admin.register(LifecycleEvent)
+class LifecycleEventAdmin(admin.ModelAdmin):
+    list_display = ["customer", "kind", "date", "arr_before", "arr_after", "source", "recorded_by"]
+    list_filter = ["kind", "source"]
+    search_fields = ["customer__name", "customer__external_id", "note"]
+    list_select_related = ["customer", "recorded_by"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["id", "source", "recorded_by", "created_at"]
+    date_hierarchy = "date"
+
+    def save_model(self, request, obj, form, change):
+        # A change moved to another account leaves the old one's outcomes to derive again.
+        before = form.initial.get("customer") if change else None
+        _mark_recorded(obj, request.user)
+        super().save_model(request, obj, form, change)
+        lifecycle_changed_apply(
+            events=[obj], also_customer_ids=[before] if before and before != obj.customer_id else []
+        )
+
+    def delete_model(self, request, obj):
+        lifecycle_events_delete(events=LifecycleEvent.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        lifecycle_events_delete(events=queryset)

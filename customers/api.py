@@ -10,16 +10,18 @@ from rest_framework.views import APIView
 from config.api import PAGE_PARAMETERS, page_of, paginated_response
 
 from . import ingest
+from .lifecycle import ARR_DECIMAL_PLACES, ARR_MAX_DIGITS, arr_problem
 from .limits import usage_limits
-from .models import Customer
+from .models import Customer, LifecycleEvent, LifecycleKind, LifecycleSource
 from .selectors import (
     customer_get_visible,
     customer_list_visible,
     customer_list_with_open_anomalies,
     customer_metrics,
+    lifecycle_list,
 )
-from .services import customer_calendar_update, usage_ingest
-from .validators import SEARCH_MAX_LENGTH
+from .services import customer_calendar_update, lifecycle_record, usage_ingest
+from .validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
 
 class _JsonParser(JSONParser):
@@ -234,3 +236,89 @@ class CustomerDetailApi(APIView):
         customer = customer_list_with_open_anomalies(user=request.user).filter(pk=customer.pk).get()
         customer.metrics = customer_metrics(customer=customer)
         return Response(self.OutputSerializer(customer).data)
+
+
+class LifecycleEventSerializer(serializers.ModelSerializer):
+    kind = serializers.ChoiceField(choices=LifecycleKind.choices)
+    source = serializers.ChoiceField(choices=LifecycleSource.choices)
+    recorded_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = LifecycleEvent
+        ref_name = "LifecycleEvent"
+        fields = [
+            "id",
+            "kind",
+            "date",
+            "arr_before",
+            "arr_after",
+            "note",
+            "source",
+            "recorded_by",
+            "created_at",
+        ]
+
+
+def _arr_input_field():
+    return serializers.DecimalField(
+        max_digits=ARR_MAX_DIGITS,
+        decimal_places=ARR_DECIMAL_PLACES,
+        min_value=0,
+        required=False,
+        allow_null=True,
+    )
+
+
+class CustomerLifecycleApi(APIView):
+    """An account's lifecycle changes (churned, contracted, renewed, expanded), newest first;
+    PUT records one. Recording the same kind on the same day again updates it (201 when new,
+    200 when updated). A churn marks the account churned; the outcomes of its anomalies are
+    derived again."""
+
+    class InputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "LifecycleInput"
+
+        kind = serializers.ChoiceField(choices=LifecycleKind.choices)
+        date = serializers.DateField()
+        arr_before = _arr_input_field()
+        arr_after = _arr_input_field()
+        note = serializers.CharField(required=False, allow_blank=True, max_length=NOTE_MAX_LENGTH)
+
+        def validate_date(self, value):
+            # The bounds of every usage date (and of the model's validator, in admin).
+            _, message = ingest.parse_date(value.isoformat(), limits=usage_limits())
+            if message:
+                raise serializers.ValidationError(message)
+            return value
+
+        def validate(self, data):
+            problem = arr_problem(data["kind"], data.get("arr_before"), data.get("arr_after"))
+            if problem:
+                field, message = problem
+                raise serializers.ValidationError({field: message})
+            return data
+
+    @extend_schema(responses=LifecycleEventSerializer(many=True))
+    def get(self, request, customer_id):
+        customer = customer_get_visible(user=request.user, customer_id=customer_id)
+        events = lifecycle_list(customer=customer)
+        return Response(LifecycleEventSerializer(events, many=True).data)
+
+    @extend_schema(
+        request=InputSerializer,
+        responses={200: LifecycleEventSerializer, 201: LifecycleEventSerializer},
+    )
+    def put(self, request, customer_id):
+        customer = customer_get_visible(user=request.user, customer_id=customer_id)
+        data = self.InputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event, created = lifecycle_record(
+            customer=customer, source=LifecycleSource.API, user=request.user, **data.validated_data
+        )
+        return Response(
+            LifecycleEventSerializer(event).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

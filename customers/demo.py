@@ -36,12 +36,9 @@ MIN_DAYS = 42
 # Company names are prefix x core pairs: 40 x 25 of them.
 MAX_ACCOUNTS = 1000
 HEALTH_DAYS = 90
-# Renewal dates: the story accounts' (days after as_of), and for the others a share of them
-# with one drawn between the bounds, from a stream of its own so no other value moves.
+# The story accounts' next renewal, in days after as_of: DataFlow's drop comes 45 days before
+# its renewal. The other accounts renew on their anniversaries (demo_history).
 STORY_RENEWAL_DAYS = {"demo-0001": 45, "demo-0002": 130, "demo-0003": 75}
-RENEWAL_SHARE = 0.85
-RENEWAL_DAYS_RANGE = (10, 365)
-RENEWAL_STREAM = 3
 
 
 @dataclass(frozen=True)
@@ -422,22 +419,6 @@ def health_history(data: DemoData, *, days: int = HEALTH_DAYS) -> pd.DataFrame:
             "usage_component": usage.ravel(),
         }
     )
-
-
-def renewal_dates(data: DemoData, *, seed: int = DEFAULT_SEED) -> dict[str, date | None]:
-    """Each account's next renewal (None for some generated accounts: not every contract is
-    on file): the stories' fixed ones, the others drawn from their own stream."""
-    rng = np.random.default_rng([seed, RENEWAL_STREAM])
-    n = len(data.accounts)
-    has = rng.random(n) < RENEWAL_SHARE
-    low, high = RENEWAL_DAYS_RANGE
-    ahead = rng.integers(low, high + 1, n)
-    return {
-        a.external_id: data.as_of + timedelta(days=STORY_RENEWAL_DAYS[a.external_id])
-        if a.external_id in STORY_RENEWAL_DAYS
-        else (data.as_of + timedelta(days=int(ahead[i])) if has[i] else None)
-        for i, a in enumerate(data.accounts)
-    }
 
 
 def _generated_accounts(

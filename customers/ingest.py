@@ -13,7 +13,7 @@ import io
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 
@@ -79,6 +79,13 @@ class UsageRecord:
     def key(self) -> tuple[str, str, date]:
         return (self.customer_external_id, self.metric, self.date)
 
+    @property
+    def key_text(self) -> str:
+        return (
+            f"customer {self.customer_external_id!r}, metric {self.metric!r}, "
+            f"date {self.date.isoformat()}"
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class RowError:
@@ -106,7 +113,9 @@ class UsageFileError(ValueError):
 # --- Single values ---------------------------------------------------------------------
 
 
-def _text(raw: object, field: str, *, required: bool, max_length: int) -> tuple[str, str | None]:
+def parse_text(
+    raw: object, field: str, *, required: bool, max_length: int
+) -> tuple[str, str | None]:
     """(cleaned text, error message or None)."""
     if raw is None or raw == "":
         return "", f"{field} is missing" if required else None
@@ -198,7 +207,7 @@ def parse_record(
         if name not in KNOWN_FIELDS:
             errors.append(RowError(ref, str(name), f"unknown field {name!r}"))
 
-    external_id, message = _text(
+    external_id, message = parse_text(
         raw.get("customer_external_id"),
         "customer_external_id",
         required=True,
@@ -207,7 +216,7 @@ def parse_record(
     if message:
         errors.append(RowError(ref, "customer_external_id", message))
 
-    metric, message = _text(
+    metric, message = parse_text(
         raw.get("metric"), "metric", required=True, max_length=METRIC_MAX_LENGTH
     )
     message = message or metric_error(metric)
@@ -222,7 +231,7 @@ def parse_record(
     if message:
         errors.append(RowError(ref, "value", message))
 
-    name, message = _text(
+    name, message = parse_text(
         raw.get("customer_name"),
         "customer_name",
         required=False,
@@ -237,20 +246,27 @@ def parse_record(
 
 
 def _batch(parsed: Iterable[UsageRecord | list[RowError]], *, ref_label: str) -> UsageBatch:
-    """Collect parsed records, rejecting every record whose key occurs more than once.
+    records, errors = unique_records(parsed, ref_label=ref_label)
+    return UsageBatch(records=records, errors=errors)
+
+
+def unique_records(parsed: Iterable, *, ref_label: str) -> tuple[tuple, tuple[RowError, ...]]:
+    """Collect parsed records (each a record with `ref`, `key` and `key_text`, or a list of
+    RowError), rejecting every record whose key occurs more than once. Returns (records,
+    errors sorted by ref).
 
     All copies are rejected, not just the later ones: when two lines disagree there is no
     telling which value is right, and silently keeping the first would hide the conflict.
     """
-    records: list[UsageRecord] = []
+    records: list = []
     errors: list[RowError] = []
     refs_by_key: defaultdict[tuple, list[int]] = defaultdict(list)
     for item in parsed:
-        if isinstance(item, UsageRecord):
+        if isinstance(item, list):
+            errors.extend(item)
+        else:
             records.append(item)
             refs_by_key[item.key].append(item.ref)
-        else:
-            errors.extend(item)
 
     duplicated = {key: refs for key, refs in refs_by_key.items() if len(refs) > 1}
     if duplicated:
@@ -261,19 +277,17 @@ def _batch(parsed: Iterable[UsageRecord | list[RowError]], *, ref_label: str) ->
                 kept.append(record)
                 continue
             others = ", ".join(str(r) for r in refs if r != record.ref)
-            customer, metric, day = record.key
             errors.append(
                 RowError(
                     record.ref,
                     None,
-                    f"duplicate of {ref_label} {others}: customer {customer!r}, "
-                    f"metric {metric!r}, date {day.isoformat()} given more than once",
+                    f"duplicate of {ref_label} {others}: {record.key_text} given more than once",
                 )
             )
         records = kept
 
     errors.sort(key=lambda e: e.ref)
-    return UsageBatch(records=tuple(records), errors=tuple(errors))
+    return tuple(records), tuple(errors)
 
 
 def parse_records(items: Iterable[object], *, limits: UsageLimits = NO_CLOCK_LIMITS) -> UsageBatch:
@@ -302,6 +316,18 @@ def errors_report(errors: Sequence[RowError]) -> dict:
     }
 
 
+def errors_lines(errors: Sequence[RowError]) -> list[str]:
+    """The first ERRORS_SHOWN errors of a CSV file as `line N [field]: message`, and a last
+    line saying how many more there are: what the import commands print."""
+    lines = []
+    for error in errors[:ERRORS_SHOWN]:
+        column = f" [{error.field}]" if error.field else ""
+        lines.append(f"line {error.ref}{column}: {error.message}")
+    if len(errors) > ERRORS_SHOWN:
+        lines.append(f"... and {len(errors) - ERRORS_SHOWN:,} more")
+    return lines
+
+
 # --- CSV -------------------------------------------------------------------------------
 
 
@@ -326,23 +352,25 @@ def _encoding_error(fields: list[str]) -> str | None:
     return None
 
 
-def _check_header(header: list[str]) -> list[str]:
+def _check_header(
+    header: list[str], *, required: Sequence[str], optional: Sequence[str]
+) -> list[str]:
     encoding_problem = _encoding_error(header)
     if encoding_problem:
         raise UsageFileError(f"line 1: the header is {encoding_problem}")
     names = [name.strip() for name in header]
     problems = []
-    missing = [name for name in REQUIRED_FIELDS if name not in names]
+    missing = [name for name in required if name not in names]
     if missing:
         problems.append(f"missing required column(s): {', '.join(missing)}")
-    unknown = [name for name in names if name not in KNOWN_FIELDS]
+    unknown = [name for name in names if name not in (*required, *optional)]
     if unknown:
         problems.append(f"unknown column(s): {', '.join(repr(n) for n in unknown)}")
     repeated = sorted({name for name in names if names.count(name) > 1})
     if repeated:
         problems.append(f"repeated column(s): {', '.join(repeated)}")
     if problems:
-        expected = ",".join(REQUIRED_FIELDS) + "[,customer_name]"
+        expected = ",".join(required) + "".join(f"[,{name}]" for name in optional)
         raise UsageFileError(f"line 1: bad header: {'; '.join(problems)} (expected {expected})")
     return names
 
@@ -353,6 +381,25 @@ def parse_csv(lines: Iterable[str], *, limits: UsageLimits = NO_CLOCK_LIMITS) ->
     Raises UsageFileError when the file cannot be read at all; every other problem is a
     RowError on the file line where its record starts. Blank lines are skipped.
     """
+    rows = csv_rows(
+        lines,
+        required=REQUIRED_FIELDS,
+        optional=OPTIONAL_FIELDS,
+        parse_row=lambda raw, ref: parse_record(raw, ref=ref, limits=limits),
+    )
+    batch = _batch(rows, ref_label="line")
+    if not batch.records and not batch.errors:
+        raise UsageFileError("the file has a header but no data rows")
+    return batch
+
+
+def csv_rows(lines: Iterable[str], *, required, optional, parse_row) -> Iterator:
+    """The rows of a decoded CSV file with the given columns, each passed to
+    `parse_row(fields, line_number)` (a record or a list of RowError), or a list of one
+    RowError for a line that is not CSV or does not fit the header. Blank lines are skipped.
+
+    Reads the header at once, raising UsageFileError when the file cannot be read at all.
+    """
     reader = csv.reader(lines, strict=True)
     try:
         header = next(reader, None)
@@ -360,7 +407,7 @@ def parse_csv(lines: Iterable[str], *, limits: UsageLimits = NO_CLOCK_LIMITS) ->
         raise UsageFileError(f"line 1: the header is not valid CSV: {exc}") from None
     if header is None or not any(name.strip() for name in header):
         raise UsageFileError("the file is empty: expected a header line and data rows")
-    names = _check_header(header)
+    names = _check_header(header, required=required, optional=optional)
 
     def parse():
         last_line = reader.line_num
@@ -392,12 +439,9 @@ def parse_csv(lines: Iterable[str], *, limits: UsageLimits = NO_CLOCK_LIMITS) ->
                     )
                 ]
             else:
-                yield parse_record(dict(zip(names, row, strict=True)), ref=start, limits=limits)
+                yield parse_row(dict(zip(names, row, strict=True)), start)
 
-    batch = _batch(parse(), ref_label="line")
-    if not batch.records and not batch.errors:
-        raise UsageFileError("the file has a header but no data rows")
-    return batch
+    return parse()
 
 
 def read_csv(data: bytes, *, limits: UsageLimits = NO_CLOCK_LIMITS) -> UsageBatch:

@@ -1,6 +1,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 
@@ -264,3 +265,11 @@ class LifecycleEvent(models.Model):
 
     def __str__(self):
         return f"{self.customer_id} {self.get_kind_display()} on {self.date}"
+
+    def clean(self):
+        # The API's and the import's rule, so admin refuses the same figures in the same words.
+        from .lifecycle import arr_problem
+
+        problem = arr_problem(self.kind, self.arr_before, self.arr_after)
+        if problem:
+            raise ValidationError({problem[0]: problem[1]})

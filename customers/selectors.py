@@ -4,7 +4,7 @@ only their own accounts, staff see all" lives in one place."""
 from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 
-from .models import Customer, UsageMetric
+from .models import Customer, LifecycleEvent, UsageMetric
 
 
 def customer_list_visible(*, user) -> QuerySet[Customer]:
@@ -63,6 +63,11 @@ def customer_metrics(*, customer: Customer) -> list[dict]:
         .annotate(last_date=Max("date"))
         .order_by("metric")
     )
+
+
+def lifecycle_list(*, customer: Customer) -> QuerySet[LifecycleEvent]:
+    """An account's lifecycle changes, newest first."""
+    return customer.lifecycle_events.select_related("recorded_by").order_by("-date", "kind")
 
 
 def _is_uuid(value: str) -> bool:

@@ -1,15 +1,19 @@
 """Writes. Keyword-only functions named <entity>_<action>, each one transaction."""
 
+import datetime as dt
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from itertools import islice
 
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 
 from .ingest import RowError, UsageBatch, UsageRecord
-from .models import Customer, UsageMetric
+from .lifecycle import LifecycleBatch
+from .models import Customer, LifecycleEvent, LifecycleKind, LifecycleSource, UsageMetric
+from .signals import lifecycle_changed
 
 # Customer lookups go out in chunks: SQLite allows only 999 parameters in one statement.
 _LOOKUP_CHUNK = 900
@@ -146,6 +150,160 @@ def customer_calendar_update(
         )
         customer.save(update_fields=[*changes, "updated_at"])
     return customer
+
+
+@dataclass(frozen=True)
+class LifecycleImportResult:
+    created: int = 0
+    updated: int = 0
+    # Every rejected record; when `written` is False nothing at all was stored.
+    errors: tuple[RowError, ...] = ()
+    written: bool = True
+
+    @property
+    def rejected(self) -> int:
+        return len({error.ref for error in self.errors})
+
+
+def lifecycle_import(
+    *,
+    batch: LifecycleBatch,
+    source: str = LifecycleSource.IMPORT,
+    user=None,
+    visible_customers: QuerySet[Customer] | None = None,
+) -> LifecycleImportResult:
+    """Record a parsed batch of lifecycle changes, all or nothing: if any record is bad (in
+    `batch.errors`, or for a customer unknown or not in `visible_customers`) nothing is
+    written and the result lists every bad record. A change already recorded (same customer,
+    kind and date) is updated, so re-importing a file changes nothing."""
+    with transaction.atomic():
+        visible = Customer.objects.all() if visible_customers is None else visible_customers
+        external_ids = sorted({r.customer_external_id for r in batch.records})
+        customer_ids = _customer_ids(visible, external_ids)
+        errors = list(batch.errors)
+        errors += [
+            RowError(r.ref, "customer_external_id", f"unknown customer {r.customer_external_id!r}")
+            for r in batch.records
+            if r.customer_external_id not in customer_ids
+        ]
+        if errors:
+            errors.sort(key=lambda e: e.ref)
+            return LifecycleImportResult(errors=tuple(errors), written=False)
+        events = [
+            LifecycleEvent(
+                customer_id=customer_ids[r.customer_external_id],
+                kind=r.kind,
+                date=r.date,
+                arr_before=r.arr_before,
+                arr_after=r.arr_after,
+                note=r.note,
+                source=source,
+                recorded_by=user,
+            )
+            for r in batch.records
+        ]
+        created, updated = _lifecycle_upsert(events)
+    return LifecycleImportResult(created=created, updated=updated)
+
+
+def lifecycle_record(
+    *,
+    customer: Customer,
+    kind: str,
+    date: dt.date,
+    arr_before: Decimal | None = None,
+    arr_after: Decimal | None = None,
+    note: str = "",
+    source: str = LifecycleSource.API,
+    user=None,
+) -> tuple[LifecycleEvent, bool]:
+    """Record one lifecycle change, or update the one of that kind on that day. Returns the
+    event and whether it was created. The caller has validated the values
+    (customers.lifecycle: parse_record or arr_problem)."""
+    with transaction.atomic():
+        event = LifecycleEvent(
+            customer=customer,
+            kind=kind,
+            date=date,
+            arr_before=arr_before,
+            arr_after=arr_after,
+            note=note,
+            source=source,
+            recorded_by=user,
+        )
+        created, _ = _lifecycle_upsert([event])
+        event = LifecycleEvent.objects.select_related("recorded_by").get(
+            customer=customer, kind=kind, date=date
+        )
+    return event, bool(created)
+
+
+def lifecycle_changed_apply(*, events: Sequence[LifecycleEvent], also_customer_ids=()) -> None:
+    """What follows lifecycle changes already written (by lifecycle_import, lifecycle_record,
+    or an admin form): a churn marks the account churned, and the anomalies' outcomes are
+    derived again (customers.signals.lifecycle_changed). `also_customer_ids`: accounts an
+    edit took a change away from.
+
+    A churn sets Customer.status to churned from its date, unless the account's status
+    changed after that day (a churn back-filled from last year must not churn an account
+    that has since come back). Nothing else changes the status: a renewal after a churn is
+    for a person to judge (win-back or data error), in admin.
+    """
+    with transaction.atomic():
+        churned_on: dict[uuid.UUID, dt.date] = {}
+        for event in events:
+            if event.kind == LifecycleKind.CHURNED:
+                churned_on[event.customer_id] = max(
+                    event.date, churned_on.get(event.customer_id, event.date)
+                )
+        by_day: dict[dt.date, list] = {}
+        for customer_id, day in churned_on.items():
+            by_day.setdefault(day, []).append(customer_id)
+        for day, ids in by_day.items():
+            Customer.objects.filter(
+                Q(status_changed_on__isnull=True) | Q(status_changed_on__lte=day), pk__in=ids
+            ).update(status=Customer.Status.CHURNED, status_changed_on=day)
+        customer_ids = sorted({e.customer_id for e in events} | set(also_customer_ids))
+        lifecycle_changed.send(sender=LifecycleEvent, customer_ids=customer_ids)
+
+
+def lifecycle_events_delete(*, events: QuerySet[LifecycleEvent]) -> int:
+    """Delete lifecycle changes; the outcomes derived from them are derived again without
+    them first (an anomaly's derived outcome must always name its change)."""
+    with transaction.atomic():
+        rows = list(events.values_list("pk", "customer_id"))
+        if not rows:
+            return 0
+        lifecycle_changed.send(
+            sender=LifecycleEvent,
+            customer_ids=sorted({customer_id for _, customer_id in rows}),
+            removed_event_ids=[pk for pk, _ in rows],
+        )
+        LifecycleEvent.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    return len(rows)
+
+
+def _lifecycle_upsert(events: list[LifecycleEvent]) -> tuple[int, int]:
+    """Insert or update by (customer, kind, date), then apply what follows. Returns
+    (created, updated)."""
+    customer_ids = {e.customer_id for e in events}
+    existing = set()
+    for chunk in _batched(sorted(customer_ids), _LOOKUP_CHUNK):
+        existing.update(
+            LifecycleEvent.objects.filter(customer_id__in=chunk).values_list(
+                "customer_id", "kind", "date"
+            )
+        )
+    created = sum((e.customer_id, e.kind, e.date) not in existing for e in events)
+    LifecycleEvent.objects.bulk_create(
+        events,
+        update_conflicts=True,
+        unique_fields=["customer", "kind", "date"],
+        update_fields=["arr_before", "arr_after", "note", "source", "recorded_by"],
+        batch_size=_LOOKUP_CHUNK // 10,
+    )
+    lifecycle_changed_apply(events=events)
+    return created, len(events) - created
 
 
 def _batched(items: Iterable, size: int):

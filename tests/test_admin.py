@@ -12,6 +12,7 @@ MODELS = [
     "customers/usagemetric",
     "customers/risksignal",
     "customers/healthscorehistory",
+    "customers/lifecycleevent",
     "anomalies/usageanomaly",
     "anomalies/detectionsettings",
     "anomalies/scanrun",

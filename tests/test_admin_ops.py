@@ -209,7 +209,11 @@ def test_customer_page_lists_only_the_latest_anomalies(
     client.force_login(superuser)
     response = client.get(reverse("admin:customers_customer_change", args=[customer.pk]))
     assert response.status_code == 200
-    formset = response.context["inline_admin_formsets"][0].formset
+    (formset,) = [
+        inline.formset
+        for inline in response.context["inline_admin_formsets"]
+        if inline.formset.model is UsageAnomaly
+    ]
     assert len(formset.forms) == 20
 
 
@@ -290,9 +294,12 @@ def _customer_form(customer, **changes) -> dict:
         "segment": customer.segment,
         "status": customer.status,
         "status_changed_on": "",
-        # The read-only anomalies inline still posts its (empty) management form.
+        # The read-only anomalies inline still posts its (empty) management form, and so
+        # does the lifecycle changes inline.
         "anomalies-TOTAL_FORMS": "0",
         "anomalies-INITIAL_FORMS": "0",
+        "lifecycle_events-TOTAL_FORMS": "0",
+        "lifecycle_events-INITIAL_FORMS": "0",
     }
     return form | changes
 

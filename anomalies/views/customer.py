@@ -1,5 +1,5 @@
 """One account: its usage charts, its anomalies, and what a CSM can do about them (dismiss,
-reopen, rescan)."""
+reopen, rescan, record what they led to)."""
 
 import datetime as dt
 
@@ -18,17 +18,19 @@ from customers.selectors import customer_get_visible, customer_metrics
 from ..charts import usage_chart_svg
 from ..detection.calendar import holiday_mask
 from ..detection.config import DetectionConfig
-from ..forms import DismissForm
+from ..forms import DismissForm, OutcomeForm
 from ..models import AnomalyStatus, ScanRun
 from ..selectors import (
     anomaly_get_visible,
     anomaly_list_visible,
+    anomaly_list_with_record,
     scan_run_latest_of_customer,
     series_windows,
 )
 
 # The views share the services' names (anomaly_dismiss...): the modules keep them apart.
 from ..services import anomalies as anomaly_services
+from ..services import outcomes as outcome_services
 from ..services import scans as scan_services
 from ..text import anomaly_sentence, evidence_explanation, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
@@ -78,6 +80,23 @@ def anomaly_reopen(request, anomaly_id):
 
 @login_required
 @require_POST
+def anomaly_outcome(request, anomaly_id):
+    anomaly = anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
+    form = OutcomeForm(request.POST, prefix=f"outcome-{anomaly.pk}")
+    if not form.is_valid():
+        return _render_page(request, anomaly.customer, bound_form=(anomaly.pk, form), status=400)
+    anomaly = outcome_services.anomaly_outcome_set(
+        anomaly=anomaly,
+        user=request.user,
+        outcome=form.cleaned_data["outcome"],
+        note=form.cleaned_data["note"],
+    )
+    messages.success(request, f"Outcome: {anomaly.get_outcome_display()} ({_sentence(anomaly)}).")
+    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
+
+
+@login_required
+@require_POST
 def customer_rescan(request, customer_id):
     customer = customer_get_visible(user=request.user, customer_id=customer_id)
     if not scan_throttle_allows(request.user):
@@ -98,7 +117,7 @@ def customer_rescan(request, customer_id):
 
 def _render_page(request, customer, *, bound_form=None, status=200):
     anomalies = list(
-        anomaly_list_visible(user=request.user)
+        anomaly_list_with_record(anomaly_list_visible(user=request.user))
         .filter(customer=customer)
         .order_by("-start_date", "-detected_at")
     )
@@ -118,10 +137,14 @@ def _render_page(request, customer, *, bound_form=None, status=200):
         anomaly.evidence_note = evidence_explanation(
             metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
         )
+        anomaly.dismiss_form = DismissForm(prefix=str(anomaly.pk))
+        anomaly.outcome_form = OutcomeForm(
+            prefix=f"outcome-{anomaly.pk}",
+            initial={"outcome": anomaly.outcome, "note": anomaly.outcome_note},
+        )
         if bound_form is not None and bound_form[0] == anomaly.pk:
-            anomaly.dismiss_form = bound_form[1]
-        else:
-            anomaly.dismiss_form = DismissForm(prefix=str(anomaly.pk))
+            name = "outcome_form" if isinstance(bound_form[1], OutcomeForm) else "dismiss_form"
+            setattr(anomaly, name, bound_form[1])
     context = {
         "customer": customer,
         "rescan": _rescan_state(customer),

@@ -337,7 +337,10 @@ def test_a_scan_of_the_demo_portfolio_with_an_absurd_account_and_a_failing_serie
         stdout=StringIO(),
     )
     story_names = {"DataFlow Systems", "CloudFirst Inc", "Nexus Corp"}
-    others = Customer.objects.exclude(name__in=story_names).order_by("name")
+    # Churned accounts (the demo's past has some) are not scanned; the biggest of the rest,
+    # since a tiny account's API calls may be below the volume anomalies are raised on.
+    others = Customer.objects.exclude(name__in=story_names).exclude(status="churned")
+    others = others.order_by("-arr", "name")
     absurd, broken = others[0], others[1]
     UsageMetric.objects.filter(
         customer=absurd, metric="api_calls", date__gt=as_of - dt.timedelta(days=3)

@@ -1,11 +1,11 @@
-from datetime import date, timedelta
+from datetime import date
 
 import numpy as np
 import pytest
 from numpy.testing import assert_array_equal
 
 from anomalies.detection.vocabulary import CORE_METRICS
-from customers import demo
+from customers import demo, demo_history
 
 # A Wednesday with no holiday in the six weeks before it, so the story windows and their
 # baselines are plain weeks.
@@ -320,18 +320,12 @@ def test_health_is_the_scan_formula_on_two_weeks_against_twelve(api_calls_recent
     assert health.iloc[-15]["usage_component"] == pytest.approx(80.0)
 
 
-def test_renewal_dates_are_fixed_for_the_stories_and_repeatable(data):
-    renewals = demo.renewal_dates(data)
+def test_the_stories_renew_when_their_story_needs(data):
+    renewals = demo_history.generate_history(data, seed=demo.DEFAULT_SEED).renewal_dates
     assert renewals[demo.DATAFLOW] == date(2025, 12, 13)  # 45 days: a drop before renewal
-    assert set(renewals) == {a.external_id for a in data.accounts}
-    dated = [d for d in renewals.values() if d is not None]
-    assert 0.7 * len(renewals) <= len(dated) < len(renewals)
-    assert all(
-        AS_OF + timedelta(days=demo.RENEWAL_DAYS_RANGE[0]) <= d <= AS_OF + timedelta(days=365)
-        for d in dated
+    assert {e: (d - AS_OF).days for e, d in renewals.items() if e in demo.STORY_RENEWAL_DAYS} == (
+        demo.STORY_RENEWAL_DAYS
     )
-    assert demo.renewal_dates(data) == renewals
-    assert demo.renewal_dates(data, seed=1) != renewals
 
 
 def test_health_covers_only_the_days_there_are():

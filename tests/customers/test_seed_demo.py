@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from anomalies.models import UsageAnomaly
-from customers import demo
+from customers import demo, demo_history
 from customers.models import Customer, HealthScoreHistory, UsageMetric
 
 pytestmark = pytest.mark.django_db
@@ -88,8 +88,11 @@ def test_it_seeds_users_accounts_usage_and_health():
     assert UsageMetric.objects.count() == np.count_nonzero(~np.isnan(expected.values))
     assert HealthScoreHistory.objects.count() == 8 * 60  # fewer days than the 90 of history
     renewals = dict(Customer.objects.values_list("external_id", "renewal_date"))
-    assert renewals == demo.renewal_dates(expected)
-    assert renewals[demo.DATAFLOW] is not None
+    assert renewals == {
+        e: demo_history.generate_history(expected, seed=demo.DEFAULT_SEED).renewal_dates.get(e)
+        for e in renewals
+    }
+    assert renewals[demo.DATAFLOW] == AS_OF + timedelta(days=45)
     assert f"{UsageMetric.objects.count():,} usage rows" in output
     assert "from 2025-08-31 to 2025-10-29" in output
     assert "http://127.0.0.1:8000/" in output

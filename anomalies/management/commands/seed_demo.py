@@ -1,5 +1,7 @@
 """Load the demo portfolio: three CSMs and an ops user, demo accounts with two years of daily
-usage, and the three stories of the product brief ending on --as-of.
+usage, and the three stories of the product brief ending on --as-of; before them, two years
+of past anomalies with the lifecycle changes that followed (customers.demo_history), the
+actions CSMs took and the outcomes, for the learning loop (/insights/).
 
 Repeatable: the same arguments leave the same rows. Only accounts whose external_id starts
 with `demo-` are touched; their usage, health history, anomalies and risk signals are
@@ -11,7 +13,8 @@ is part of a reseed, and customers import nothing of anomalies.
 
 import sys
 from argparse import ArgumentTypeError
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from itertools import islice
 
 import numpy as np
@@ -22,9 +25,16 @@ from django.db.models import Max
 from django.utils import timezone
 from tqdm import tqdm
 
-from anomalies.models import UsageAnomaly
-from customers import demo
-from customers.models import Customer, HealthScoreHistory, RiskSignal, UsageMetric
+from anomalies.models import AnomalyAction, UsageAnomaly
+from anomalies.services.outcomes import outcomes_derive
+from customers import demo, demo_history
+from customers.models import (
+    Customer,
+    HealthScoreHistory,
+    LifecycleEvent,
+    RiskSignal,
+    UsageMetric,
+)
 
 BATCH_SIZE = 5000
 DEMO_URL = "http://127.0.0.1:8000/"
@@ -41,6 +51,10 @@ _CUSTOMER_FIELDS = [
     "status_changed_on",
     "renewal_date",
 ]
+# Past anomalies are detected this many days after they start (the default minimum duration)
+# and judged (dismissed, outcome set) a few days after that.
+DETECTED_AFTER_DAYS = 2
+JUDGED_AFTER_DAYS = 3
 
 
 def _as_of(value: str) -> date:
@@ -86,15 +100,16 @@ class Command(BaseCommand):
             data = demo.generate_demo(seed=seed, accounts=accounts, days=days, as_of=as_of)
         except ValueError as exc:
             raise CommandError(str(exc)) from exc
+        history = demo_history.generate_history(data, seed=seed)
+        data = demo_history.with_history_usage(data, history, seed=seed)
         health = demo.health_history(data)
 
         with transaction.atomic():
             users = _users_upsert()
-            customer_ids = _customers_upsert(
-                data.accounts, users, demo.renewal_dates(data, seed=seed)
-            )
+            customer_ids = _customers_upsert(data.accounts, users, history)
             _demo_history_clear(customer_ids.values())
             usage_rows = _usage_insert(data, customer_ids, progress=verbosity > 0)
+            past = _past_insert(history, data.accounts, customer_ids, users)
             HealthScoreHistory.objects.bulk_create(
                 (
                     HealthScoreHistory(
@@ -117,7 +132,8 @@ class Command(BaseCommand):
         first, last = data.dates[0].astype(date), data.dates[-1].astype(date)
         self.stdout.write(
             f"Seeded {len(data.accounts)} demo accounts: {usage_rows:,} usage rows from "
-            f"{first} to {last}, {len(health):,} health scores."
+            f"{first} to {last}, {len(health):,} health scores, {past} past anomalies with "
+            f"{len(history.changes)} lifecycle changes ({len(history.churned_on)} churns)."
         )
         stories = ", ".join(a.name for a in demo.STORY_ACCOUNTS)
         self.stdout.write(f"Stories ({demo.CSM_USERNAMES[0]}'s accounts): {stories}.")
@@ -153,7 +169,7 @@ def _users_upsert() -> dict:
     return users
 
 
-def _customers_upsert(accounts, users, renewals) -> dict[str, object]:
+def _customers_upsert(accounts, users, history: demo_history.DemoHistory) -> dict[str, object]:
     """Create or update one Customer per account, keeping existing ids so bookmarked account
     pages survive a reseed; remove the demo accounts this run does not generate (left by an
     earlier run with a larger --accounts)."""
@@ -173,9 +189,10 @@ def _customers_upsert(accounts, users, renewals) -> dict[str, object]:
         customer.holiday_calendar = account.holiday_calendar
         customer.region = account.region
         customer.segment = account.segment
-        customer.status = Customer.Status.ACTIVE
-        customer.status_changed_on = None
-        customer.renewal_date = renewals.get(external_id)
+        churned_on = history.churned_on.get(external_id)
+        customer.status = Customer.Status.CHURNED if churned_on else Customer.Status.ACTIVE
+        customer.status_changed_on = churned_on
+        customer.renewal_date = history.renewal_dates.get(external_id)
         (to_update if external_id in existing else to_create).append(customer)
     Customer.objects.bulk_create(to_create)
     Customer.objects.bulk_update(to_update, _CUSTOMER_FIELDS)
@@ -188,6 +205,7 @@ def _demo_history_clear(customer_ids) -> None:
     ids = list(customer_ids)
     RiskSignal.objects.filter(customer_id__in=ids).delete()
     UsageAnomaly.objects.filter(customer_id__in=ids).delete()
+    LifecycleEvent.objects.filter(customer_id__in=ids).delete()
     UsageMetric.objects.filter(customer_id__in=ids).delete()
     HealthScoreHistory.objects.filter(customer_id__in=ids).delete()
 
@@ -211,3 +229,85 @@ def _usage_insert(data: demo.DemoData, customer_ids: dict, *, progress: bool) ->
             UsageMetric.objects.bulk_create(batch, batch_size=BATCH_SIZE)
             bar.update(len(batch))
     return total
+
+
+def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, users) -> int:
+    """The past anomalies, their actions and the lifecycle changes, in bulk; then the
+    outcomes are derived from the changes as for any recorded change. Returns how many
+    anomalies were written."""
+    csm_of = {a.external_id: users[a.csm] for a in accounts}
+    anomalies, actions = [], []
+    for past in history.anomalies:
+        csm = csm_of[past.external_id]
+        detected = _at(past.start + timedelta(days=DETECTED_AFTER_DAYS))
+        judged = detected + timedelta(days=JUDGED_AFTER_DAYS)
+        baseline = past.baseline if past.baseline == past.baseline else 0.0  # NaN: no data
+        anomaly = UsageAnomaly(
+            customer_id=customer_ids[past.external_id],
+            metric_type=past.metric,
+            anomaly_type=past.anomaly_type,
+            severity=past.severity,
+            direction=past.direction,
+            baseline_value=_amount(baseline),
+            actual_value=_amount(baseline * (1 + past.deviation_percent / 100)),
+            deviation_percent=Decimal(str(past.deviation_percent)),
+            detected_at=detected,
+            last_evaluated_at=_at(past.end),
+            start_date=past.start,
+            end_date=past.end,
+            status=past.status,
+            score=round(abs(past.deviation_percent) / 8, 2),
+            expected_low=_amount(baseline * 0.8),
+            expected_high=_amount(baseline * 1.2),
+            dismissed_at=judged if past.status == "dismissed" else None,
+            dismissed_by=csm if past.status == "dismissed" else None,
+            dismiss_reason=past.dismiss_reason,
+            dismiss_note=past.dismiss_note,
+            outcome=past.outcome or "unknown",
+            outcome_note=past.outcome_note,
+            outcome_set_at=_at(past.end) + timedelta(days=JUDGED_AFTER_DAYS)
+            if past.outcome
+            else None,
+            outcome_set_by=csm if past.outcome else None,
+        )
+        anomalies.append(anomaly)
+        for kind, after_days, note in past.actions:
+            actions.append((AnomalyAction(anomaly=anomaly, user=csm, kind=kind, note=note),
+                            detected + timedelta(days=after_days)))  # fmt: skip
+        if past.status == "dismissed":
+            actions.append(
+                (AnomalyAction(anomaly=anomaly, user=csm, kind="dismiss", note=past.dismiss_note),
+                 judged)
+            )  # fmt: skip
+    UsageAnomaly.objects.bulk_create(anomalies, batch_size=BATCH_SIZE)
+    rows = AnomalyAction.objects.bulk_create([a for a, _ in actions], batch_size=BATCH_SIZE)
+    # created_at is auto_now_add: the past dates go in with a second statement.
+    for row, (_, when) in zip(rows, actions, strict=True):
+        row.created_at = when
+    AnomalyAction.objects.bulk_update(rows, ["created_at"], batch_size=BATCH_SIZE)
+    LifecycleEvent.objects.bulk_create(
+        (
+            LifecycleEvent(
+                customer_id=customer_ids[change.external_id],
+                kind=change.kind,
+                date=change.date,
+                arr_before=Decimal(change.arr_before),
+                arr_after=Decimal(change.arr_after),
+                note=change.note,
+                source=LifecycleEvent.Source.DEMO,
+            )
+            for change in history.changes
+        ),
+        batch_size=BATCH_SIZE,
+    )
+    outcomes_derive(customer_ids=list(customer_ids.values()))
+    return len(anomalies)
+
+
+def _at(day: date) -> datetime:
+    # Mid-morning UTC: the nightly scan's results, read at the start of the working day.
+    return datetime.combine(day, time(9, 0), tzinfo=UTC)
+
+
+def _amount(value: float) -> Decimal:
+    return Decimal(f"{value:.4f}")

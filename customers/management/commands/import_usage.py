@@ -61,11 +61,8 @@ class Command(BaseCommand):
             batch=batch, create_customers=create_customers, skip_bad_rows=skip_bad_rows
         )
 
-        for error in result.errors[: ingest.ERRORS_SHOWN]:
-            column = f" [{error.field}]" if error.field else ""
-            self.stderr.write(f"line {error.ref}{column}: {error.message}")
-        if len(result.errors) > ingest.ERRORS_SHOWN:
-            self.stderr.write(f"... and {len(result.errors) - ingest.ERRORS_SHOWN:,} more")
+        for line in ingest.errors_lines(result.errors):
+            self.stderr.write(line)
 
         if not result.written:
             raise CommandError(
