@@ -287,7 +287,7 @@ def _lifecycle_upsert(events: list[LifecycleEvent]) -> tuple[int, int]:
     """Insert or update by (customer, kind, date), then apply what follows. Returns
     (created, updated)."""
     customer_ids = {e.customer_id for e in events}
-    existing = set()
+    existing: set[tuple] = set()
     for chunk in _batched(sorted(customer_ids), _LOOKUP_CHUNK):
         existing.update(
             LifecycleEvent.objects.filter(customer_id__in=chunk).values_list(

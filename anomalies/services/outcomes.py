@@ -28,6 +28,7 @@ import bisect
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -105,9 +106,9 @@ def _derive_for(customer_ids: list, *, anomaly_ids, removed: list, window) -> in
         events = events.exclude(pk__in=removed)
     by_customer: defaultdict[object, list[tuple]] = defaultdict(list)
     for event_id, customer_id, kind, day in events.values_list("id", "customer_id", "kind", "date"):
-        by_customer[customer_id].append((day, _SAME_DAY_RANK[kind], event_id, kind))
-    for timeline in by_customer.values():
-        timeline.sort()
+        by_customer[customer_id].append((day, _SAME_DAY_RANK[LifecycleKind(kind)], event_id, kind))
+    for events_of_one in by_customer.values():
+        events_of_one.sort()
     days = {customer: [e[0] for e in timeline] for customer, timeline in by_customer.items()}
 
     candidates = UsageAnomaly.objects.filter(_derivable(), customer_id__in=customer_ids)
@@ -121,7 +122,7 @@ def _derive_for(customer_ids: list, *, anomaly_ids, removed: list, window) -> in
     now = timezone.now()
     updates = []
     for anomaly_id, customer_id, start, outcome, derived, event_id in rows:
-        new = (Outcome.UNKNOWN.value, False, None)
+        new: tuple[str, bool, Any] = (Outcome.UNKNOWN.value, False, None)
         timeline = by_customer.get(customer_id)
         if timeline:
             i = bisect.bisect_left(days[customer_id], start)
