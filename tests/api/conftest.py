@@ -1,8 +1,6 @@
 """Fixtures for the REST API tests: an API client per persona, one customer for the CSM and
-one for the other CSM, and an anomaly factory with the numbers of the product brief's example
-("67% drop in API calls, baseline 45,000/day, now 15,000/day")."""
+one for the other CSM (anomalies come from the kit in tests/factories.py)."""
 
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -59,30 +57,6 @@ def theirs(make_customer, other_csm):
 @pytest.fixture
 def today():
     return timezone.localdate()
-
-
-@pytest.fixture
-def make_anomaly(db):
-    from anomalies.models import UsageAnomaly
-
-    def make(customer, **fields):
-        fields.setdefault("metric_type", "api_calls")
-        fields.setdefault("anomaly_type", "drop")
-        fields.setdefault("severity", "critical")
-        fields.setdefault(
-            "direction", "positive" if fields["anomaly_type"] == "spike" else "negative"
-        )
-        fields.setdefault("baseline_value", Decimal("45000"))
-        fields.setdefault("actual_value", Decimal("15000"))
-        fields.setdefault("deviation_percent", Decimal("-66.67"))
-        fields.setdefault("start_date", timezone.localdate() - dt.timedelta(days=4))
-        fields.setdefault("detected_at", timezone.now())
-        if fields.get("status") == "dismissed":
-            fields.setdefault("dismissed_at", timezone.now())
-            fields.setdefault("dismiss_reason", "false_positive")
-        return UsageAnomaly.objects.create(customer=customer, **fields)
-
-    return make
 
 
 def result_ids(response) -> list[str]:
