@@ -14,6 +14,9 @@ from django.db import connection
 
 from tests.factories import CustomerFactory, UserFactory, make_anomaly_of
 
+# The API clients per persona and their customers, for the API tests in every package.
+pytest_plugins = ["tests.api_clients"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 

@@ -1,5 +1,6 @@
-"""Fixtures for the REST API tests: an API client per persona, one customer for the CSM and
-one for the other CSM (anomalies come from the kit in tests/factories.py)."""
+"""Fixtures for the REST API tests of every package, a plugin of tests/conftest.py: an API
+client per persona, one customer for the CSM and one for the other CSM (anomalies come from
+the kit in tests/factories.py)."""
 
 from decimal import Decimal
 
