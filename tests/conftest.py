@@ -108,16 +108,17 @@ def broker_down():
 
     before = app.conf.broker_url
 
-    def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
+    def forget_pools():
+        # Only the app's references, never close(): kombu keeps one pool per broker URL for
+        # the whole process, and a pool closed here stays closed for every later test that
+        # sends to that URL ("Acquire on closed pool"), whichever order the tests run in.
         app._pool = None
         app.amqp._producer_pool = None
 
-    reset_pools()
+    forget_pools()
     app.conf.broker_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
     yield
-    reset_pools()
+    forget_pools()
     app.conf.broker_url = before
 
 
