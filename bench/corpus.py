@@ -37,6 +37,7 @@ from anomalies.detection.vocabulary import (  # noqa: E402
     feature_metric,
     is_feature_metric,
 )
+from customers.usage_series import ar1  # noqa: E402
 
 FEATURES = tuple(
     feature_metric(name)
@@ -159,14 +160,11 @@ def _dilate(mask: np.ndarray, days: int) -> np.ndarray:
     return out
 
 
-def _ar1(rng: np.random.Generator, n: int, sd: float, phi: float = 0.98) -> np.ndarray:
-    # Stationary AR(1) with marginal sd `sd`: a slow wander of a few percent, not noise.
-    eps = rng.normal(0.0, sd * np.sqrt(1 - phi**2), n)
-    x = np.empty(n)
-    x[0] = rng.normal(0.0, sd)
-    for t in range(1, n):
-        x[t] = phi * x[t - 1] + eps[t]
-    return x
+def _drift(rng: np.random.Generator, n: int, sd: float, phi: float = 0.98) -> np.ndarray:
+    # Stationary AR(1) with marginal sd `sd`: a slow wander of a few percent, not noise. Its
+    # draws in this order (the innovations, then the first day) keep each seed's corpus.
+    innovations = rng.normal(0.0, sd * np.sqrt(1 - phi**2), n)
+    return ar1(rng.normal(0.0, sd), innovations, phi=phi)
 
 
 def _pick_outage(rng: np.random.Generator, dates: list[dt.date]) -> int:
@@ -320,7 +318,7 @@ def generate(
                 * (1 + g) ** t_years
                 * week[weekday]
                 * np.exp(log_holiday)
-                * np.exp(_ar1(rng, days, rng.uniform(0.01, 0.04)))
+                * np.exp(_drift(rng, days, rng.uniform(0.01, 0.04)))
             )
             series_ids.append(f"{account}/{metric}")
             account_of.append(account)

@@ -27,6 +27,8 @@ from anomalies.detection import health
 from anomalies.detection.calendar import holiday_masks
 from anomalies.detection.vocabulary import ACTIVE_USERS, API_CALLS, LOGINS, feature_metric
 
+from .usage_series import stationary_ar1
+
 DEFAULT_SEED = 84  # the brief's number; any fixed value would do
 DEFAULT_ACCOUNTS = 60
 DEFAULT_DAYS = 730
@@ -335,7 +337,8 @@ def generate_demo(
     week = np.where(machine[:, None], MACHINE_WEEK[weekday], PEOPLE_WEEK[weekday])
     calendar = np.array([a.holiday_calendar for a in specs])[account_of]
 
-    drift = _ar1(rng, len(specs), days)[account_of]
+    drift = stationary_ar1(rng, (len(specs), days), step_sd=DRIFT_SIGMA, phi=DRIFT_PHI)
+    drift = drift[account_of]
     account_day = rng.normal(0.0, ACCOUNT_DAY_SIGMA, (len(specs), days))[account_of]
     sigma = SERIES_SIGMA_FLOOR + SERIES_SIGMA_SMALL / np.sqrt(level)
     series_day = rng.normal(0.0, 1.0, (len(keys), days)) * sigma[:, None]
@@ -491,15 +494,6 @@ def _company_names(rng: np.random.Generator, n: int) -> list[str]:
         prefix, core = divmod(int(pair), len(_NAME_CORES))
         names.append(f"{_NAME_PREFIXES[prefix]} {_NAME_CORES[core]} {suffix}".strip())
     return names
-
-
-def _ar1(rng: np.random.Generator, n: int, days: int) -> np.ndarray:
-    shocks = rng.normal(0.0, DRIFT_SIGMA, (n, days))
-    out = np.empty((n, days))
-    out[:, 0] = shocks[:, 0] / np.sqrt(1 - DRIFT_PHI**2)  # start in the stationary state
-    for t in range(1, days):  # a recurrence over days, vectorised across accounts
-        out[:, t] = DRIFT_PHI * out[:, t - 1] + shocks[:, t]
-    return out
 
 
 def _effects(keys: tuple[tuple[str, str], ...], days: int) -> np.ndarray:

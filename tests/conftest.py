@@ -12,6 +12,11 @@ import uuid
 import pytest
 from django.db import connection
 
+from tests.factories import CustomerFactory, UserFactory, make_anomaly_of
+
+# The API clients per persona and their customers, for the API tests in every package.
+pytest_plugins = ["tests.api_clients"]
+
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
@@ -59,39 +64,40 @@ def cache_of_its_own(settings):
 
 
 @pytest.fixture
-def csm(django_user_model):
-    return django_user_model.objects.create_user(
+def csm(db):
+    return UserFactory(
         username="alice", password="alice-pass-123", first_name="Alice", last_name="Owner"
     )
 
 
 @pytest.fixture
-def other_csm(django_user_model):
-    return django_user_model.objects.create_user(
-        username="bob", password="bob-pass-123", first_name="Bob", last_name="Other"
-    )
+def other_csm(db):
+    return UserFactory(username="bob", password="bob-pass-123", first_name="Bob", last_name="Other")
 
 
 @pytest.fixture
-def staff(django_user_model):
-    return django_user_model.objects.create_user(
-        username="olga", password="olga-pass-123", is_staff=True
+def staff(db):
+    return UserFactory(username="olga", password="olga-pass-123", staff=True)
+
+
+@pytest.fixture
+def superuser(db):
+    return UserFactory(
+        username="root", email="root@example.com", password="root-pass-1", superuser=True
     )
 
 
 @pytest.fixture
 def make_customer(db):
-    from customers.models import Customer
+    """The kit's CustomerFactory, numbered from 1 in each test ("Account 1", "acct-1")."""
+    CustomerFactory.reset_sequence(1)
+    return CustomerFactory
 
-    counter = iter(range(1, 10_000))
 
-    def make(**fields):
-        n = next(counter)
-        fields.setdefault("name", f"Account {n}")
-        fields.setdefault("external_id", f"acct-{n}")
-        return Customer.objects.create(**fields)
-
-    return make
+@pytest.fixture
+def make_anomaly(db):
+    """`make_anomaly(customer, **fields)`: the kit's UsageAnomalyFactory for one customer."""
+    return make_anomaly_of
 
 
 @pytest.fixture
@@ -102,16 +108,17 @@ def broker_down():
 
     before = app.conf.broker_url
 
-    def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
+    def forget_pools():
+        # Only the app's references, never close(): kombu keeps one pool per broker URL for
+        # the whole process, and a pool closed here stays closed for every later test that
+        # sends to that URL ("Acquire on closed pool"), whichever order the tests run in.
         app._pool = None
         app.amqp._producer_pool = None
 
-    reset_pools()
+    forget_pools()
     app.conf.broker_url = "redis://127.0.0.1:9/0"  # the discard port: nothing listens
     yield
-    reset_pools()
+    forget_pools()
     app.conf.broker_url = before
 
 

@@ -22,11 +22,6 @@ MODELS = [
 ]
 
 
-@pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-1")
-
-
 @pytest.mark.parametrize("model", MODELS)
 def test_changelist_renders_for_staff(client, superuser, make_customer, model):
     make_customer(name="Visible Co")

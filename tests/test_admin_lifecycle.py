@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 
 from customers.models import LifecycleEvent
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of as make_anomaly
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

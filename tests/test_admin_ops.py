@@ -17,40 +17,13 @@ CHANGELIST = reverse("admin:anomalies_usageanomaly_changelist")
 
 
 @pytest.fixture
-def superuser(django_user_model):
-    return django_user_model.objects.create_superuser("root", "root@example.com", "root-pass-1")
-
-
-@pytest.fixture
-def make_anomaly():
-    def make(customer, **fields):
-        fields.setdefault("metric_type", "api_calls")
-        fields.setdefault("anomaly_type", "drop")
-        fields.setdefault(
-            "direction", "negative" if fields["anomaly_type"] == "drop" else "positive"
-        )
-        fields.setdefault("severity", "warning")
-        fields.setdefault("deviation_percent", -67)
-        fields.setdefault("start_date", dt.date(2025, 5, 1))
-        fields.setdefault("detected_at", timezone.now())
-        return UsageAnomaly.objects.create(
-            customer=customer,
-            baseline_value=1000,
-            actual_value=330,
-            **fields,
-        )
-
-    return make
-
-
-@pytest.fixture
 def portfolio(make_customer, make_anomaly, csm, other_csm):
     mine = make_customer(name="Alice Account", external_id="ext-alice", csm=csm)
     theirs = make_customer(name="Bob Account", external_id="ext-bob", csm=other_csm)
     return {
-        "critical": make_anomaly(mine, severity="critical"),
+        "critical": make_anomaly(mine, start_date=dt.date(2025, 5, 1)),
         "spike": make_anomaly(
-            mine, metric_type="logins", anomaly_type="spike", deviation_percent=150
+            mine, metric_type="logins", positive=True, severity="warning", deviation_percent=150
         ),
         "theirs": make_anomaly(theirs, severity="info"),
     }

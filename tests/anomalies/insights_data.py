@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalyAction, DetectionSettings
 from customers.models import LifecycleEvent
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of as make_anomaly
 
 START = dt.date(2025, 1, 1)
 END = dt.date(2025, 2, 28)

@@ -1,5 +1,6 @@
-"""Deterministic usage rows for the scan tests: a weekly pattern with 5 % noise, one value per
-day from FIRST to AS_OF (180 days), and helpers to inject events and store rows in bulk.
+"""The scan tests' calendar on the synthetic series of `tests/synth.py`, and the helpers
+that write them as usage rows and scan them: 180 days from FIRST to AS_OF, a weekly pattern
+with 5 % noise and no growth.
 
 AS_OF is a Wednesday in mid-May 2025, chosen so that the injected events and the days the
 tests append after it (up to day 190, 2025-05-25) touch no US public holiday: the engine damps
@@ -13,35 +14,26 @@ import datetime as dt
 import numpy as np
 
 from customers.models import UsageMetric
+from tests import synth
+from tests.synth import scaled  # noqa: F401 (the scan tests inject events with it from here)
 
 AS_OF = dt.date(2025, 5, 14)
 N_DAYS = 180
 FIRST = AS_OF - dt.timedelta(days=N_DAYS - 1)
-# Monday .. Sunday multipliers.
-WEEKLY = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.65, 0.65])
 
 
 def day(index: int) -> dt.date:
     """The date of day `index` (0 is FIRST; negative counts back from it)."""
-    return FIRST + dt.timedelta(days=index)
+    return synth.day(index, start=FIRST)
 
 
 def index_of(date: dt.date) -> int:
-    return (date - FIRST).days
+    return synth.index_of(date, start=FIRST)
 
 
 def usage(n_days: int = N_DAYS, *, seed: int = 0, level: float = 2000.0) -> np.ndarray:
-    """`level` per weekday times the weekly profile, with lognormal noise of about 5 %."""
-    rng = np.random.default_rng(seed)
-    weekdays = (FIRST.weekday() + np.arange(n_days)) % 7
-    return level * WEEKLY[weekdays] * np.exp(rng.normal(0.0, 0.05, n_days))
-
-
-def scaled(values: np.ndarray, days, factor: float) -> np.ndarray:
-    """A copy with the given day indexes multiplied by `factor` (0.35 is a 65 % drop)."""
-    out = np.array(values, dtype=float)
-    out[days] *= factor
-    return out
+    """`level` per weekday times the weekly profile, with lognormal noise of about 5 %, flat."""
+    return synth.usage(n_days, seed=seed, level=level, yearly_growth=0.0, start=FIRST)
 
 
 def usage_store(customer, metric: str, values, *, first_index: int = 0) -> int:

@@ -10,25 +10,14 @@ from django.utils import timezone
 
 from anomalies.models import AnomalyAction, DataQualityEvent, DetectionSettings, UsageAnomaly
 from customers.models import UsageMetric
+from tests.factories import UsageAnomalyFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def _anomaly(customer, **fields):
-    values = {
-        "customer": customer,
-        "metric_type": "api_calls",
-        "anomaly_type": "drop",
-        "severity": "critical",
-        "direction": "negative",
-        "baseline_value": 45000,
-        "actual_value": 15000,
-        "deviation_percent": -66.67,
-        "detected_at": timezone.now(),
-        "start_date": dt.date(2026, 11, 20),
-    }
-    values.update(fields)
-    return UsageAnomaly.objects.create(**values)
+    # A fixed start, so the end dates below fall before or after it whatever the day.
+    return UsageAnomalyFactory(customer=customer, start_date=dt.date(2026, 11, 20), **fields)
 
 
 def _refused(**fields):
@@ -49,8 +38,10 @@ def test_only_one_open_anomaly_per_series_and_type(make_customer):
 
 def test_dismissed_anomaly_needs_time_and_reason(make_customer):
     customer = make_customer()
-    _refused(customer=customer, status="dismissed")
-    _refused(customer=customer, status="dismissed", dismissed_at=timezone.now())
+    # The kit fills a dismissal in: these take its time, its reason or both out again.
+    _refused(customer=customer, status="dismissed", dismissed_at=None, dismiss_reason="")
+    _refused(customer=customer, status="dismissed", dismiss_reason="")
+    _refused(customer=customer, status="dismissed", dismissed_at=None)
     _refused(customer=customer, dismissed_at=timezone.now())
     anomaly = _anomaly(
         customer, status="dismissed", dismissed_at=timezone.now(), dismiss_reason="expected"

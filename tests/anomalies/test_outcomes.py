@@ -13,7 +13,7 @@ from anomalies.models import Outcome, UsageAnomaly
 from anomalies.services.outcomes import anomaly_outcome_set, outcomes_derive
 from customers.models import Customer, LifecycleEvent
 from customers.services import lifecycle_events_delete, lifecycle_record
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of as make_anomaly
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -7,6 +7,7 @@ import pytest
 from anomalies import scan_inputs
 from anomalies.models import DataQualityEvent, UsageAnomaly
 from anomalies.services.anomalies import anomaly_dismiss, anomaly_reopen
+from tests.factories import UsageAnomalyFactory
 
 from .scan_data import AS_OF, FIRST, day, scaled, scan, usage, usage_store
 
@@ -180,19 +181,16 @@ def test_false_positive_raises_the_evidence_for_that_direction(make_customer, cs
 def test_false_positive_evidence_grows_per_dismissal_up_to_the_cap(make_customer, csm):
     customer = _customer_with(make_customer, usage(180, seed=8))
     for k in range(5):
-        UsageAnomaly.objects.create(
+        UsageAnomalyFactory(
             customer=customer,
-            metric_type="api_calls",
-            anomaly_type="spike",
+            positive=True,
+            resolved=True,
             severity="info",
-            direction="positive",
             baseline_value=100,
             actual_value=200,
-            deviation_percent=100,
             detected_at=customer.created_at,
             start_date=day(100 + 10 * k),
             end_date=day(101 + 10 * k),
-            status="resolved",
         )
     for k, anomaly in enumerate(UsageAnomaly.objects.order_by("start_date")):
         anomaly_dismiss(anomaly=anomaly, user=csm, reason="false_positive")
@@ -231,18 +229,14 @@ def test_reopen_keeps_an_older_event_in_the_past_when_a_newer_one_is_open(make_c
     customer = _customer_with(make_customer, usage(180, seed=9))
     common = dict(
         customer=customer,
-        metric_type="api_calls",
-        anomaly_type="drop",
         severity="warning",
-        direction="negative",
         baseline_value=100,
         actual_value=50,
-        deviation_percent=-50,
         detected_at=customer.created_at,
     )
-    old = UsageAnomaly.objects.create(start_date=day(120), **common)
+    old = UsageAnomalyFactory(start_date=day(120), **common)
     anomaly_dismiss(anomaly=old, user=csm, reason="false_positive")
-    UsageAnomaly.objects.create(start_date=day(170), **common)
+    UsageAnomalyFactory(start_date=day(170), **common)
 
     reopened = anomaly_reopen(anomaly=old, user=csm)
 

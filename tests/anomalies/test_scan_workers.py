@@ -16,7 +16,7 @@ from anomalies.models import ScanRun, UsageAnomaly
 from anomalies.services import scans
 from anomalies.tasks import scan_chunk_task
 from customers.models import Customer, RiskSignal, UsageMetric
-from tests.anomalies.detection import synth
+from tests import synth
 from tests.workers import (
     ISOLATED_REDIS_DB,
     broker_keys_delete,

@@ -32,6 +32,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import api_token_create
+from tests.factories import UsageAnomalyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -52,7 +53,7 @@ def portfolio(csm, other_csm, staff, make_customer):
     """The CSM's accounts (with usage, open, dismissed and resolved anomalies), another CSM's
     account with an anomaly, and a finished scan run of each CSM. Returns the ids a path
     parameter can take, by kind, for the fuzzer to hit real objects as well as missing ones."""
-    from anomalies.models import ScanRun, UsageAnomaly
+    from anomalies.models import ScanRun
     from customers.models import UsageMetric
 
     today = timezone.localdate()
@@ -76,31 +77,21 @@ def portfolio(csm, other_csm, staff, make_customer):
         for day in range(USAGE_DAYS)
     )
 
-    def anomaly(customer, **fields):
-        fields.setdefault("metric_type", "api_calls")
-        fields.setdefault("anomaly_type", "drop")
-        fields.setdefault("direction", "negative")
-        fields.setdefault("severity", "critical")
-        fields.setdefault("start_date", today - dt.timedelta(days=4))
-        return UsageAnomaly.objects.create(
-            customer=customer,
-            baseline_value=Decimal("45000"),
-            actual_value=Decimal("15000"),
-            deviation_percent=Decimal("-66.67"),
-            detected_at=now,
-            **fields,
-        )
-
     anomalies = [
-        anomaly(mine[0]),
-        anomaly(mine[0], metric_type="logins", anomaly_type="spike", direction="positive",
-                severity="warning"),
-        anomaly(mine[1], status="dismissed", dismissed_at=now, dismissed_by=csm,
-                dismiss_reason="false_positive"),
-        anomaly(mine[2], status="resolved", severity="info",
-                start_date=today - dt.timedelta(days=40), end_date=today - dt.timedelta(days=30)),
-        anomaly(theirs),
-    ]  # fmt: skip
+        UsageAnomalyFactory(customer=mine[0]),
+        UsageAnomalyFactory(
+            customer=mine[0], metric_type="logins", positive=True, severity="warning"
+        ),
+        UsageAnomalyFactory(customer=mine[1], dismissed=True, dismissed_by=csm),
+        UsageAnomalyFactory(
+            customer=mine[2],
+            resolved=True,
+            severity="info",
+            start_date=today - dt.timedelta(days=40),
+            end_date=today - dt.timedelta(days=30),
+        ),
+        UsageAnomalyFactory(customer=theirs),
+    ]
     runs = [
         ScanRun.objects.create(
             trigger=ScanRun.Trigger.API,

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from anomalies.models import UsageAnomaly
 from customers.models import LifecycleEvent
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of as make_anomaly
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

@@ -8,11 +8,11 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 from django.http import HttpRequest
-from django.utils import timezone
 
 from anomalies.models import UsageAnomaly
 from customers import demo, demo_history
 from customers.models import Customer, HealthScoreHistory, UsageMetric
+from tests.factories import UsageAnomalyFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -51,16 +51,13 @@ def checksum() -> str:
 
 
 def nexus_spike(nexus: Customer) -> UsageAnomaly:
-    return UsageAnomaly.objects.create(
+    return UsageAnomalyFactory(
         customer=nexus,
         metric_type="logins",
-        anomaly_type="spike",
+        positive=True,
         severity="info",
-        direction="positive",
         baseline_value=180,
         actual_value=450,
-        deviation_percent=150,
-        detected_at=timezone.now(),
         start_date=AS_OF,
     )
 
@@ -150,16 +147,13 @@ def test_it_never_touches_other_customers(make_customer, csm):
     mine = make_customer(name="Real Customer", external_id="acme-demo-1", csm=csm)
     UsageMetric.objects.create(customer=mine, metric="logins", date=AS_OF, value=7)
     HealthScoreHistory.objects.create(customer=mine, date=AS_OF, score=55, usage_component=40)
-    anomaly = UsageAnomaly.objects.create(
+    anomaly = UsageAnomalyFactory(
         customer=mine,
         metric_type="logins",
-        anomaly_type="drop",
         severity="warning",
-        direction="negative",
         baseline_value=20,
         actual_value=7,
         deviation_percent=-65,
-        detected_at=timezone.now(),
         start_date=AS_OF,
     )
 

@@ -28,17 +28,13 @@ def account(make_customer, csm):
 
 
 @pytest.fixture
-def anomaly(account):
-    return UsageAnomaly.objects.create(
-        customer=account,
+def anomaly(account, make_anomaly):
+    return make_anomaly(
+        account,
         metric_type="logins",
-        anomaly_type="drop",
-        severity="critical",
-        direction="negative",
         baseline_value=80,
         actual_value=28,
         deviation_percent=-65,
-        detected_at=timezone.now(),
         start_date=day(N_DAYS - 6),
         possible_cause="Seat reduction",
     )

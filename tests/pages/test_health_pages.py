@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from customers.models import HealthScoreHistory, RiskSignal
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of as make_anomaly
 
 pytestmark = pytest.mark.django_db
 

@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from anomalies.models import AnomalyAction
 from customers.services import lifecycle_record
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of as make_anomaly
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
 

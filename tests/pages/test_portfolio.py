@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from anomalies.models import AnomalyAction
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def portfolio(csm, other_csm, make_customer):
     """The PRD's three accounts for the CSM, plus one of another CSM."""
     today = timezone.localdate()
     nexus = make_customer(name="Nexus Corp", csm=csm)
-    make_anomaly(
+    make_anomaly_of(
         nexus,
         metric_type="logins",
         anomaly_type="spike",
@@ -29,7 +29,7 @@ def portfolio(csm, other_csm, make_customer):
         possible_cause="Team expansion or new use case",
     )
     cloud = make_customer(name="CloudFirst Inc", csm=csm)
-    make_anomaly(
+    make_anomaly_of(
         cloud,
         metric_type="feature:reports",
         anomaly_type="feature_abandonment",
@@ -41,9 +41,9 @@ def portfolio(csm, other_csm, make_customer):
         possible_cause="Training gap or competing tool",
     )
     dataflow = make_customer(name="DataFlow Systems", csm=csm, contact_email="ops@dataflow.test")
-    drop = make_anomaly(dataflow, possible_cause="Integration issue or migration")
+    drop = make_anomaly_of(dataflow, possible_cause="Integration issue or migration")
     theirs = make_customer(name="Theirs Inc", csm=other_csm)
-    their_drop = make_anomaly(theirs)
+    their_drop = make_anomaly_of(theirs)
     return {"drop": drop, "their_drop": their_drop, "dataflow": dataflow, "cloud": cloud}
 
 
@@ -350,7 +350,7 @@ def test_a_drop_that_began_on_a_holiday_names_it(
     client, csm, make_customer, calendar, start, holiday
 ):
     customer = make_customer(name="Holiday Co", csm=csm, holiday_calendar=calendar)
-    make_anomaly(customer, start_date=start)
+    make_anomaly_of(customer, start_date=start)
     client.force_login(csm)
 
     card = _card(client.get(reverse("home")).content.decode(), "Holiday Co")

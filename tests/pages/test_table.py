@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from tests.pages.anomalies import make_anomaly
+from tests.factories import make_anomaly_of
 
 pytestmark = pytest.mark.django_db
 
@@ -19,8 +19,8 @@ def rows(csm, other_csm, make_customer):
     zeta = make_customer(name="Zeta", csm=csm)
     theirs = make_customer(name="Theirs Inc", csm=other_csm)
     return {
-        "acme_drop": make_anomaly(acme, severity="warning", start_date=today - dt.timedelta(3)),
-        "zeta_spike": make_anomaly(
+        "acme_drop": make_anomaly_of(acme, severity="warning", start_date=today - dt.timedelta(3)),
+        "zeta_spike": make_anomaly_of(
             zeta,
             anomaly_type="spike",
             severity="info",
@@ -28,8 +28,10 @@ def rows(csm, other_csm, make_customer):
             deviation_percent=Decimal("150"),
             start_date=today - dt.timedelta(20),
         ),
-        "zeta_drop": make_anomaly(zeta, severity="critical", start_date=today - dt.timedelta(10)),
-        "theirs": make_anomaly(theirs),
+        "zeta_drop": make_anomaly_of(
+            zeta, severity="critical", start_date=today - dt.timedelta(10)
+        ),
+        "theirs": make_anomaly_of(theirs),
     }
 
 
@@ -151,7 +153,7 @@ def test_table_paginates_by_50(client, csm, make_customer):
     today = timezone.localdate()
     for n in range(55):
         customer = make_customer(name=f"Account {n:02}", csm=csm)
-        make_anomaly(customer, start_date=today - dt.timedelta(n))
+        make_anomaly_of(customer, start_date=today - dt.timedelta(n))
     client.force_login(csm)
     first = _table(client, sort="customer")
     assert len(first.context["page"].object_list) == 50
@@ -216,7 +218,7 @@ def test_export_refuses_invalid_filter(client, csm, rows):
 
 def test_export_neutralises_formulas(client, csm, make_customer):
     customer = make_customer(name='=HYPERLINK("http://x")', external_id="@evil", csm=csm)
-    make_anomaly(customer, possible_cause="+cmd|' /C calc'!A0")
+    make_anomaly_of(customer, possible_cause="+cmd|' /C calc'!A0")
     client.force_login(csm)
     row = _csv(client.get(reverse("anomaly-export")))[1]
     assert row[0] == '\'=HYPERLINK("http://x")'

@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from anomalies.detection import SeriesBatch, SeriesHints, detect, detect_series, preset
-
-from . import synth
-from .synth import START, day
+from tests import synth
+from tests.synth import START, day
 
 N = 200
 

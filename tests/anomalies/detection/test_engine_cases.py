@@ -8,9 +8,8 @@ import numpy as np
 import pytest
 
 from anomalies.detection import detect_series, preset
-
-from . import synth
-from .synth import START, day, index_of
+from tests import synth
+from tests.synth import START, day, index_of
 
 N = 200  # days: 2025-01-06 .. 2025-07-24, well past every warm-up
 LAST = N - 1

@@ -20,9 +20,8 @@ from anomalies.detection import (
     preset,
 )
 from anomalies.detection.vocabulary import AnomalyType, Severity
-
-from . import synth
-from .synth import START, day
+from tests import synth
+from tests.synth import START, day
 
 METRICS = ("api_calls", "logins", "feature:reports", "active_users")
 

@@ -7,8 +7,7 @@ import gc
 import numpy as np
 
 from anomalies.detection import SeriesBatch, detect
-
-from . import synth
+from tests import synth
 
 
 def test_detect_leaves_no_reference_cycles():

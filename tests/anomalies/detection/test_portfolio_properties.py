@@ -22,8 +22,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from anomalies.detection import SeriesBatch, detect, preset
+from tests import synth
 
-from . import synth
 from .same_findings import assert_same_findings
 from .test_engine_inputs import assert_sane
 

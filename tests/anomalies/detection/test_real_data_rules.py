@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 
 from anomalies.detection import SeriesBatch, detect, detect_series, preset
-
-from . import synth
+from tests import synth
 
 SEEDS = (0, 1, 2)
 START = dt.date(2022, 1, 3)  # a Monday

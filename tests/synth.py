@@ -1,4 +1,6 @@
-"""Seeded synthetic daily usage series with known answers for the engine tests.
+"""Seeded synthetic daily usage series with known answers, for the engine tests and (on the
+scan's calendar, written as rows by `tests/anomalies/scan_data.py`) the scan tests. Pure
+numpy: the engine tests import no Django.
 
 A series is `level * weekly profile * growth * lognormal noise`, one value per day from
 `START` (a Monday, so day k's weekday is k % 7). Injections multiply chosen days, so a test

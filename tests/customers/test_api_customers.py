@@ -4,7 +4,7 @@ import uuid
 import pytest
 
 from customers.models import UsageMetric
-from tests.api.conftest import result_ids
+from tests.api_clients import result_ids
 
 pytestmark = pytest.mark.django_db
 
