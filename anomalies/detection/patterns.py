@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -53,23 +54,32 @@ MAX_CHANGED_WEEKDAYS = 2
 OTHER_DAYS_FLAGGED_SHARE = 0.25
 
 
-class LevelCheck:
-    def __init__(
-        self,
-        n: int,
-        *,
-        cfg: DetectionConfig,
-        op: StlOperator,
-        bars: Thresholds,
-        baseline: Baseline,
-        history: np.ndarray,
-        t0: int,
-        yearly: Yearly,
-        cohorts: Cohorts,
-    ):
-        self.cfg, self.op, self.bars = cfg, op, bars
-        self.baseline, self.history, self.t0 = baseline, history, t0
-        self.yearly, self.cohorts = yearly, cohorts
+@dataclass(frozen=True)
+class SlowChangeInputs:
+    """What the level and trend checks both judge a slow change by: the replay's settings,
+    operator, evidence bars, baseline, history lengths, first day, and the yearly and cohort
+    excuses."""
+
+    cfg: DetectionConfig
+    op: StlOperator
+    bars: Thresholds
+    baseline: Baseline
+    history: np.ndarray
+    t0: int
+    yearly: Yearly
+    cohorts: Cohorts
+
+
+class _SlowChangeCheck:
+    def __init__(self, inputs: SlowChangeInputs):
+        self.cfg, self.op, self.bars = inputs.cfg, inputs.op, inputs.bars
+        self.baseline, self.history, self.t0 = inputs.baseline, inputs.history, inputs.t0
+        self.yearly, self.cohorts = inputs.yearly, inputs.cohorts
+
+
+class LevelCheck(_SlowChangeCheck):
+    def __init__(self, n: int, inputs: SlowChangeInputs):
+        super().__init__(inputs)
         # The day of each series' last level event or rebaseline: the next level event waits
         # `level_lookback_days` after it (the look back would see the same change again).
         self.cooldown = np.full(n, -(10**9), dtype=np.int64)
@@ -191,7 +201,7 @@ def _trend_operators(op: StlOperator, windows) -> dict[int, tuple[np.ndarray, np
     return out
 
 
-class TrendCheck:
+class TrendCheck(_SlowChangeCheck):
     """A gradual decline while it is under way: over the last W days (TREND_WINDOWS), the
     least-squares slope of the deseasonalized clean history is down by at least the drop
     bar (`drop_percent`: a fall worth an alert is one, fast or slow) across the window, and
@@ -201,21 +211,9 @@ class TrendCheck:
     Reported once, from the day the fall began (the best "flat, then falling" fit), with the
     decline so far and the level it would reach in TREND_PROJECTION_DAYS at its pace."""
 
-    def __init__(
-        self,
-        *,
-        cfg: DetectionConfig,
-        op: StlOperator,
-        bars: Thresholds,
-        baseline: Baseline,
-        history: np.ndarray,
-        t0: int,
-        yearly: Yearly,
-        cohorts: Cohorts,
-    ):
-        self.cfg, self.op, self.bars, self.baseline = cfg, op, bars, baseline
-        self.history, self.t0, self.yearly, self.cohorts = history, t0, yearly, cohorts
-        self.operators = _trend_operators(op, TREND_WINDOWS)
+    def __init__(self, inputs: SlowChangeInputs):
+        super().__init__(inputs)
+        self.operators = _trend_operators(inputs.op, TREND_WINDOWS)
 
     def check(
         self,

@@ -31,7 +31,7 @@ from .flags import (
     raw_flags,
     support_sign,
 )
-from .patterns import LevelCheck, TrendCheck, WeeklyCheck
+from .patterns import LevelCheck, SlowChangeInputs, TrendCheck, WeeklyCheck
 from .stl_operator import WEEK, stl_operator
 from .summaries import Summaries, cohort_events, portfolio_events
 from .tails import TailEvidence
@@ -131,8 +131,7 @@ class Replay:
         )
         self.cohorts = Cohorts(self.yt, batch.groups, batch.cohorts)
         self.yearly = Yearly(self.yt, self.cohorts.moves)
-        self.level_check = LevelCheck(
-            n,
+        slow_change = SlowChangeInputs(
             cfg=cfg,
             op=self.op,
             bars=bars,
@@ -142,6 +141,7 @@ class Replay:
             yearly=self.yearly,
             cohorts=self.cohorts,
         )
+        self.level_check = LevelCheck(n, slow_change)
         # No component refers back to the replay (a reference cycle would keep a chunk's
         # arrays alive until the garbage collector runs, and the next chunk would pay for
         # fresh memory).
@@ -162,16 +162,7 @@ class Replay:
                 is_feature=self.is_feature,
             ),
         )
-        self.trend_check = TrendCheck(
-            cfg=cfg,
-            op=self.op,
-            bars=bars,
-            baseline=self.baseline,
-            history=self.histt,
-            t0=self.t0,
-            yearly=self.yearly,
-            cohorts=self.cohorts,
-        )
+        self.trend_check = TrendCheck(slow_change)
         self.weekly_check = WeeklyCheck(
             batch=batch,
             cfg=cfg,

@@ -14,9 +14,8 @@ from anomalies.detection.learned import (
     MIN_EVIDENCE_FACTOR,
     learned_evidence,
 )
-
-from . import synth
-from .synth import START
+from tests import synth
+from tests.synth import START
 
 METRICS = ["api_calls", "logins", "active_users", "feature:reports", "seats"]
 counts = st.floats(0, 50, allow_nan=False)
