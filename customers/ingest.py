@@ -81,10 +81,12 @@ class UsageRecord:
 
     @property
     def key_text(self) -> str:
-        return (
-            f"customer {self.customer_external_id!r}, metric {self.metric!r}, "
-            f"date {self.date.isoformat()}"
-        )
+        return key_text(self.customer_external_id, "metric", self.metric, self.date)
+
+
+def key_text(customer_external_id: str, field: str, value: str, day: date) -> str:
+    """How an error names a record of an import: customer 'acme', metric 'logins', date ..."""
+    return f"customer {customer_external_id!r}, {field} {value!r}, date {day.isoformat()}"
 
 
 @dataclass(frozen=True, slots=True)

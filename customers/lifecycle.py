@@ -22,6 +22,7 @@ from .ingest import (
     UsageFileError,
     UsageLimits,
     csv_rows,
+    key_text,
     parse_date,
     parse_text,
     unique_records,
@@ -55,10 +56,7 @@ class LifecycleRecord:
 
     @property
     def key_text(self) -> str:
-        return (
-            f"customer {self.customer_external_id!r}, kind {self.kind!r}, "
-            f"date {self.date.isoformat()}"
-        )
+        return key_text(self.customer_external_id, "kind", self.kind, self.date)
 
 
 @dataclass(frozen=True)
