@@ -8,7 +8,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
-from customers.validators import NOTE_MAX_LENGTH
+from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
 from .models import ActionKind, DismissReason, Outcome, Sensitivity
 
@@ -93,3 +93,24 @@ class ActionForm(forms.Form):
         self.fields["kind"].choices = [
             (kind.value, kind.label) for kind in ActionKind if kind in kinds
         ]
+
+
+class TuningDecisionForm(forms.Form):
+    """Accept or reject a tuning proposal, and why (the reason is part of the record)."""
+
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
+    reason = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        validators=NOTE_VALIDATORS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why: the reason is kept with the settings' history."},
+    )
+
+
+class TuningRevertForm(forms.Form):
+    reason = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        validators=NOTE_VALIDATORS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why the change is reverted."},
+    )

@@ -11,7 +11,14 @@ from customers.selectors import customer_list_visible
 
 from .detection import series_trace
 from .filters import AnomalyFilterSet
-from .models import AnomalyAction, DetectionSettings, ScanRun, UsageAnomaly, scan_scope_key
+from .models import (
+    AnomalyAction,
+    DetectionSettings,
+    ScanRun,
+    TuningProposal,
+    UsageAnomaly,
+    scan_scope_key,
+)
 from .scan_inputs import detection_configs, series_batch, usage_frame
 
 # Days shown around an anomaly: enough history to see the baseline, some after it.
@@ -169,3 +176,10 @@ def visible_customer_ids(*, user, ids) -> list:
     if len(found) != len(set(ids)):
         raise Http404("No such customer.")
     return sorted(found)
+
+
+def tuning_proposal_list() -> QuerySet[TuningProposal]:
+    """Every tuning proposal, newest first, with the people who decided."""
+    return TuningProposal.objects.select_related("decided_by", "reverted_by").order_by(
+        "-created_at"
+    )

@@ -76,6 +76,18 @@ class Judgement(StrEnum):
     UNJUDGED = "unjudged"
 
 
+# The backtest table's columns, in the order the brief asks its question: how many false
+# positives go, at the price of how many that were acted on or led to churn.
+JUDGEMENT_COLUMNS = {
+    Judgement.FALSE_POSITIVE: "Dismissed as false positive",
+    Judgement.ACTED_ON: "Acted on",
+    Judgement.LED_TO_CHURN: "Led to churn",
+    Judgement.DISMISSED_OTHER: "Dismissed, other reason",
+    Judgement.OUTCOME_KNOWN: "Outcome recorded",
+    Judgement.UNJUDGED: "Not judged",
+}
+
+
 class TuningError(ValueError):
     """A decision that cannot be made as asked; the message says why, for the page."""
 

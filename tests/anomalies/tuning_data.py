@@ -147,3 +147,34 @@ def tuning_portfolio(make_customer, csm) -> dict:
     for k in range(PADDING):
         _stored(padding, dt.date(2025, 1, 7) + dt.timedelta(days=7 * k), 2, csm)
     return {"accounts": accounts, "stored": stored}
+
+
+def make_proposal(**fields):
+    """A waiting proposal as proposals_create makes it over this portfolio, without the
+    portfolio (for pages and permissions, where the backtest's work is beside the point)."""
+    from anomalies.models import TuningProposal
+
+    fields.setdefault("anomaly_type", "drop")
+    fields.setdefault("metric_family", "feature:*")
+    fields.setdefault("settings_metric", "feature:*")
+    fields.setdefault("judged", 23)
+    fields.setdefault("false_positives", 21)
+    fields.setdefault("false_positive_rate", 21 / 23)
+    fields.setdefault("target_rate", 0.2)
+    fields.setdefault("judged_since", AS_OF - dt.timedelta(days=179))
+    fields.setdefault(
+        "change",
+        {"min_duration_days": {"from": 2, "to": 3}, "drop_percent": {"from": 30.0, "to": 40.0}},
+    )
+    fields.setdefault("text", PROPOSAL_TEXT)
+    fields.setdefault(
+        "backtest",
+        {
+            **EXPECTED_BACKTEST,
+            "days": 180,
+            "first_day": (AS_OF - dt.timedelta(days=179)).isoformat(),
+            "hidden_churn": ["00000000-0000-0000-0000-000000000001"],
+        },
+    )
+    fields.setdefault("hides_churn", True)
+    return TuningProposal.objects.create(**fields)
