@@ -18,7 +18,7 @@ from anomalies.services.tuning import proposals_create
 from customers.demo import DEMO_USERS
 from tests.anomalies.scan_data import scan
 from tests.anomalies.tuning_data import AS_OF, PROPOSAL_TEXT, tuning_portfolio
-from tests.browser.test_csm_journey import CHROMIUM, CHROMIUM_ARGS, _login, _main_text
+from tests.browser.test_csm_journey import _login, _main_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -48,23 +48,6 @@ def portfolio(transactional_db, settings, monkeypatch, django_user_model, make_c
     (proposal,) = proposals_create(as_of=AS_OF)
     assert proposal.text == PROPOSAL_TEXT
     return data | {"proposal": proposal}
-
-
-@pytest.fixture
-def chromium(portfolio):
-    from django.db import connections
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            # Under Playwright's event loop the test's queries went through connections of
-            # their own (Django's are context-local): closed here, or one outlives the test
-            # and blocks the test database's teardown.
-            connections.close_all()
-            browser.close()
 
 
 def test_ops_accepts_a_proposal_and_the_next_scan_uses_it(portfolio, chromium, live_server):
