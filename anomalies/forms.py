@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
 from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
+from .detection.vocabulary import FEATURE_FAMILY
 from .models import ActionKind, DismissReason, Outcome, Sensitivity
 
 
@@ -24,7 +25,7 @@ class SettingsForm(forms.Form):
     metric = forms.CharField(
         required=False,
         max_length=METRIC_MAX_LENGTH,
-        help_text="Empty: every metric.",
+        help_text="Empty: every metric; feature:* for every feature.",
     )
     sensitivity = forms.ChoiceField(choices=Sensitivity.choices, initial=Sensitivity.MEDIUM)
     drop_percent = forms.FloatField(required=False, min_value=0.1, max_value=99.9)
@@ -41,7 +42,8 @@ class SettingsForm(forms.Form):
 
     def clean_metric(self):
         metric = self.cleaned_data["metric"].strip()
-        if metric and (message := metric_error(metric)):
+        # The feature family is a scope of its own (tuning proposals write it), not a slug.
+        if metric and metric != FEATURE_FAMILY and (message := metric_error(metric)):
             raise ValidationError(message)
         return metric
 

@@ -186,3 +186,15 @@ def test_admin_shows_proposals_read_only(client, django_user_model, proposal):
     client.post(change, {"status": "accepted", "reason": "via admin"})
     assert TuningProposal.objects.get().status == "pending"
     assert client.get(reverse("admin:anomalies_tuningproposal_add")).status_code == 403
+
+
+def test_the_sensitivity_page_edits_the_feature_family_scope(client, staff):
+    # Where a revert sends staff when the accepted values were edited since.
+    client.force_login(staff)
+    form = {"customer": "", "metric": "feature:*", "sensitivity": "medium", "drop_percent": "45"}
+    assert client.post(reverse("sensitivity"), form).status_code == 302
+    row = DetectionSettings.objects.get()
+    assert (row.customer, row.metric, row.drop_percent) == (None, "feature:*", 45)
+    bad = client.post(reverse("sensitivity"), {**form, "metric": "feature:*x"})
+    assert bad.status_code == 400
+    assert "is not a slug" in bad.content.decode()
