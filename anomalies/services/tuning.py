@@ -171,10 +171,11 @@ def scope_counts(*, since: dt.date, until: dt.date) -> list[ScopeCounts]:
 
 def proposals_create(*, as_of: dt.date | None = None) -> list[TuningProposal]:
     """The weekly run: a proposal, backtested, for every scope whose false-positive rate over
-    the last JUDGEMENT_DAYS exceeds TUNING_TARGET_FALSE_POSITIVE_RATE. A scope's waiting
-    proposal is replaced by the new one; a scope whose settings changed by a proposal within
-    the window (its judgements predate the change) or whose proposal was rejected in the last
-    REJECTED_QUIET_DAYS is left alone, and so is a change that would hide nothing."""
+    the last JUDGEMENT_DAYS exceeds TUNING_TARGET_FALSE_POSITIVE_RATE. It replaces every
+    waiting proposal (last week's evidence is stale: a scope back within the target loses
+    its proposal). Left alone: a family whose settings an accepted proposal changed within
+    the window (its judgements predate the change), a scope whose proposal was rejected or
+    reverted in the last REJECTED_QUIET_DAYS, and a change that would hide nothing."""
     as_of = as_of or timezone.localdate()
     target = settings.TUNING_TARGET_FALSE_POSITIVE_RATE
     since = as_of - dt.timedelta(days=JUDGEMENT_DAYS - 1)
@@ -184,10 +185,11 @@ def proposals_create(*, as_of: dt.date | None = None) -> list[TuningProposal]:
             status=TuningStatus.ACCEPTED, decided_at__gte=now - dt.timedelta(days=JUDGEMENT_DAYS)
         ).values_list("settings_metric", flat=True)
     )
+    quiet_since = now - dt.timedelta(days=REJECTED_QUIET_DAYS)
     refused = set(
         TuningProposal.objects.filter(
-            status=TuningStatus.REJECTED,
-            decided_at__gte=now - dt.timedelta(days=REJECTED_QUIET_DAYS),
+            Q(status=TuningStatus.REJECTED, decided_at__gte=quiet_since)
+            | Q(status=TuningStatus.REVERTED, reverted_at__gte=quiet_since)
         ).values_list("anomaly_type", "metric_family")
     )
     counts = [
@@ -199,38 +201,34 @@ def proposals_create(*, as_of: dt.date | None = None) -> list[TuningProposal]:
         family: _thresholds(detection_config_for_scope(metric=family).config)
         for family in {c.metric_family for c in counts}
     }
-    created = []
+    proposals = []
+    # The backtests take seconds each: run before the transaction that swaps the proposals.
     for draft in proposal_drafts(counts, thresholds=thresholds, target=target):
         family = draft.counts.metric_family
         backtest = proposal_backtest(family=family, change=draft.change, as_of=as_of)
         if backtest.disappear_total == 0:
             logger.info("tuning: %s would hide nothing in %s days", draft.text, BACKTEST_DAYS)
             continue
-        with transaction.atomic():
-            TuningProposal.objects.filter(
-                status=TuningStatus.PENDING,
+        proposals.append(
+            TuningProposal(
                 anomaly_type=draft.counts.anomaly_type,
                 metric_family=family,
                 severity=draft.counts.severity,
-            ).delete()
-            created.append(
-                TuningProposal.objects.create(
-                    anomaly_type=draft.counts.anomaly_type,
-                    metric_family=family,
-                    severity=draft.counts.severity,
-                    settings_metric=family,
-                    judged=draft.counts.judged,
-                    false_positives=draft.counts.false_positives,
-                    false_positive_rate=draft.counts.false_positive_rate,
-                    target_rate=target,
-                    judged_since=since,
-                    change=draft.change,
-                    text=draft.text,
-                    backtest=asdict(backtest),
-                    hides_churn=bool(backtest.hidden_churn),
-                )
+                settings_metric=family,
+                judged=draft.counts.judged,
+                false_positives=draft.counts.false_positives,
+                false_positive_rate=draft.counts.false_positive_rate,
+                target_rate=target,
+                judged_since=since,
+                change=draft.change,
+                text=draft.text,
+                backtest=asdict(backtest),
+                hides_churn=bool(backtest.hidden_churn),
             )
-    return created
+        )
+    with transaction.atomic():
+        TuningProposal.objects.filter(status=TuningStatus.PENDING).delete()
+        return TuningProposal.objects.bulk_create(proposals)
 
 
 def _thresholds(config) -> dict[str, float]:

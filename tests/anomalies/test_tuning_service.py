@@ -79,9 +79,20 @@ def test_a_rejected_change_is_not_proposed_again_for_four_weeks(proposal, staff)
     assert [p.text for p in proposals_create(as_of=AS_OF)] == [PROPOSAL_TEXT]
 
 
-def test_within_target_nothing_is_proposed(portfolio, settings):
+def test_within_target_nothing_is_proposed_and_a_waiting_proposal_is_withdrawn(proposal, settings):
     settings.TUNING_TARGET_FALSE_POSITIVE_RATE = 0.95
     assert proposals_create(as_of=AS_OF) == []
+    assert not TuningProposal.objects.exists()
+
+
+def test_a_reverted_change_is_not_proposed_again_for_four_weeks(proposal, staff):
+    proposal_accept(proposal=proposal, user=staff, reason="Try it.")
+    # Accepted: the family's judgements predate the change, nothing new is proposed.
+    assert proposals_create(as_of=AS_OF) == []
+    proposal_revert(proposal=proposal, user=staff, reason="Missed a real drop.")
+    assert proposals_create(as_of=AS_OF) == []
+    TuningProposal.objects.update(reverted_at=timezone.now() - dt.timedelta(days=29))
+    assert [p.text for p in proposals_create(as_of=AS_OF)] == [PROPOSAL_TEXT]
 
 
 def test_accept_writes_the_family_settings_with_who_when_and_why(proposal, staff, portfolio):
