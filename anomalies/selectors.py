@@ -183,3 +183,10 @@ def tuning_proposal_list() -> QuerySet[TuningProposal]:
     return TuningProposal.objects.select_related("decided_by", "reverted_by").order_by(
         "-created_at"
     )
+
+
+def anomaly_list_by_ids(*, ids) -> dict[str, UsageAnomaly]:
+    """Anomalies by their id as a string, with their customers (for staff pages that name
+    anomalies kept by id, e.g. a tuning proposal's backtest); unknown ids are left out."""
+    anomalies = UsageAnomaly.objects.filter(pk__in=ids).select_related("customer")
+    return {str(a.pk): a for a in anomalies}

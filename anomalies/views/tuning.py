@@ -4,7 +4,7 @@ CSM is refused (403), as on the sensitivity page's global scope."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -14,7 +14,7 @@ from django.views.decorators.http import require_POST
 
 from ..forms import TuningDecisionForm, TuningRevertForm
 from ..models import TuningProposal, TuningStatus
-from ..selectors import tuning_proposal_list
+from ..selectors import anomaly_list_by_ids, tuning_proposal_list
 from ..services import tuning as tuning_services
 
 
@@ -25,6 +25,9 @@ class ProposalRow:
     proposal: TuningProposal
     form: TuningDecisionForm | TuningRevertForm | None = None
     error: str = ""
+    # The anomalies that preceded a churn and the change would have hidden (from the
+    # backtest's ids), to name them in red.
+    hidden_churn: list = field(default_factory=list)
 
     @property
     def rate_percent(self) -> int:
@@ -52,8 +55,16 @@ def _render(request, *, failed: ProposalRow | None = None, status: int = 200):
     rows = [ProposalRow(p) for p in tuning_proposal_list()]
     if failed is not None:
         rows = [failed if r.proposal.pk == failed.proposal.pk else r for r in rows]
+    pending = [r for r in rows if r.proposal.status == TuningStatus.PENDING]
+    hidden = anomaly_list_by_ids(
+        ids=[pk for r in pending for pk in r.proposal.backtest.get("hidden_churn", [])]
+    )
+    for row in pending:
+        row.hidden_churn = [
+            hidden[pk] for pk in row.proposal.backtest.get("hidden_churn", []) if pk in hidden
+        ]
     context = {
-        "pending": [r for r in rows if r.proposal.status == TuningStatus.PENDING],
+        "pending": pending,
         "history": [r for r in rows if r.proposal.status != TuningStatus.PENDING],
         "columns": list(tuning_services.JUDGEMENT_COLUMNS.values()),
         "churn_column": list(tuning_services.JUDGEMENT_COLUMNS).index(

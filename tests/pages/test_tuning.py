@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from anomalies.models import DetectionSettings, TuningProposal
-from tests.anomalies.tuning_data import PROPOSAL_TEXT, make_proposal
+from tests.anomalies.tuning_data import AS_OF, EXPECTED_BACKTEST, PROPOSAL_TEXT, make_proposal
 
 pytestmark = pytest.mark.django_db
 
@@ -198,3 +198,15 @@ def test_the_sensitivity_page_edits_the_feature_family_scope(client, staff):
     bad = client.post(reverse("sensitivity"), {**form, "metric": "feature:*x"})
     assert bad.status_code == 400
     assert "is not a slug" in bad.content.decode()
+
+
+def test_the_churn_the_change_would_hide_is_named(client, staff, make_customer):
+    from tests.pages.anomalies import make_anomaly
+
+    churner = make_customer(name="Churner Ltd")
+    anomaly = make_anomaly(churner, metric_type="feature:reports", start_date=AS_OF)
+    make_proposal(backtest={**EXPECTED_BACKTEST, "hidden_churn": [str(anomaly.pk)]})
+    client.force_login(staff)
+    page = client.get(URL).content.decode()
+    link = reverse("customer-detail", args=[churner.pk])
+    assert f'<a href="{link}">Churner Ltd</a>: drop in feature:reports from May 14, 2025' in page
