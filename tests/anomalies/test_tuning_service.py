@@ -24,7 +24,7 @@ from tests.anomalies.tuning_data import (
     tuning_portfolio,
 )
 
-pytestmark = [pytest.mark.django_db, pytest.mark.postgres]
+pytestmark = [pytest.mark.django_db]
 
 QUIET_DROP = dt.date(2025, 5, 6)
 
