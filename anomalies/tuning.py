@@ -137,7 +137,7 @@ def _climb(current: Mapping[str, float], anomaly_type: str, rungs: int) -> tuple
     whose duration is at the bound still gets its threshold step."""
     field, step, bound = threshold_rung(anomaly_type)
     ladder = (("min_duration_days", 1, MAX_MIN_DURATION_DAYS), (field, step, bound))
-    steps = []
+    steps: list[Step] = []
     for name, size, limit in ladder:
         old = current[name]
         if len(steps) < rungs and old < limit:

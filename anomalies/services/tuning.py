@@ -11,10 +11,11 @@ import logging
 from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, CharField, Count, Exists, F, OuterRef, Q, QuerySet, Value, When
+from django.db.models import Case, CharField, Count, Exists, OuterRef, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from customers.models import LifecycleEvent, LifecycleKind, UsageMetric
@@ -26,7 +27,6 @@ from ..detection.types import SeriesBatch
 from ..detection.vocabulary import FEATURE_FAMILY, FEATURE_PREFIX, metric_family
 from ..detection_settings import detection_config_for_scope, detection_config_for_series
 from ..models import (
-    ActionKind,
     AnomalyAction,
     AnomalyStatus,
     DetectionSettings,
@@ -37,6 +37,7 @@ from ..models import (
     UsageAnomaly,
 )
 from ..scan_isolation import batch_rows
+from ..selectors_insights import ACTED_KINDS, family_expression, outcome_window_days
 from ..settings_preview import PREVIEW_WARMUP_DAYS
 from ..tuning import ScopeCounts, proposal_drafts
 from .detection_settings import settings_delete, settings_save
@@ -53,16 +54,6 @@ REJECTED_QUIET_DAYS = 28
 # The backtest reads usage and runs the engine this many accounts at a time, so memory stays
 # bounded on a large portfolio.
 BACKTEST_CUSTOMERS_PER_BATCH = 500
-# What counts as acting on an anomaly: reaching out, not only opening the card.
-ACTED_ON_KINDS = (
-    ActionKind.CONTACT_CUSTOMER,
-    ActionKind.SCHEDULE_TRAINING,
-    ActionKind.EXPLORE_EXPANSION,
-    ActionKind.SEND_CONGRATULATIONS,
-)
-# The outcome window: a churn this long after an anomaly's start counts as its outcome
-# (ANOMALY_OUTCOME_WINDOW_DAYS, the outcomes' setting; the same default here).
-DEFAULT_OUTCOME_WINDOW_DAYS = 90
 
 
 class Judgement(StrEnum):
@@ -115,26 +106,24 @@ class Backtest:
         return sum(self.disappear.values())
 
 
-def judged_anomalies(queryset: QuerySet[UsageAnomaly] | None = None) -> QuerySet[UsageAnomaly]:
-    """Anomalies annotated with their `judgement` (Judgement) and metric `family`."""
+def judged_anomalies(queryset: QuerySet[UsageAnomaly] | None = None) -> QuerySet[Any]:
+    """Anomalies annotated with their `judgement` (Judgement) and metric `family` (typed
+    Any: the type checker cannot see annotations as fields)."""
     queryset = UsageAnomaly.objects.all() if queryset is None else queryset
-    window = dt.timedelta(
-        days=getattr(settings, "ANOMALY_OUTCOME_WINDOW_DAYS", DEFAULT_OUTCOME_WINDOW_DAYS)
-    )
+    window = dt.timedelta(days=outcome_window_days())
     churn_after = LifecycleEvent.objects.filter(
         customer=OuterRef("customer"),
         kind=LifecycleKind.CHURNED,
         date__gte=OuterRef("start_date"),
         date__lte=OuterRef("start_date") + window,
     )
-    acted_on = AnomalyAction.objects.filter(anomaly=OuterRef("pk"), kind__in=ACTED_ON_KINDS)
     dismissed = Q(status=AnomalyStatus.DISMISSED)
     return queryset.annotate(
         judgement=Case(
             When(
                 Q(outcome=Outcome.CHURNED) | Exists(churn_after), then=Value(Judgement.LED_TO_CHURN)
             ),
-            When(Exists(acted_on), then=Value(Judgement.ACTED_ON)),
+            When(_acted_on(), then=Value(Judgement.ACTED_ON)),
             When(
                 dismissed & Q(dismiss_reason=DismissReason.FALSE_POSITIVE),
                 then=Value(Judgement.FALSE_POSITIVE),
@@ -144,23 +133,30 @@ def judged_anomalies(queryset: QuerySet[UsageAnomaly] | None = None) -> QuerySet
             default=Value(Judgement.UNJUDGED),
             output_field=CharField(),
         ),
-        family=Case(
-            When(metric_type__startswith=FEATURE_PREFIX, then=Value(FEATURE_FAMILY)),
-            default=F("metric_type"),
-            output_field=CharField(),
-        ),
+        family=family_expression(),
     )
+
+
+def _acted_on() -> Exists:
+    """Whether a CSM acted on the anomaly (the insights' ACTED_KINDS)."""
+    return Exists(AnomalyAction.objects.filter(anomaly=OuterRef("pk"), kind__in=ACTED_KINDS))
 
 
 def scope_counts(*, since: dt.date, until: dt.date) -> list[ScopeCounts]:
     """Judged and false-positive counts per anomaly type and metric family, for anomalies
-    that started between `since` and `until`: one grouped query."""
+    that started between `since` and `until`, as /insights/ counts precision (judged:
+    dismissed, an outcome other than unknown, or acted on; false positive: dismissed as
+    one, whatever followed): one grouped query."""
+    dismissed = Q(status=AnomalyStatus.DISMISSED)
     rows = (
-        judged_anomalies(UsageAnomaly.objects.filter(start_date__range=(since, until)))
+        UsageAnomaly.objects.filter(start_date__range=(since, until))
+        .annotate(family=family_expression(), acted_on=_acted_on())
         .values("anomaly_type", "family")
         .annotate(
-            judged=Count("pk", filter=~Q(judgement=Judgement.UNJUDGED)),
-            false_positives=Count("pk", filter=Q(judgement=Judgement.FALSE_POSITIVE)),
+            judged=Count("pk", filter=dismissed | ~Q(outcome=Outcome.UNKNOWN) | Q(acted_on=True)),
+            false_positives=Count(
+                "pk", filter=dismissed & Q(dismiss_reason=DismissReason.FALSE_POSITIVE)
+            ),
         )
         .order_by("anomaly_type", "family")
     )
@@ -441,11 +437,12 @@ def proposal_revert(*, proposal: TuningProposal, user, reason: str) -> TuningPro
                 "The settings were changed after this proposal was accepted "
                 f"({', '.join(edited)}); change them on the sensitivity page."
             )
-        if locked.previous["exists"]:
+        previous = locked.previous or {"exists": False}  # never None once accepted
+        if previous["exists"]:
             settings_save(
                 customer_id=None,
                 metric=locked.settings_metric,
-                values=locked.previous["values"],
+                values=previous["values"],
                 user=user,
             )
         else:

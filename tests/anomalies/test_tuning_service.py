@@ -48,15 +48,16 @@ def feature_config(customer):
 def test_it_counts_judgements_per_type_and_family(portfolio):
     (counts,) = scope_counts(since=AS_OF - dt.timedelta(days=179), until=AS_OF)
     assert (counts.anomaly_type, counts.metric_family) == ("drop", "feature:*")
-    # 7 judged drops of the six accounts (Quiet's is not judged) and Padding Co's 16.
-    assert (counts.judged, counts.false_positives) == (23, 21)
+    # 7 judged drops of the six accounts (Quiet's is not judged) and Padding Co's 16; all
+    # but Acted's dismissed as false positives (Churner's too: the churn came later).
+    assert (counts.judged, counts.false_positives) == (23, 22)
 
 
 def test_it_proposes_the_hand_checked_change_with_its_backtest(proposal, portfolio):
     assert proposal.text == PROPOSAL_TEXT
     assert proposal.status == "pending"
-    assert (proposal.judged, proposal.false_positives) == (23, 21)
-    assert proposal.false_positive_rate == pytest.approx(21 / 23)
+    assert (proposal.judged, proposal.false_positives) == (23, 22)
+    assert proposal.false_positive_rate == pytest.approx(22 / 23)
     assert proposal.target_rate == pytest.approx(0.2)
     assert proposal.settings_metric == "feature:*"
     backtest = {key: proposal.backtest[key] for key in EXPECTED_BACKTEST}
@@ -80,7 +81,7 @@ def test_a_rejected_change_is_not_proposed_again_for_four_weeks(proposal, staff)
 
 
 def test_within_target_nothing_is_proposed_and_a_waiting_proposal_is_withdrawn(proposal, settings):
-    settings.TUNING_TARGET_FALSE_POSITIVE_RATE = 0.95
+    settings.TUNING_TARGET_FALSE_POSITIVE_RATE = 0.97  # 22 of 23 is 95.7 %
     assert proposals_create(as_of=AS_OF) == []
     assert not TuningProposal.objects.exists()
 

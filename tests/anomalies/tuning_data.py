@@ -17,8 +17,9 @@ would be a portfolio outage) and clear of US holidays:
     Quiet       May 6,  2 days, -50 %     not judged                    gone
 
 Padding Co has no usage: its 16 dismissed feature drops only raise the judged counts past
-the minimum (the backtest never sees them). Judged: 7 + 16 = 23, false positives 5 + 16 =
-21 (91 %, over twice the 20 % target: both rungs of the ladder).
+the minimum (the backtest never sees them). Judged: 7 + 16 = 23; false positives, as
+/insights/ counts them (dismissed as such, whatever followed: Churner's too), 6 + 16 = 22
+(96 %, over twice the 20 % target: both rungs of the ladder).
 """
 
 from __future__ import annotations
@@ -158,8 +159,8 @@ def make_proposal(**fields):
     fields.setdefault("metric_family", "feature:*")
     fields.setdefault("settings_metric", "feature:*")
     fields.setdefault("judged", 23)
-    fields.setdefault("false_positives", 21)
-    fields.setdefault("false_positive_rate", 21 / 23)
+    fields.setdefault("false_positives", 22)
+    fields.setdefault("false_positive_rate", 22 / 23)
     fields.setdefault("target_rate", 0.2)
     fields.setdefault("judged_since", AS_OF - dt.timedelta(days=179))
     fields.setdefault(
