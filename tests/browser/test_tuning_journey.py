@@ -2,10 +2,11 @@
 
 Over the hand-checked portfolio of tests/anomalies/tuning_data.py (feature:* drops mostly
 dismissed as false positives), the weekly run has left one proposal: "feature:* drops:
-minimum duration 2 → 3 days, drop threshold 30 % → 40 %". Olu (ops) opens
-/insights/tuning/, reads the backtest (one hidden churn, in red), accepts with a reason;
-the sensitivity page shows the new feature:* row by him; a scan then no longer reports
-Quiet's two-day drop, which the backtest said would disappear. Maya (a CSM) is refused.
+minimum duration 2 → 3 days, drop threshold 30 % → 40 %". Olu (ops) follows the link from
+/insights/ to /insights/tuning/, reads the backtest (one hidden churn, in red), accepts
+with a reason; the sensitivity page shows the new feature:* row by him; a scan then no
+longer reports Quiet's two-day drop, which the backtest said would disappear. Maya (a CSM)
+sees no link and is refused.
 """
 
 import re
@@ -58,7 +59,9 @@ def test_ops_accepts_a_proposal_and_the_next_scan_uses_it(portfolio, chromium, l
     UsageAnomaly.objects.filter(customer=quiet).delete()
 
     page, server_errors = _login(chromium, live_server.url, "ops")
-    page.goto("/insights/tuning/")
+    page.goto("/insights/")
+    page.locator("main").get_by_role("link", name="Tuning proposals").click()
+    page.wait_for_url(re.compile(r"/insights/tuning/$"))
     card = page.locator("section.proposal", has_text=PROPOSAL_TEXT)
     expect(card).to_contain_text("96 % false positives (target 20 %)")
     expect(card.locator("[data-hides-churn]")).to_contain_text(
@@ -96,6 +99,8 @@ def test_ops_accepts_a_proposal_and_the_next_scan_uses_it(portfolio, chromium, l
     assert not UsageAnomaly.objects.filter(customer=quiet).exists()
 
     maya, maya_errors = _login(chromium, live_server.url, "maya")
+    maya.goto("/insights/")
+    expect(maya.locator("main").get_by_role("link", name="Tuning proposals")).to_have_count(0)
     response = maya.goto("/insights/tuning/")
     assert response.status == 403
     assert server_errors == maya_errors == []
