@@ -171,7 +171,7 @@ def proposals_create(*, as_of: dt.date | None = None) -> list[TuningProposal]:
     waiting proposal (last week's evidence is stale: a scope back within the target loses
     its proposal). Left alone: a family whose settings an accepted proposal changed within
     the window (its judgements predate the change), a scope whose proposal was rejected or
-    reverted in the last REJECTED_QUIET_DAYS, and a change that would hide nothing."""
+    reverted in the last REJECTED_QUIET_DAYS, and a change that would change nothing."""
     as_of = as_of or timezone.localdate()
     target = settings.TUNING_TARGET_FALSE_POSITIVE_RATE
     since = as_of - dt.timedelta(days=JUDGEMENT_DAYS - 1)
@@ -202,7 +202,9 @@ def proposals_create(*, as_of: dt.date | None = None) -> list[TuningProposal]:
     for draft in proposal_drafts(counts, thresholds=thresholds, target=target):
         family = draft.counts.metric_family
         backtest = proposal_backtest(family=family, change=draft.change, as_of=as_of)
-        if backtest.disappear_total == 0:
+        # A change that alters nothing, neither the stored anomalies nor the replay's own
+        # findings, is not worth anyone's decision.
+        if backtest.disappear_total == 0 and backtest.found_proposed >= backtest.found_now:
             logger.info("tuning: %s would hide nothing in %s days", draft.text, BACKTEST_DAYS)
             continue
         proposals.append(

@@ -214,3 +214,23 @@ def test_the_family_row_sits_between_a_metric_row_and_the_global_one(make_custom
     assert (reports.config.drop_percent, reports.config.min_duration_days) == (40, 4)
     assert (export.config.drop_percent, export.config.min_duration_days) == (50, 4)
     assert (api.config.drop_percent, api.config.min_duration_days) == (25, 4)
+
+
+def test_a_change_that_would_alter_nothing_is_not_proposed(make_customer, csm):
+    # Judged drops over the target, but no usage behind them: the replay finds nothing
+    # either way, so there is nothing for anyone to decide.
+    from tests.pages.anomalies import make_anomaly
+
+    customer = make_customer()
+    for k in range(25):
+        make_anomaly(
+            customer,
+            metric_type="feature:reports",
+            start_date=AS_OF - dt.timedelta(days=7 * k),
+            status="dismissed",
+            dismiss_reason="false_positive",
+            dismissed_at=timezone.now(),
+        )
+    (counts,) = scope_counts(since=AS_OF - dt.timedelta(days=179), until=AS_OF)
+    assert (counts.judged, counts.false_positives) == (25, 25)
+    assert proposals_create(as_of=AS_OF) == []
