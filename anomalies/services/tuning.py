@@ -46,8 +46,10 @@ logger = logging.getLogger(__name__)
 
 # The brief's window: a change is judged on half a year of real stored usage.
 BACKTEST_DAYS = 180
-# False-positive rates are read from the anomalies that started in this many days.
-JUDGEMENT_DAYS = 180
+# False-positive rates are read from the anomalies that started in this many days: a year,
+# since a scope needs MIN_JUDGED judged anomalies and a team of a few CSMs judges one
+# scope's alerts a few times a month (the demo's feature drops: 11 in half a year, 37 in one).
+JUDGEMENT_DAYS = 365
 # A rejected change is not proposed again for four weeks (the team said no; a week's new
 # judgements rarely change that).
 REJECTED_QUIET_DAYS = 28

@@ -162,7 +162,7 @@ def make_proposal(**fields):
     fields.setdefault("false_positives", 22)
     fields.setdefault("false_positive_rate", 22 / 23)
     fields.setdefault("target_rate", 0.2)
-    fields.setdefault("judged_since", AS_OF - dt.timedelta(days=179))
+    fields.setdefault("judged_since", AS_OF - dt.timedelta(days=364))
     fields.setdefault(
         "change",
         {"min_duration_days": {"from": 2, "to": 3}, "drop_percent": {"from": 30.0, "to": 40.0}},
