@@ -10,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('anomalies', '0009_anomaly_outcomes'),
+        ('anomalies', '0010_outcome_event_on_delete'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
