@@ -216,11 +216,9 @@ def test_the_family_row_sits_between_a_metric_row_and_the_global_one(make_custom
     assert (api.config.drop_percent, api.config.min_duration_days) == (25, 4)
 
 
-def test_a_change_that_would_alter_nothing_is_not_proposed(make_customer, csm):
+def test_a_change_that_would_alter_nothing_is_not_proposed(make_customer, make_anomaly):
     # Judged drops over the target, but no usage behind them: the replay finds nothing
     # either way, so there is nothing for anyone to decide.
-    from tests.pages.anomalies import make_anomaly
-
     customer = make_customer()
     for k in range(25):
         make_anomaly(

@@ -31,13 +31,13 @@ from django.utils import timezone
 
 from anomalies.models import AnomalyAction
 from customers.models import LifecycleEvent, UsageMetric
-from tests.pages.anomalies import make_anomaly
+from tests import synth
+from tests.factories import make_anomaly_of
 
 AS_OF = dt.date(2025, 5, 14)
 N_DAYS = 300
 FIRST = AS_OF - dt.timedelta(days=N_DAYS - 1)
 METRIC = "feature:reports"
-WEEKLY = np.array([1.0, 1.05, 1.05, 1.0, 0.95, 0.65, 0.65])
 CHURN_DAY = dt.date(2025, 4, 30)
 PADDING = 16
 PROPOSAL_TEXT = "feature:* drops: minimum duration 2 → 3 days, drop threshold 30 % → 40 %"
@@ -80,12 +80,11 @@ EXPECTED_BACKTEST = {
 
 
 def feature_usage(seed: int, drops=()) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    weekdays = (FIRST.weekday() + np.arange(N_DAYS)) % 7
-    values = 500.0 * WEEKLY[weekdays] * np.exp(rng.normal(0.0, 0.03, N_DAYS))
+    """The shared synthetic series (no growth, 3 % noise) with the drops multiplied in."""
+    values = synth.usage(N_DAYS, seed=seed, level=500.0, yearly_growth=0.0, noise=0.03, start=FIRST)
     for start, days, factor in drops:
         i = (start - FIRST).days
-        values[i : i + days] *= factor
+        values = synth.scaled(values, slice(i, i + days), factor)
     return values
 
 
@@ -102,7 +101,7 @@ def _stored(customer, start, days, user=None):
             "dismissed_by": user,
         }
     )
-    return make_anomaly(
+    return make_anomaly_of(
         customer,
         metric_type=METRIC,
         severity="warning",

@@ -200,9 +200,7 @@ def test_the_sensitivity_page_edits_the_feature_family_scope(client, staff):
     assert "is not a slug" in bad.content.decode()
 
 
-def test_the_churn_the_change_would_hide_is_named(client, staff, make_customer):
-    from tests.pages.anomalies import make_anomaly
-
+def test_the_churn_the_change_would_hide_is_named(client, staff, make_customer, make_anomaly):
     churner = make_customer(name="Churner Ltd")
     anomaly = make_anomaly(churner, metric_type="feature:reports", start_date=AS_OF)
     make_proposal(backtest={**EXPECTED_BACKTEST, "hidden_churn": [str(anomaly.pk)]})
