@@ -17,6 +17,7 @@ from .models import (
     DetectionSettings,
     ScanChunk,
     ScanRun,
+    TuningProposal,
     UsageAnomaly,
 )
 from .services.anomalies import anomaly_dismiss
@@ -306,3 +307,33 @@ def _uuid(value):
 
 def _is_uuid(value) -> bool:
     return _uuid(value) is not None
+
+
+@admin.register(TuningProposal)
+class TuningProposalAdmin(admin.ModelAdmin):
+    """Read-only: proposals are made by the weekly task and decided on /insights/tuning/,
+    where acceptance writes the settings and keeps what it replaced; an edit here would
+    bypass both."""
+
+    list_display = [
+        "text",
+        "status",
+        "false_positive_rate",
+        "hides_churn",
+        "decided_by",
+        "created_at",
+    ]
+    list_filter = ["status", "anomaly_type", "hides_churn"]
+    list_select_related = ["decided_by"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

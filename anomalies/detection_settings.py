@@ -15,6 +15,7 @@ from django.db.models import Q
 
 from .detection import DetectionConfig, preset
 from .detection.config import PER_SERIES_FIELDS
+from .detection.vocabulary import metric_family
 from .models import DetectionSettings
 
 # Nobody saved a sensitivity for any scope of the series: the engine's default preset.
@@ -70,13 +71,29 @@ def detection_config_for_series(
             SettingsScope(customer, metric),
             SettingsScope(customer, ""),
             SettingsScope(None, metric),
+            # A family's row (`feature:*`, written by accepted tuning proposals) sits between
+            # the metric's own row and the global one.
+            SettingsScope(None, metric_family(metric)),
             SettingsScope(None, ""),
         )
-        scopes = tuple(scope for scope in candidates if scope in by_scope)
+        # dict.fromkeys: a metric that is its own family is one scope, not two.
+        scopes = tuple(dict.fromkeys(scope for scope in candidates if scope in by_scope))
         if scopes not in merged:
             merged[scopes] = _merge([(scope, by_scope[scope]) for scope in scopes])
         configs.append(merged[scopes])
     return configs
+
+
+def detection_config_for_scope(*, metric: str) -> ConfigInForce:
+    """The config every customer gets on `metric` (a metric, a family such as `feature:*`,
+    or "" for all metrics) from the rows that are not a customer's: that scope's row, then
+    the global one. What a tuning proposal reads its "from" values in."""
+    wanted = [metric, ""] if metric else [""]
+    rows = {
+        row.metric: row
+        for row in DetectionSettings.objects.filter(customer__isnull=True, metric__in=wanted)
+    }
+    return _merge([(SettingsScope(None, m), rows[m]) for m in dict.fromkeys(wanted) if m in rows])
 
 
 def _scope_of(row: DetectionSettings) -> SettingsScope:

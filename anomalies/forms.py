@@ -8,8 +8,9 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from customers.metrics import METRIC_MAX_LENGTH, metric_error
-from customers.validators import NOTE_MAX_LENGTH
+from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
+from .detection.vocabulary import FEATURE_FAMILY
 from .models import ActionKind, DismissReason, Outcome, Sensitivity
 
 
@@ -24,7 +25,7 @@ class SettingsForm(forms.Form):
     metric = forms.CharField(
         required=False,
         max_length=METRIC_MAX_LENGTH,
-        help_text="Empty: every metric.",
+        help_text="Empty: every metric; feature:* for every feature.",
     )
     sensitivity = forms.ChoiceField(choices=Sensitivity.choices, initial=Sensitivity.MEDIUM)
     drop_percent = forms.FloatField(required=False, min_value=0.1, max_value=99.9)
@@ -41,7 +42,8 @@ class SettingsForm(forms.Form):
 
     def clean_metric(self):
         metric = self.cleaned_data["metric"].strip()
-        if metric and (message := metric_error(metric)):
+        # The feature family is a scope of its own (tuning proposals write it), not a slug.
+        if metric and metric != FEATURE_FAMILY and (message := metric_error(metric)):
             raise ValidationError(message)
         return metric
 
@@ -93,3 +95,24 @@ class ActionForm(forms.Form):
         self.fields["kind"].choices = [
             (kind.value, kind.label) for kind in ActionKind if kind in kinds
         ]
+
+
+class TuningDecisionForm(forms.Form):
+    """Accept or reject a tuning proposal, and why (the reason is part of the record)."""
+
+    decision = forms.ChoiceField(choices=[("accept", "Accept"), ("reject", "Reject")])
+    reason = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        validators=NOTE_VALIDATORS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why: the reason is kept with the settings' history."},
+    )
+
+
+class TuningRevertForm(forms.Form):
+    reason = forms.CharField(
+        max_length=NOTE_MAX_LENGTH,
+        validators=NOTE_VALIDATORS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        error_messages={"required": "Say why the change is reverted."},
+    )

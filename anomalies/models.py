@@ -530,3 +530,113 @@ class AnomalyAction(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} by {self.user_id} on {self.anomaly_id}"
+
+
+class TuningStatus(models.TextChoices):
+    PENDING = "pending", "Waiting for a decision"
+    ACCEPTED = "accepted", "Accepted"
+    REJECTED = "rejected", "Rejected"
+    REVERTED = "reverted", "Reverted"
+
+
+class TuningProposal(models.Model):
+    """A threshold change proposed because a scope's false-positive rate exceeds the target,
+    with its evidence: the judged counts and a backtest over stored usage. Nothing changes
+    until staff accept it (anomalies.services.tuning); acceptance writes the detection
+    settings of `settings_metric` for every customer and keeps the values it replaced, so a
+    revert restores them."""
+
+    Status = TuningStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The judged scope: anomalies of this type on this metric family ("feature:*" or one
+    # metric), of one severity or of all ("").
+    anomaly_type = models.CharField(max_length=50, choices=AnomalyType.choices)
+    metric_family = models.CharField(max_length=METRIC_MAX_LENGTH)
+    severity = models.CharField(max_length=20, choices=Severity.choices, blank=True, default="")
+    # The DetectionSettings scope acceptance writes: every customer, this metric or family
+    # ("" for all metrics).
+    settings_metric = models.CharField(max_length=METRIC_MAX_LENGTH, blank=True, default="")
+    judged = models.PositiveIntegerField(help_text="Judged anomalies in the scope.")
+    false_positives = models.PositiveIntegerField(help_text="Of those, dismissed as such.")
+    false_positive_rate = models.FloatField()
+    target_rate = models.FloatField()
+    judged_since = models.DateField(help_text="First start day of the judged anomalies.")
+    # {"min_duration_days": {"from": 2, "to": 3}, "drop_percent": {"from": 30.0, "to": 40.0}}
+    change = models.JSONField()
+    text = models.CharField(max_length=255, help_text="The change in words.")
+    # Counts by judgement of the stored anomalies that would disappear / stay, and the
+    # replay's own totals (anomalies.services.tuning.Backtest).
+    backtest = models.JSONField(default=dict)
+    hides_churn = models.BooleanField(
+        default=False, help_text="It would hide an anomaly that preceded a churn."
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    reason = models.TextField(blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS)
+    # The settings row as it was before acceptance: {"exists": false} or {"exists": true,
+    # "values": {...}}; a revert puts it back.
+    previous = models.JSONField(null=True, blank=True)
+    reverted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    reverted_at = models.DateTimeField(null=True, blank=True)
+    revert_reason = models.TextField(
+        blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            choices_constraint("status", TuningStatus, name="tuning_status_valid"),
+            choices_constraint("anomaly_type", AnomalyType, name="tuning_anomaly_type_valid"),
+            models.CheckConstraint(
+                condition=Q(severity="") | Q(severity__in=Severity.values),
+                name="tuning_severity_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(false_positives__lte=models.F("judged"))
+                & Q(false_positive_rate__gte=0, false_positive_rate__lte=1)
+                & Q(target_rate__gt=0, target_rate__lt=1),
+                name="tuning_rates_valid",
+            ),
+            # Waiting: nobody decided. Decided: when, and why.
+            models.CheckConstraint(
+                condition=(Q(status="pending") & Q(decided_at__isnull=True))
+                | (~Q(status="pending") & Q(decided_at__isnull=False) & ~Q(reason="")),
+                name="tuning_decision_consistent",
+            ),
+            # What acceptance replaced is kept for as long as it may be restored.
+            models.CheckConstraint(
+                condition=~Q(status__in=["accepted", "reverted"]) | Q(previous__isnull=False),
+                name="tuning_accepted_keeps_previous",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    Q(status="reverted") & Q(reverted_at__isnull=False) & ~Q(revert_reason="")
+                )
+                | (~Q(status="reverted") & Q(reverted_at__isnull=True)),
+                name="tuning_revert_consistent",
+            ),
+            # The weekly task replaces a scope's waiting proposal instead of piling them up.
+            models.UniqueConstraint(
+                fields=["anomaly_type", "metric_family", "severity"],
+                condition=Q(status="pending"),
+                name="tuning_one_pending_per_scope",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.text} ({self.get_status_display()})"

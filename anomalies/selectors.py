@@ -11,7 +11,14 @@ from customers.selectors import customer_list_visible
 
 from .detection import series_trace
 from .filters import AnomalyFilterSet
-from .models import AnomalyAction, DetectionSettings, ScanRun, UsageAnomaly, scan_scope_key
+from .models import (
+    AnomalyAction,
+    DetectionSettings,
+    ScanRun,
+    TuningProposal,
+    UsageAnomaly,
+    scan_scope_key,
+)
 from .scan_inputs import detection_configs, series_batch, usage_frame
 
 # Days shown around an anomaly: enough history to see the baseline, some after it.
@@ -169,3 +176,17 @@ def visible_customer_ids(*, user, ids) -> list:
     if len(found) != len(set(ids)):
         raise Http404("No such customer.")
     return sorted(found)
+
+
+def tuning_proposal_list() -> QuerySet[TuningProposal]:
+    """Every tuning proposal, newest first, with the people who decided."""
+    return TuningProposal.objects.select_related("decided_by", "reverted_by").order_by(
+        "-created_at"
+    )
+
+
+def anomaly_list_by_ids(*, ids) -> dict[str, UsageAnomaly]:
+    """Anomalies by their id as a string, with their customers (for staff pages that name
+    anomalies kept by id, e.g. a tuning proposal's backtest); unknown ids are left out."""
+    anomalies = UsageAnomaly.objects.filter(pk__in=ids).select_related("customer")
+    return {str(a.pk): a for a in anomalies}

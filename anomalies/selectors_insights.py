@@ -103,7 +103,8 @@ def outcome_window_days() -> int:
     return int(getattr(settings, "ANOMALY_OUTCOME_WINDOW_DAYS", DEFAULT_OUTCOME_WINDOW_DAYS))
 
 
-def _family_expression():
+def family_expression():
+    """An anomaly's metric family (`insights.metric_family`) in the database."""
     return Case(
         When(metric_type__startswith=vocabulary.FEATURE_PREFIX, then=Value(FEATURE_FAMILY)),
         default=F("metric_type"),
@@ -166,7 +167,7 @@ def effectiveness_report(
     scope_ids = list(customers.order_by().values_list("pk", flat=True))
     anomalies = UsageAnomaly.objects.filter(
         customer_id__in=scope_ids, start_date__gte=start, start_date__lte=end
-    ).annotate(family=_family_expression())
+    ).annotate(family=family_expression())
 
     def followed_by(kinds, outcomes):
         events = LifecycleEvent.objects.filter(
@@ -374,7 +375,7 @@ def precision_weekly(*, customers, start: dt.date, end: dt.date, by: str) -> lis
         raise ValueError(f"by must be one of {', '.join(PRECISION_GROUPINGS)}, got {by!r}")
     anomalies = UsageAnomaly.objects.filter(
         customer__in=customers.order_by().values("pk"), start_date__gte=start, start_date__lte=end
-    ).annotate(week=TruncWeek("start_date"), family=_family_expression())
+    ).annotate(week=TruncWeek("start_date"), family=family_expression())
     columns = {
         "type": ["anomaly_type"],
         "severity": ["severity"],

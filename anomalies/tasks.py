@@ -8,7 +8,7 @@ from django.db import IntegrityError
 from config.celery import DB_CONNECTION_ERRORS
 
 from .models import ScanRun
-from .services import scans
+from .services import scans, tuning
 
 logger = logging.getLogger(__name__)
 
@@ -37,3 +37,9 @@ def _scan_chunk_give_up(exc: BaseException, chunk_id: int) -> None:
 @shared_task(autoretry_for=TRANSIENT, give_up=_scan_chunk_give_up)
 def scan_chunk_task(chunk_id: int) -> dict:
     return scans.scan_chunk_run(chunk_id=chunk_id).__dict__
+
+
+@shared_task
+def tuning_proposals_task() -> int:
+    """The weekly tuning proposals (scheduled in config/schedule.py): how many were made."""
+    return len(tuning.proposals_create())

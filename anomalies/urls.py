@@ -2,6 +2,7 @@ from django.urls import path
 
 from .views import customer, insights, portfolio, table
 from .views import sensitivity as sensitivity_views
+from .views import tuning as tuning_views
 
 urlpatterns = [
     path("", portfolio.portfolio, name="home"),
@@ -19,5 +20,16 @@ urlpatterns = [
         "insights/effectiveness.csv",
         insights.insights_effectiveness_csv,
         name="insights-effectiveness-csv",
+    ),
+    path("insights/tuning/", tuning_views.tuning_list, name="tuning"),
+    path(
+        "insights/tuning/<uuid:proposal_id>/decide",
+        tuning_views.tuning_decide,
+        name="tuning-decide",
+    ),
+    path(
+        "insights/tuning/<uuid:proposal_id>/revert",
+        tuning_views.tuning_revert,
+        name="tuning-revert",
     ),
 ]

@@ -66,6 +66,14 @@ def schedule_table() -> list[PeriodicTaskSpec]:
             when=Crontab(minute="0"),
             description="Daily digests at each user's local digest hour.",
         ),
+        PeriodicTaskSpec(
+            name="Weekly tuning proposals",
+            task="anomalies.tasks.tuning_proposals_task",
+            # Monday morning, after the night's scan: the week's judgements are in.
+            when=Crontab(minute="0", hour="6", day_of_week="1"),
+            description="Proposes threshold changes where false positives exceed the target; "
+            "staff decide on /insights/tuning/.",
+        ),
     ]
 
 

@@ -287,6 +287,9 @@ SLACK_WEBHOOK_ALLOWED_NETWORKS = env.list("SLACK_WEBHOOK_ALLOWED_NETWORKS", defa
 # value here reaches an existing schedule with `manage.py setup_schedule --force`.
 SCAN_SCHEDULE_HOUR = env.int("SCAN_SCHEDULE_HOUR", default=2)
 SCAN_SCHEDULE_MINUTE = env.int("SCAN_SCHEDULE_MINUTE", default=0)
+# Tuning proposals (anomalies/services/tuning.py): a scope whose share of judged anomalies
+# dismissed as false positives exceeds this gets a proposed threshold change each week.
+TUNING_TARGET_FALSE_POSITIVE_RATE = env.float("TUNING_TARGET_FALSE_POSITIVE_RATE", default=0.20)
 # Customers per scan task: one usage read and one engine call each.
 SCAN_CHUNK_CUSTOMERS = env.int("SCAN_CHUNK_CUSTOMERS", default=1000)
 # Days of usage a scan reads: two years back, so recurring patterns are judged on every past

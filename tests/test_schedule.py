@@ -19,11 +19,13 @@ from config.schedule import Outcome, schedule_install, schedule_table
 
 pytestmark = pytest.mark.django_db
 
-NIGHTLY, DISPATCH, DIGEST = (
+NIGHTLY, DISPATCH, DIGEST, TUNING = (
     "Nightly anomaly scan",
     "Send notifications",
     "Daily notification digests",
+    "Weekly tuning proposals",
 )
+ALL = [NIGHTLY, DISPATCH, DIGEST, TUNING]
 
 
 def _task(name):
@@ -74,8 +76,15 @@ def test_migrate_installs_every_periodic_task():
     )
     assert digest.task == "notifications.tasks.digest_task"
     assert _cron(digest) == ("0", "*", "*", "*", "*", "UTC")
-    assert PeriodicTask.objects.count() == len(schedule_table()) == 3
+    assert PeriodicTask.objects.count() == len(schedule_table()) == len(ALL)
     assert all(t.enabled and t.description for t in (nightly, dispatch, digest))
+
+
+def test_tuning_proposals_are_made_weekly_after_the_nightly_scan():
+    tuning = _task(TUNING)
+    assert tuning.task == "anomalies.tasks.tuning_proposals_task"
+    assert _cron(tuning) == ("0", "6", "1", "*", "*", "UTC")
+    assert tuning.enabled
 
 
 def test_every_periodic_task_names_a_task_of_the_celery_app():
@@ -91,10 +100,8 @@ def test_installing_twice_changes_nothing():
     assert set(schedule_install().values()) == {Outcome.CREATED}
     installed = _state()
 
-    assert schedule_install() == dict.fromkeys([NIGHTLY, DISPATCH, DIGEST], Outcome.UNCHANGED)
-    assert schedule_install(force=True) == dict.fromkeys(
-        [NIGHTLY, DISPATCH, DIGEST], Outcome.UNCHANGED
-    )
+    assert schedule_install() == dict.fromkeys(ALL, Outcome.UNCHANGED)
+    assert schedule_install(force=True) == dict.fromkeys(ALL, Outcome.UNCHANGED)
     assert _state() == installed
 
 
@@ -106,15 +113,18 @@ def test_an_operator_edit_survives_without_force_and_is_reset_with_it():
         NIGHTLY: Outcome.KEPT,
         DISPATCH: Outcome.KEPT,
         DIGEST: Outcome.KEPT,
+        TUNING: Outcome.UNCHANGED,
     }
     assert _state() == edited
 
-    assert schedule_install(force=True) == dict.fromkeys([NIGHTLY, DISPATCH, DIGEST], Outcome.RESET)
+    assert schedule_install(force=True) == dict.fromkeys(
+        [NIGHTLY, DISPATCH, DIGEST], Outcome.RESET
+    ) | {TUNING: Outcome.UNCHANGED}
     nightly, dispatch, digest = _task(NIGHTLY), _task(DISPATCH), _task(DIGEST)
     assert _cron(nightly)[:2] == ("0", "2")
     assert (dispatch.solar_id, dispatch.interval.every) == (None, 1)
     assert digest.enabled is True
-    assert PeriodicTask.objects.count() == 3
+    assert PeriodicTask.objects.count() == len(ALL)
 
 
 def test_a_changed_setting_is_taken_only_when_forced(settings):
@@ -146,6 +156,7 @@ def test_a_deleted_task_is_installed_again_and_the_others_left_alone():
         NIGHTLY: Outcome.KEPT,
         DISPATCH: Outcome.UNCHANGED,
         DIGEST: Outcome.CREATED,
+        TUNING: Outcome.UNCHANGED,
     }
     assert _cron(_task(DIGEST))[:2] == ("0", "*")
     assert _task(NIGHTLY).enabled is False
@@ -179,7 +190,7 @@ def test_the_command_and_migrate_install_the_same_way(install):
     # The edits kept, the deleted task back as the table has it.
     assert (_cron(nightly)[:2], dispatch.solar.event) == (("30", "5"), "sunrise")
     assert (_cron(digest)[:2], digest.enabled) == (("0", "*"), True)
-    assert PeriodicTask.objects.count() == 3
+    assert PeriodicTask.objects.count() == len(ALL)
 
 
 def test_setup_schedule_says_what_it_did_to_each_task():
@@ -190,10 +201,12 @@ def test_setup_schedule_says_what_it_did_to_each_task():
         f"{NIGHTLY}: edited in admin, kept (use --force to reset it)\n"
         f"{DISPATCH}: already registered\n"
         f"{DIGEST}: registered\n"
+        f"{TUNING}: already registered\n"
     )
     assert _setup_schedule("--force") == (
         f"{NIGHTLY}: reset to the defaults\n"
         f"{DISPATCH}: already registered\n"
         f"{DIGEST}: already registered\n"
+        f"{TUNING}: already registered\n"
     )
     assert _task(NIGHTLY).enabled is True

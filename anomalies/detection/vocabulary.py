@@ -90,6 +90,17 @@ def is_feature_metric(metric: str) -> bool:
     return metric.startswith(FEATURE_PREFIX)
 
 
+# Every feature metric as one family: tuning and the detection settings treat features alike
+# (a pattern that can never be a metric slug, so it never names a real series).
+FEATURE_FAMILY = FEATURE_PREFIX + "*"
+
+
+def metric_family(metric: str) -> str:
+    """`feature:*` for any feature metric, the metric itself otherwise (the core metrics and
+    any other slug are families of one)."""
+    return FEATURE_FAMILY if is_feature_metric(metric) else metric
+
+
 def feature_metric(name: str) -> str:
     """The metric slug of a feature: `reports` -> `feature:reports`."""
     return FEATURE_PREFIX + name

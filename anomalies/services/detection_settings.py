@@ -31,3 +31,8 @@ def settings_save(*, customer_id, metric: str, values: dict, user) -> DetectionS
             setattr(row, key, value)
         row.save()
     return row
+
+
+def settings_delete(*, customer_id, metric: str) -> None:
+    """Remove the settings row of one scope: its series fall back to the broader scopes."""
+    DetectionSettings.objects.filter(customer_id=customer_id, metric=metric).delete()

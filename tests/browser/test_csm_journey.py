@@ -28,16 +28,6 @@ from customers.demo import DEMO_USERS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 15_000
 PASSWORDS = {u.username: u.password for u in DEMO_USERS}
@@ -80,15 +70,8 @@ def demo(request, transactional_db, settings, monkeypatch):
 
 
 @pytest.fixture
-def browser(demo):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
+def browser(demo, chromium):
+    return chromium
 
 
 def _login(browser, base_url, username):

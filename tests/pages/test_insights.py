@@ -44,7 +44,7 @@ def test_a_csm_sees_the_effectiveness_of_their_portfolio(
     assert 'id="small-note"' in html
     assert 'class="small"' in html  # every row here is too small to mean anything
     assert "2.0×" in html  # the critical API drops' lift
-    assert 'href="/insights/tuning/"' in html
+    assert 'href="/insights/tuning/"' not in html  # staff decide tuning proposals (403)
     assert 'id="q-csm"' not in html  # a CSM has no portfolio chooser
     assert response.context["precision"][0]["series"].label == "Drop"
     assert "<svg" in str(response.context["precision"][0]["sparkline"])

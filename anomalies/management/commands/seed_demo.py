@@ -27,6 +27,7 @@ from tqdm import tqdm
 
 from anomalies.models import AnomalyAction, UsageAnomaly
 from anomalies.services.outcomes import outcomes_derive
+from anomalies.services.tuning import proposals_create
 from customers import demo, demo_history
 from customers.models import (
     Customer,
@@ -135,6 +136,8 @@ class Command(BaseCommand):
             f"{first} to {last}, {len(health):,} health scores, {past} past anomalies with "
             f"{len(history.changes)} lifecycle changes ({len(history.churned_on)} churns)."
         )
+        # The weekly tuning run over the demo's judgements: a proposal waits for the ops user.
+        self.stdout.write(f"Tuning proposals: {len(proposals_create(as_of=as_of))}.")
         stories = ", ".join(a.name for a in demo.STORY_ACCOUNTS)
         self.stdout.write(f"Stories ({demo.CSM_USERNAMES[0]}'s accounts): {stories}.")
         self._print_logins()
