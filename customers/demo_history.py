@@ -7,7 +7,7 @@ The story the numbers tell (what /insights/ should find on `make run`):
   such an anomaly have losses too (a base rate above zero, a finite lift);
 - contractions are mostly preceded by a drop in API calls;
 - expansions are mostly preceded by a spike in logins (now and then in active users);
-- feature:* drops are shallow and short, and CSMs dismissed most of them as false positives:
+- feature:* drops are short (two days), and CSMs dismissed most of them as false positives:
   the scope a tuning proposal should pick (one of them, dismissed, preceded a churn);
 - core drops and spikes that led nowhere (dismissed as a data issue or expected, or marked
   no impact) keep precision honest;
@@ -355,11 +355,13 @@ class _Builder:
         )  # fmt: skip
 
     def feature_drop(self, account, last: date):
-        """Shallow and short: mostly dismissed as false positives."""
+        """Two days, deep enough for today's drop threshold but not for a longer minimum
+        duration (what the demo's tuning proposal changes): mostly dismissed as false
+        positives."""
         rng = self.rng
         features = [m for m in account.metrics if is_feature_metric(m)]
         start = self.day_between(self.first, last - timedelta(days=3))
-        end = start + timedelta(days=int(rng.integers(1, 3)))
+        end = start + timedelta(days=1)
         draw = rng.random()
         fields = {}
         if draw < FEATURE_DROP_DISMISSED_FP:
@@ -368,7 +370,7 @@ class _Builder:
             fields = {"status": "dismissed", "dismiss_reason": "new_normal"}
         severity = Severity.WARNING if rng.random() < 0.4 else Severity.INFO
         self.add(account, features[int(rng.integers(len(features)))], AnomalyType.DROP,
-                 severity, start, end, -rng.uniform(31, 42), **fields)  # fmt: skip
+                 severity, start, end, -rng.uniform(45, 60), **fields)  # fmt: skip
 
     def idle_core_drop(self, account, last: date):
         rng = self.rng

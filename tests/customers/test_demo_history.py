@@ -117,7 +117,7 @@ def test_feature_drops_are_mostly_dismissed_false_positives(history):
     reasons = Counter(a.dismiss_reason for a in drops)
     assert len(drops) >= 60
     assert reasons["false_positive"] / len(drops) > 0.7
-    assert all(-45 < a.deviation_percent < -30 and (a.end - a.start).days <= 2 for a in drops)
+    assert all(-60 <= a.deviation_percent < -30 and (a.end - a.start).days <= 2 for a in drops)
     # The one a tuning proposal must warn about: dismissed, and followed by a churn.
     assert any(
         a.dismiss_reason == "false_positive" and followed_by(a, history.changes, "churned")
@@ -136,12 +136,16 @@ def test_the_usage_shows_the_past_anomalies_and_churned_accounts_go_quiet(data, 
     edited = demo_history.with_history_usage(data, history, seed=demo.DEFAULT_SEED)
     first = data.dates[0].astype(date)
     deep = [a for a in history.anomalies if a.anomaly_type == "drop" and a.deviation_percent < -50]
+    checked = 0
     for anomaly in deep:
         series = edited.series(anomaly.external_id, anomaly.metric)
         lo, hi = (anomaly.start - first).days, (anomaly.end - first).days + 1
-        assert np.nanmean(series[lo:hi]) < np.nanmean(
-            data.series(anomaly.external_id, anomaly.metric)[lo:hi]
-        )
+        before = data.series(anomaly.external_id, anomaly.metric)[lo:hi]
+        # Thinning a count of 1 or 2 can keep it: only counts with room to fall must fall.
+        if np.nansum(before) >= 20:
+            assert np.nanmean(series[lo:hi]) < np.nanmean(before)
+            checked += 1
+    assert checked >= 10
     for external_id, day in history.churned_on.items():
         rows = [i for i, (e, _) in enumerate(data.keys) if e == external_id]
         assert np.isnan(edited.values[rows, (day - first).days + 1 :]).all()
