@@ -1,8 +1,13 @@
 import uuid
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.forms.models import BaseInlineFormSet
+from django.http import HttpResponseNotAllowed
+from django.shortcuts import redirect
+from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -22,7 +27,10 @@ from .models import (
 )
 from .services.anomalies import anomaly_dismiss
 from .services.outcomes import outcomes_derive
+from .services.scans import ScanAlreadyRunning, ScanNotQueued, scan_start
 from .text import anomaly_sentence
+
+SECONDS_PER_MINUTE = 60
 
 # Enough of a note in the data-quality list for a cohort and a handful of account names.
 NOTE_EXCERPT_CHARS = 400
@@ -91,6 +99,11 @@ class AnomalyActionInline(admin.TabularInline):
 
 @admin.register(UsageAnomaly)
 class UsageAnomalyAdmin(admin.ModelAdmin):
+    """Read-only: every column is a scan's output or the record of what a CSM did (dismissal,
+    outcome), each written by a service that keeps them consistent (an edit here could break
+    `anomaly_dismissal_consistent` or the learning loop's record). Ops change anomalies through
+    the actions, which call those services. Anomalies come from scans, so none is added here."""
+
     inlines = [AnomalyActionInline]
     actions = ["bulk_dismiss", "derive_outcomes"]
     list_display = [
@@ -118,8 +131,30 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
     search_fields = ["customer__name", "customer__external_id", "metric_type"]
     date_hierarchy = "detected_at"
     list_select_related = ["customer"]
-    raw_id_fields = ["customer", "dismissed_by", "outcome_event", "outcome_set_by"]
-    readonly_fields = ["id", "summary", "duration", "created_at", "updated_at", "last_evaluated_at"]
+    fields = [
+        "id",
+        "customer",
+        "summary",
+        "duration",
+        *[
+            f.name
+            for f in UsageAnomaly._meta.fields
+            if f.name not in ("id", "customer", "created_at", "updated_at")
+        ],
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # Nothing on the page can be saved: no Save buttons to suggest otherwise.
+        no_save = {"show_save": False, "show_save_and_continue": False}
+        return super().change_view(
+            request, object_id, form_url, {**(extra_context or {}), **no_save}
+        )
 
     @admin.display(description="severity", ordering="severity")
     def severity_badge(self, obj):
@@ -127,8 +162,6 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
 
     @admin.display(description="summary")
     def summary(self, obj):
-        if obj._state.adding:  # the add page: a UUID pk exists before saving
-            return "-"
         return anomaly_sentence(
             anomaly_type=obj.anomaly_type,
             metric=obj.metric_type,
@@ -137,8 +170,6 @@ class UsageAnomalyAdmin(admin.ModelAdmin):
 
     @admin.display(description="duration")
     def duration(self, obj):
-        if obj._state.adding:  # the add page: a UUID pk exists before saving
-            return "-"
         if obj.end_date is None:
             return f"ongoing since {obj.start_date:%Y-%m-%d}"
         days = (obj.end_date - obj.start_date).days + 1
@@ -247,21 +278,80 @@ class DataQualityEventAdmin(admin.ModelAdmin):
 
 @admin.register(ScanRun)
 class ScanRunAdmin(admin.ModelAdmin):
+    """Scan runs with their figures, and "Scan all accounts now" above the list (a scan of
+    what the nightly one covers, through scan_start: refused while one is queued or running).
+    Runs are made by scan_start only, so none is added by hand: a hand-made queued run would
+    hold the scope's lock with no chunk to run."""
+
     inlines = [ScanChunkInline]
+    change_list_template = "admin/anomalies/scanrun/change_list.html"
     list_display = [
         "created_at",
         "trigger",
+        "triggered_by",
         "status",
+        "took",
         "customers_done",
         "customers_total",
+        "series_count",
         "anomalies_new",
-        "progress",
+        "anomalies_updated",
+        "anomalies_resolved",
         "error_count",
-        "duration",
+        "progress",
     ]
+    list_select_related = ["triggered_by"]
     list_filter = ["status", "trigger"]
     date_hierarchy = "created_at"
     readonly_fields = ["failures"] + [f.name for f in ScanRun._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def get_urls(self):
+        run_now = path(
+            "run-now/",
+            self.admin_site.admin_view(self.run_now_view),
+            name="anomalies_scanrun_run_now",
+        )
+        return [run_now, *super().get_urls()]
+
+    def run_now_view(self, request):
+        """POST only (a GET would start a scan from a link or a prefetch)."""
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        try:
+            # The user trigger: a person started it (the admin is a page); triggered_by says who.
+            run = scan_start(trigger=ScanRun.Trigger.USER, user=request.user)
+        except ScanAlreadyRunning as exc:
+            self.message_user(
+                request,
+                f"Not started: a scan of all accounts is already {exc.run.status} (since "
+                f"{exc.run.created_at:%Y-%m-%d %H:%M}). Its figures appear here when it ends.",
+                messages.WARNING,
+            )
+        except ScanNotQueued as exc:
+            self.message_user(request, f"Not started: {exc}", messages.ERROR)
+        else:
+            self.message_user(
+                request,
+                f"Scan started: {run.customers_total} account{pluralize(run.customers_total)} in "
+                f"{run.chunks_total} chunk{pluralize(run.chunks_total)}.",
+                messages.SUCCESS,
+            )
+        return redirect("admin:anomalies_scanrun_changelist")
+
+    @admin.display(description="duration", ordering="finished_at")
+    def took(self, obj):
+        if obj.duration is None:
+            return "-" if obj.finished_at else f"{obj.get_status_display().lower()}…"
+        seconds = obj.duration.total_seconds()
+        if seconds < SECONDS_PER_MINUTE:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(round(seconds), SECONDS_PER_MINUTE)
+        return f"{minutes} min {seconds:02d} s"
 
     @admin.display(description="failing accounts and series")
     def failures(self, obj):

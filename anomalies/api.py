@@ -27,10 +27,11 @@ from .selectors import SUMMARY_DAYS
 from .serializers import (
     AnomalyDetailSerializer,
     AnomalySerializer,
+    DismissalSerializer,
     ScanRunSerializer,
     SettingsSerializer,
 )
-from .services.anomalies import anomaly_dismiss, anomaly_reopen
+from .services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomaly_reopen
 from .services.detection_settings import settings_save
 from .services.outcomes import anomaly_outcome_set
 from .services.scans import ScanAlreadyRunning, ScanNotQueued, scan_start
@@ -103,6 +104,11 @@ class AnomalyDetailApi(APIView):
 
 
 class AnomalyDismissApi(APIView):
+    """Dismiss with a reason. Sending the dismissal in force again (same reason, note and until
+    date) answers 200 and changes nothing, so a retry is harmless; another one on a dismissed
+    anomaly answers 409 with the dismissal in force and changes nothing: reopen first to change
+    it (services.anomalies.AnomalyAlreadyDismissed says why)."""
+
     class InputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "DismissInput"
@@ -118,18 +124,33 @@ class AnomalyDismissApi(APIView):
                 )
             return data
 
-    @extend_schema(request=InputSerializer, responses=AnomalySerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses={
+            200: AnomalySerializer,
+            409: inline_serializer(
+                "DismissConflict",
+                {"detail": serializers.CharField(), "dismissal": DismissalSerializer()},
+            ),
+        },
+    )
     def put(self, request, anomaly_id):
         anomaly = selectors.anomaly_get_visible(user=request.user, anomaly_id=anomaly_id)
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        anomaly = anomaly_dismiss(
-            anomaly=anomaly,
-            user=request.user,
-            reason=data.validated_data["reason"],
-            note=data.validated_data.get("note", ""),
-            until=data.validated_data.get("until"),
-        )
+        try:
+            anomaly = anomaly_dismiss(
+                anomaly=anomaly,
+                user=request.user,
+                reason=data.validated_data["reason"],
+                note=data.validated_data.get("note", ""),
+                until=data.validated_data.get("until"),
+            )
+        except AnomalyAlreadyDismissed as exc:
+            return Response(
+                {"detail": str(exc), "dismissal": DismissalSerializer(exc.anomaly).data},
+                status=status.HTTP_409_CONFLICT,
+            )
         return Response(AnomalySerializer(_reloaded(anomaly)).data)
 
 

@@ -231,7 +231,9 @@ class UsageAnomaly(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_anomaly_type_display()} in {self.metric_type} ({self.customer_id})"
+        # The account's name, not its id: lists that show anomalies select the customer with
+        # them (the admin's list_select_related), so this costs no query per row there.
+        return f"{self.get_anomaly_type_display()} in {self.metric_type} ({self.customer.name})"
 
 
 class DetectionSettings(models.Model):

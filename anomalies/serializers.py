@@ -27,6 +27,17 @@ class CustomerRefSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
+class DismissalSerializer(serializers.Serializer):
+    """The dismissal in force on an anomaly, read from its dismiss_* columns."""
+
+    reason = serializers.ChoiceField(choices=DismissReason.choices, source="dismiss_reason")
+    note = serializers.CharField(source="dismiss_note")
+    until = serializers.DateField(source="dismissed_until", allow_null=True)
+    # Null when the user who dismissed it was deleted since.
+    by = serializers.CharField(source="dismissed_by.username", allow_null=True)
+    at = serializers.DateTimeField(source="dismissed_at")
+
+
 class OutcomeEventSerializer(serializers.Serializer):
     """The lifecycle change a derived outcome came from."""
 

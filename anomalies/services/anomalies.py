@@ -14,6 +14,26 @@ from ..models import AnomalyAction, AnomalyStatus, DataQualityEvent, DismissReas
 from ..scan_results import risk_signals_sync
 
 
+class AnomalyAlreadyDismissed(Exception):
+    """A dismissal of an anomaly dismissed already with another reason, note or date.
+
+    Refused rather than applied or ignored: the first dismissal already steered later scans
+    (see anomaly_dismiss) and is what the audit trail and the learning loop recorded, and
+    ignoring the second one silently lost what its author wrote. To change a dismissal, reopen
+    the anomaly and dismiss it again: both steps are then recorded. `anomaly` is the anomaly
+    as it is, with the dismissal in force.
+    """
+
+    def __init__(self, anomaly: UsageAnomaly):
+        by = f" by {anomaly.dismissed_by}" if anomaly.dismissed_by_id else ""
+        on = f" on {anomaly.dismissed_at:%Y-%m-%d}" if anomaly.dismissed_at else ""
+        super().__init__(
+            f"Already dismissed as '{anomaly.get_dismiss_reason_display()}'{on}{by}: "
+            "reopen it first to dismiss it with another reason or note."
+        )
+        self.anomaly = anomaly
+
+
 def anomaly_dismiss(
     *,
     anomaly: UsageAnomaly,
@@ -22,7 +42,9 @@ def anomaly_dismiss(
     note: str = "",
     until: dt.date | None = None,
 ) -> UsageAnomaly:
-    """Dismiss with a reason; dismissing an already dismissed anomaly changes nothing.
+    """Dismiss with a reason. Dismissing an already dismissed anomaly again with the same
+    reason, note and until date changes nothing (a retried request is harmless); with any
+    other one it raises AnomalyAlreadyDismissed and changes nothing either.
 
     The reason steers later scans (see anomalies.scan_inputs): `expected` suppresses this
     series and type until `until`; `new_normal` re-baselines the series from the event's
@@ -31,9 +53,13 @@ def anomaly_dismiss(
     """
     if reason not in DismissReason.values:
         raise ValueError(f"unknown dismiss reason {reason!r}")
+    # Only an expected dismissal has an end; any other one lasts until reopened.
+    until = until if reason == DismissReason.EXPECTED else None
     with transaction.atomic():
         anomaly = UsageAnomaly.objects.select_for_update().get(pk=anomaly.pk)
         if anomaly.status == AnomalyStatus.DISMISSED:
+            if _dismissal_of(anomaly) != (reason, note, until):
+                raise AnomalyAlreadyDismissed(anomaly)
             return anomaly
         now = timezone.now()
         anomaly.status = AnomalyStatus.DISMISSED
@@ -41,7 +67,7 @@ def anomaly_dismiss(
         anomaly.dismissed_by = user
         anomaly.dismiss_reason = reason
         anomaly.dismiss_note = note
-        anomaly.dismissed_until = until if reason == DismissReason.EXPECTED else None
+        anomaly.dismissed_until = until
         anomaly.save()
         RiskSignal.objects.filter(anomaly=anomaly, resolved_at__isnull=True).update(resolved_at=now)
         # Every dismissal is an action for the audit trail and the learning loop, whatever
@@ -60,6 +86,10 @@ def anomaly_dismiss(
                 },
             )
     return anomaly
+
+
+def _dismissal_of(anomaly: UsageAnomaly) -> tuple[str, str, dt.date | None]:
+    return (anomaly.dismiss_reason, anomaly.dismiss_note, anomaly.dismissed_until)
 
 
 def anomaly_reopen(*, anomaly: UsageAnomaly, user) -> UsageAnomaly:

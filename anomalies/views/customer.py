@@ -56,7 +56,8 @@ def anomaly_dismiss(request, anomaly_id):
     form = DismissForm(request.POST, prefix=str(anomaly.pk))
     if not form.is_valid():
         return _render_page(request, anomaly.customer, bound_form=(anomaly.pk, form), status=400)
-    if anomaly.status != AnomalyStatus.DISMISSED:
+    already = anomaly.status == AnomalyStatus.DISMISSED
+    try:
         anomaly_services.anomaly_dismiss(
             anomaly=anomaly,
             user=request.user,
@@ -64,7 +65,13 @@ def anomaly_dismiss(request, anomaly_id):
             note=form.cleaned_data["note"],
             until=form.cleaned_data["until"],
         )
-        messages.success(request, f"Dismissed: {_sentence(anomaly)}.")
+    except anomaly_services.AnomalyAlreadyDismissed as exc:
+        # The API's 409: the dismissal in force stays (a second tab, a colleague's dismissal).
+        messages.error(request, f"Not changed: {_sentence(anomaly)}. {exc}")
+    else:
+        # The same dismissal sent again (a double submit) changes nothing, and says so.
+        done = "Already dismissed" if already else "Dismissed"
+        messages.success(request, f"{done}: {_sentence(anomaly)}.")
     return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
 
 

@@ -3,7 +3,7 @@ import uuid
 
 import pytest
 
-from anomalies.models import DataQualityEvent, UsageAnomaly
+from anomalies.models import AnomalyAction, DataQualityEvent, UsageAnomaly
 from customers.models import RiskSignal
 
 pytestmark = pytest.mark.django_db
@@ -86,20 +86,75 @@ def test_dismissing_resolves_the_anomalys_risk_signal(csm_api, mine, anomaly):
     assert signal.resolved_at is not None
 
 
-def test_dismissing_twice_changes_nothing(csm_api, anomaly):
-    first = csm_api.put(dismiss_url(anomaly.id), {"reason": "expected"}, format="json")
-    second = csm_api.put(
-        dismiss_url(anomaly.id),
-        {"reason": "false_positive", "note": "changed my mind"},
-        format="json",
+def test_dismissing_again_with_another_reason_is_a_409_with_the_dismissal_in_force(
+    csm_api, other_api, staff_api, anomaly
+):
+    first = csm_api.put(
+        dismiss_url(anomaly.id), {"reason": "expected", "note": "Migration"}, format="json"
     )
+    assert first.status_code == 200
+
+    for api, body in [
+        (csm_api, {"reason": "false_positive", "note": "changed my mind"}),
+        (csm_api, {"reason": "expected", "note": "another note"}),
+        (csm_api, {"reason": "expected"}),  # the note left out is an empty one
+        (csm_api, {"reason": "expected", "note": "Migration", "until": "2030-01-01"}),
+        (staff_api, {"reason": "new_normal", "note": "Migration"}),
+    ]:
+        second = api.put(dismiss_url(anomaly.id), body, format="json")
+
+        assert second.status_code == 409, body
+        assert second.json() == {
+            "detail": (
+                f"Already dismissed as 'Expected (e.g. a planned change)' on "
+                f"{first.json()['dismissed_at'][:10]} by alice: reopen it first to dismiss "
+                "it with another reason or note."
+            ),
+            "dismissal": {
+                "reason": "expected",
+                "note": "Migration",
+                "until": None,
+                "by": "alice",
+                "at": first.json()["dismissed_at"],
+            },
+        }
+    anomaly.refresh_from_db()
+    assert (anomaly.dismiss_reason, anomaly.dismiss_note) == ("expected", "Migration")
+    assert AnomalyAction.objects.filter(anomaly=anomaly, kind="dismiss").count() == 1
+    # Another CSM still learns nothing about it.
+    conflict = other_api.put(dismiss_url(anomaly.id), {"reason": "new_normal"}, format="json")
+    assert conflict.status_code == 404
+
+
+def test_sending_the_same_dismissal_again_is_a_harmless_200(csm_api, anomaly):
+    body = {"reason": "expected", "note": "Migration", "until": "2030-06-30"}
+    first = csm_api.put(dismiss_url(anomaly.id), body, format="json")
+
+    second = csm_api.put(dismiss_url(anomaly.id), body, format="json")
 
     assert second.status_code == 200
-    assert second.json()["dismissed_at"] == first.json()["dismissed_at"]
-    assert second.json()["dismiss_reason"] == "expected"
-    assert second.json()["dismiss_note"] == ""
-    anomaly.refresh_from_db()
-    assert anomaly.dismiss_reason == "expected"
+    assert second.json() == first.json()
+    assert AnomalyAction.objects.filter(anomaly=anomaly, kind="dismiss").count() == 1
+
+
+def test_reopening_lets_the_dismissal_change(csm_api, anomaly):
+    csm_api.put(dismiss_url(anomaly.id), {"reason": "expected"}, format="json")
+    csm_api.put(reopen_url(anomaly.id), format="json")
+
+    response = csm_api.put(
+        dismiss_url(anomaly.id), {"reason": "false_positive", "note": "noise"}, format="json"
+    )
+
+    assert response.status_code == 200
+    assert (response.json()["dismiss_reason"], response.json()["dismiss_note"]) == (
+        "false_positive",
+        "noise",
+    )
+    assert list(
+        AnomalyAction.objects.filter(anomaly=anomaly)
+        .order_by("created_at", "pk")
+        .values_list("kind", flat=True)
+    ) == ["dismiss", "reopen", "dismiss"]
 
 
 @pytest.mark.parametrize(

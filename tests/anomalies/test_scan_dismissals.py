@@ -6,7 +6,7 @@ import pytest
 
 from anomalies import scan_inputs
 from anomalies.models import DataQualityEvent, UsageAnomaly
-from anomalies.services.anomalies import anomaly_dismiss, anomaly_reopen
+from anomalies.services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomaly_reopen
 from tests.factories import UsageAnomalyFactory
 
 from .scan_data import AS_OF, FIRST, day, scaled, scan, usage, usage_store
@@ -249,13 +249,17 @@ def test_dismissing_twice_changes_nothing_and_unknown_reasons_are_refused(make_c
     anomaly = UsageAnomaly.objects.get()
     first = anomaly_dismiss(anomaly=anomaly, user=csm, reason="new_normal")
 
-    again = anomaly_dismiss(anomaly=anomaly, user=None, reason="data_issue")
+    # The same dismissal again is a no-op; another one is refused with the one in force.
+    same = anomaly_dismiss(anomaly=anomaly, user=None, reason="new_normal")
+    with pytest.raises(AnomalyAlreadyDismissed) as refused:
+        anomaly_dismiss(anomaly=anomaly, user=None, reason="data_issue")
 
-    assert (again.dismiss_reason, again.dismissed_at, again.dismissed_by_id) == (
-        "new_normal",
-        first.dismissed_at,
-        csm.pk,
-    )
+    for again in (same, refused.value.anomaly, UsageAnomaly.objects.get()):
+        assert (again.dismiss_reason, again.dismissed_at, again.dismissed_by_id) == (
+            "new_normal",
+            first.dismissed_at,
+            csm.pk,
+        )
     assert not DataQualityEvent.objects.exists()
     with pytest.raises(ValueError, match="unknown dismiss reason 'bored'"):
         anomaly_dismiss(anomaly=anomaly, user=csm, reason="bored")

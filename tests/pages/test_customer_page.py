@@ -123,6 +123,35 @@ def test_dismiss_records_the_reason_and_the_action(client, csm, anomaly):
     assert "Reopen" in page
 
 
+def test_dismissing_again_differently_says_so_and_keeps_the_dismissal(client, csm, anomaly):
+    client.force_login(csm)
+    client.get(_dismiss(client, anomaly, reason="expected", note="Migration")["Location"])
+
+    response = _dismiss(client, anomaly, reason="false_positive", note="noise")
+
+    assert response.status_code == 302
+    (message,) = [str(m) for m in get_messages(response.wsgi_request)]
+    assert message.startswith("Not changed: 65% drop in logins. Already dismissed as 'Expected")
+    assert "by alice: reopen it first" in message
+    page = client.get(response["Location"]).content.decode()
+    assert "Not changed: 65% drop in logins." in page
+    anomaly.refresh_from_db()
+    assert (anomaly.dismiss_reason, anomaly.dismiss_note) == ("expected", "Migration")
+    assert AnomalyAction.objects.filter(kind="dismiss").count() == 1
+
+
+def test_submitting_the_same_dismissal_twice_changes_nothing(client, csm, anomaly):
+    client.force_login(csm)
+    client.get(_dismiss(client, anomaly, reason="new_normal", note="Fewer seats")["Location"])
+
+    response = _dismiss(client, anomaly, reason="new_normal", note="Fewer seats")
+
+    assert [str(m) for m in get_messages(response.wsgi_request)] == [
+        "Already dismissed: 65% drop in logins."
+    ]
+    assert AnomalyAction.objects.filter(kind="dismiss").count() == 1
+
+
 @pytest.mark.parametrize(
     "data, field",
     [
