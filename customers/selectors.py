@@ -98,16 +98,30 @@ def customer_get_visible(*, user, customer_id) -> Customer:
     return customer
 
 
-def customer_find_visible(*, user, query: str) -> Customer:
-    """A visible customer by id, external id or name (exact, then unique partial match)."""
+# At most this many accounts are offered when a name matches several.
+CUSTOMER_MATCHES_LIMIT = 10
+
+
+def customer_matches_visible(
+    *, user, query: str, limit: int = CUSTOMER_MATCHES_LIMIT
+) -> list[Customer]:
+    """Visible customers `query` names: the exact matches by id, external id or name if
+    any, else those whose name contains it, by name. Another CSM's account is never among
+    them, so an answer cannot tell it from a missing one."""
     visible = customer_list_visible(user=user)
     query = query.strip()
     exact = visible.filter(Q(external_id=query) | Q(name__iexact=query))
     if _is_uuid(query):
         exact = visible.filter(pk=query) | exact
-    found = list(exact[:2])
-    if len(found) != 1:
-        found = list(visible.filter(name__icontains=query)[:2]) if not found else found
+    found = list(exact.order_by("name", "pk")[:limit])
+    if found:
+        return found
+    return list(visible.filter(name__icontains=query).order_by("name", "pk")[:limit])
+
+
+def customer_find_visible(*, user, query: str) -> Customer:
+    """A visible customer by id, external id or name (exact, then unique partial match)."""
+    found = customer_matches_visible(user=user, query=query, limit=2)
     if len(found) != 1:
         raise Http404(f"No single customer matches {query!r}.")
     return found[0]
