@@ -131,7 +131,7 @@ PORTFOLIO_PHRASES = frozenset(
 # The question's own words, when someone types all of it: "Are there any usage anomalies
 # for Beacon?" asks about "Beacon".
 _QUESTION_PREFIX = re.compile(
-    r"^\s*(?:are|is)\s+there\s+(?:any\s+)?(?:usage\s+)?anomal(?:y|ies)\s+(?:for|in|on|with)\s+",
+    r"^\s*(?:are|is)\s+there\s+(?:any\s+|an\s+)?(?:usage\s+)?anomal(?:y|ies)\s+(?:for|in|on|with)\s+",
     re.IGNORECASE,
 )
 
