@@ -211,3 +211,19 @@ def test_an_ambiguous_name_never_crashes(csm_api, csm, make_customer):
     response = csm_api.get(URL, {"customer": "Twin"})
 
     assert response.status_code in (200, 400, 404, 409)
+
+
+def test_the_portfolio_summary_reads_in_bounded_queries(
+    csm_api, csm, make_customer, make_anomaly, django_assert_max_num_queries
+):
+    def ask():
+        return csm_api.get(URL).json()
+
+    make_anomaly(make_customer(csm=csm))
+    with django_assert_max_num_queries(10) as few:
+        ask()
+    for _ in range(10):
+        make_anomaly(make_customer(csm=csm))
+    with django_assert_max_num_queries(len(few)):
+        body = ask()
+    assert len(body["accounts"]) == 11
