@@ -73,12 +73,16 @@ def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAno
     return [*recent, *older_open]
 
 
-def anomaly_list_portfolio_summary(*, user) -> list[tuple]:
+def anomaly_list_portfolio_summary(*, user, csm_username: str = "") -> list[tuple]:
     """What 'Are there any usage anomalies for my accounts?' lists: each visible account
-    with open anomalies as (customer, its open anomalies), most severe account first; within
-    an account, most severe and largest deviation first. One query."""
+    (of one CSM, when staff look at their portfolio) with open anomalies as (customer, its
+    open anomalies), most severe account first; within an account, most severe and largest
+    deviation first. One query."""
+    qs = anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN)
+    if csm_username:
+        qs = qs.filter(customer__csm__username=csm_username)
     by_customer: dict = {}
-    for anomaly in anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN):
+    for anomaly in qs:
         by_customer.setdefault(anomaly.customer_id, []).append(anomaly)
 
     def worst_first(anomaly):

@@ -154,7 +154,9 @@ def _ask(request) -> dict | None:
                 "customer": customer,
                 "lines": [anomaly_summary_line(anomaly=a, today=today) for a in rows],
             }
-            for customer, rows in anomaly_list_portfolio_summary(user=request.user)
+            for customer, rows in anomaly_list_portfolio_summary(
+                user=request.user, csm_username=_portfolio_csm(request)
+            )
         ]
         return {"query": query, "kind": "portfolio", "accounts": accounts}
     # The same answer for an unknown account and another CSM's: nothing leaks.

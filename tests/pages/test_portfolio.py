@@ -426,3 +426,15 @@ def test_ask_box_single_account_answer_links_to_it(client, csm, portfolio):
     content = client.get(reverse("home"), {"customer": "dataflow"}).content.decode()
     link = reverse("customer-detail", args=[portfolio["dataflow"].pk])
     assert f'<a href="{link}" class="account-link">Open DataFlow Systems</a>' in content
+
+
+def test_staff_ask_the_portfolio_question_of_the_portfolio_they_look_at(client, staff, portfolio):
+    client.force_login(staff)
+    question = "my accounts"
+    everyone = client.get(reverse("home"), {"customer": question}).content.decode()
+    assert "Open usage anomalies in your accounts: 4 accounts" in everyone
+    bobs = client.get(reverse("home"), {"customer": question, "csm": "bob"}).content.decode()
+    answer = bobs[bobs.index('id="answer"') : bobs.index("Anomalies detected")]
+    assert "Open usage anomalies in your accounts: 1 account," in answer
+    assert "Theirs Inc" in answer
+    assert "DataFlow Systems" not in answer
