@@ -35,7 +35,7 @@ from .services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomal
 from .services.detection_settings import settings_save
 from .services.outcomes import anomaly_outcome_set
 from .services.scans import ScanAlreadyRunning, ScanNotQueued, scan_start
-from .text import anomaly_summary_line
+from .text import anomaly_summary_line, ask_subject
 from .throttles import ScanThrottle
 
 
@@ -333,14 +333,36 @@ class SettingsApi(APIView):
 
 
 class AnomalySummaryApi(APIView):
-    """'Are there any usage anomalies for <customer>?', answered for a chat assistant."""
+    """'Are there any usage anomalies for <customer>?', answered for a chat assistant.
+
+    With `customer` (a name, id or external id of one of your accounts): that account's
+    non-dismissed anomalies that started in the last `period_days` days, plus older ones still
+    open. Without it (or with "my accounts", "my portfolio", "all accounts", or the whole
+    question "Are there any usage anomalies for my accounts?"): the portfolio summary, where
+    `customer` is null, `accounts` lists the accounts with open anomalies, most severe first,
+    and `anomalies` holds their open anomalies in that order. A name that matches no single
+    account (none, several, or another CSM's) answers 404."""
 
     class OutputSerializer(serializers.Serializer):
         class Meta:
             ref_name = "AnomalySummary"
 
         customer = inline_serializer(
-            "SummaryCustomer", {"id": serializers.UUIDField(), "name": serializers.CharField()}
+            "SummaryCustomer",
+            {"id": serializers.UUIDField(), "name": serializers.CharField()},
+            allow_null=True,
+            help_text="The account asked about; null for the portfolio summary.",
+        )
+        accounts = inline_serializer(
+            "SummaryAccount",
+            {
+                "id": serializers.UUIDField(),
+                "name": serializers.CharField(),
+                "anomaly_count": serializers.IntegerField(),
+            },
+            many=True,
+            help_text="The accounts the answer covers, most severe first: the one asked "
+            "about, or every account of the portfolio with open anomalies.",
         )
         period_days = serializers.IntegerField()
         counts = inline_serializer(
@@ -363,34 +385,36 @@ class AnomalySummaryApi(APIView):
         class Meta:
             ref_name = "SummaryQuery"
 
-        customer = serializers.CharField(max_length=SEARCH_MAX_LENGTH)
+        customer = serializers.CharField(
+            max_length=SEARCH_MAX_LENGTH, required=False, allow_blank=True
+        )
 
     @extend_schema(
-        parameters=[OpenApiParameter("customer", str, required=True)],
+        parameters=[
+            OpenApiParameter(
+                "customer",
+                str,
+                required=False,
+                description="An account's name, id or external id. Leave it out (or say "
+                '"my accounts", "my portfolio", "all accounts") for the portfolio summary.',
+            )
+        ],
         responses=OutputSerializer,
     )
     def get(self, request):
         data = self.InputSerializer(data=request.query_params)
         data.is_valid(raise_exception=True)
-        customer = customer_find_visible(user=request.user, query=data.validated_data["customer"])
+        subject = ask_subject(data.validated_data.get("customer", ""))
         today = timezone.localdate()
+        if not subject:
+            return Response(self.OutputSerializer(_portfolio_summary(request.user, today)).data)
+        customer = customer_find_visible(user=request.user, query=subject)
         anomalies = selectors.anomaly_list_for_summary(
             user=request.user,
             customer=customer,
             since=today - dt.timedelta(days=SUMMARY_DAYS),
         )
-        counts = dict.fromkeys(Severity.values, 0)
-        lines = []
-        for anomaly in anomalies:
-            counts[anomaly.severity] += 1
-            lines.append(
-                {
-                    "id": anomaly.pk,
-                    "severity": anomaly.severity,
-                    "anomaly_type": anomaly.anomaly_type,
-                    "line": anomaly_summary_line(anomaly=anomaly, today=today),
-                }
-            )
+        counts, lines = _summary_lines(anomalies, today=today)
         if lines:
             text = f"Usage anomalies for {customer.name} in the last {SUMMARY_DAYS} days:\n"
             text += "\n".join(f"- {line['line']}" for line in lines)
@@ -398,9 +422,52 @@ class AnomalySummaryApi(APIView):
             text = f"No usage anomalies for {customer.name} in the last {SUMMARY_DAYS} days."
         body = {
             "customer": {"id": customer.pk, "name": customer.name},
+            "accounts": [{"id": customer.pk, "name": customer.name, "anomaly_count": len(lines)}],
             "period_days": SUMMARY_DAYS,
             "counts": counts,
             "anomalies": lines,
             "text": text,
         }
         return Response(self.OutputSerializer(body).data)
+
+
+def _summary_lines(anomalies, *, today: dt.date) -> tuple[dict, list[dict]]:
+    """The summary's counts by severity and one line per anomaly."""
+    counts = dict.fromkeys(Severity.values, 0)
+    lines = []
+    for anomaly in anomalies:
+        counts[anomaly.severity] += 1
+        lines.append(
+            {
+                "id": anomaly.pk,
+                "severity": anomaly.severity,
+                "anomaly_type": anomaly.anomaly_type,
+                "line": anomaly_summary_line(anomaly=anomaly, today=today),
+            }
+        )
+    return counts, lines
+
+
+def _portfolio_summary(user, today: dt.date) -> dict:
+    """'Are there any usage anomalies for my accounts?': the visible accounts with open
+    anomalies, most severe first."""
+    groups = selectors.anomaly_list_portfolio_summary(user=user)
+    counts, lines = _summary_lines([a for _, rows in groups for a in rows], today=today)
+    if groups:
+        text = f"Open usage anomalies in your accounts ({len(groups)}), most severe first:"
+        for customer, rows in groups:
+            text += f"\n{customer.name}:"
+            text += "".join(f"\n- {anomaly_summary_line(anomaly=a, today=today)}" for a in rows)
+    else:
+        text = "No open usage anomalies in your accounts."
+    return {
+        "customer": None,
+        "accounts": [
+            {"id": customer.pk, "name": customer.name, "anomaly_count": len(rows)}
+            for customer, rows in groups
+        ],
+        "period_days": SUMMARY_DAYS,
+        "counts": counts,
+        "anomalies": lines,
+        "text": text,
+    }

@@ -10,6 +10,7 @@ from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
 
 from .detection import series_trace
+from .detection.vocabulary import SEVERITY_RANK
 from .filters import AnomalyFilterSet
 from .models import (
     AnomalyAction,
@@ -70,6 +71,26 @@ def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAno
     )
     older_open = visible.filter(status=UsageAnomaly.Status.OPEN, start_date__lt=since)
     return [*recent, *older_open]
+
+
+def anomaly_list_portfolio_summary(*, user, csm_username: str = "") -> list[tuple]:
+    """What 'Are there any usage anomalies for my accounts?' lists: each visible account
+    (of one CSM, when staff look at their portfolio) with open anomalies as (customer, its
+    open anomalies), most severe account first; within an account, most severe and largest
+    deviation first. One query."""
+    qs = anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN)
+    if csm_username:
+        qs = qs.filter(customer__csm__username=csm_username)
+    by_customer: dict = {}
+    for anomaly in qs:
+        by_customer.setdefault(anomaly.customer_id, []).append(anomaly)
+
+    def worst_first(anomaly):
+        return (-SEVERITY_RANK[anomaly.severity], -abs(float(anomaly.deviation_percent)))
+
+    groups = [sorted(rows, key=worst_first) for rows in by_customer.values()]
+    groups.sort(key=lambda rows: (*worst_first(rows[0]), rows[0].customer.name.lower()))
+    return [(rows[0].customer, rows) for rows in groups]
 
 
 def anomaly_get_visible(*, user, anomaly_id) -> UsageAnomaly:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import re
 
 import holidays
 
@@ -110,3 +111,34 @@ def _holidays(calendar: str, year: int) -> dict[dt.date, str]:
     except NotImplementedError:  # a calendar the model's validator would refuse
         return {}
     return dict(days)
+
+
+# How the ask box's question can name the whole portfolio rather than one account.
+PORTFOLIO_PHRASES = frozenset(
+    {
+        "my accounts",
+        "all my accounts",
+        "my portfolio",
+        "all accounts",
+        "all my customers",
+        "my customers",
+        "all customers",
+        "my book",
+        "portfolio",
+        "everyone",
+    }
+)
+# The question's own words, when someone types all of it: "Are there any usage anomalies
+# for Beacon?" asks about "Beacon".
+_QUESTION_PREFIX = re.compile(
+    r"^\s*(?:are|is)\s+there\s+(?:any\s+|an\s+)?(?:usage\s+)?anomal(?:y|ies)\s+(?:for|in|on|with)\s+",
+    re.IGNORECASE,
+)
+
+
+def ask_subject(question: str) -> str:
+    """Who the ask box's question is about: an account's name (or id), or "" for the whole
+    portfolio ("my accounts", "all accounts", the brief's full question, or nothing named)."""
+    subject = _QUESTION_PREFIX.sub("", question).strip().rstrip("?.! ").strip()
+    normalised = " ".join(subject.lower().replace("the ", " ").split())
+    return "" if normalised in PORTFOLIO_PHRASES else subject

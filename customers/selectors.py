@@ -1,10 +1,41 @@
 """Reads. Every page and API view gets its customers through these, so the rule "a CSM sees
 only their own accounts, staff see all" lives in one place."""
 
-from django.db.models import Count, Max, Q, QuerySet
+from typing import cast
+
+from django.db.models import (
+    Count,
+    F,
+    IntegerField,
+    Max,
+    Model,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.http import Http404
 
-from .models import Customer, LifecycleEvent, UsageMetric
+from .models import Customer, HealthScoreHistory, LifecycleEvent, UsageMetric
+
+# The accounts page's orders: the key in ?sort=, its label, and the columns it orders by.
+# Accounts without a score, anomalies or renewal date sort last whichever way.
+ACCOUNT_SORTS: dict[str, tuple[str, tuple]] = {
+    "name": ("Name", (F("name").asc(),)),
+    "-arr": ("ARR, largest first", (F("arr").desc(),)),
+    "arr": ("ARR, smallest first", (F("arr").asc(),)),
+    "health": ("Health, worst first", (F("health_score").asc(nulls_last=True),)),
+    "-health": ("Health, best first", (F("health_score").desc(nulls_last=True),)),
+    "-open_anomalies": ("Most open anomalies", (F("open_anomalies").desc(),)),
+    "renewal": ("Renewal, soonest first", (F("renewal_date").asc(nulls_last=True),)),
+}
+ACCOUNT_DEFAULT_SORT = "name"
+
+
+class UnknownAccountSort(ValueError):
+    pass
 
 
 def customer_list_visible(*, user) -> QuerySet[Customer]:
@@ -15,12 +46,38 @@ def customer_list_visible(*, user) -> QuerySet[Customer]:
     return qs.filter(csm=user)
 
 
-def customer_list_with_usage_summary(*, user) -> QuerySet[Customer]:
-    """Visible customers with how many metrics they report and their latest usage day."""
-    return customer_list_visible(user=user).annotate(
-        metric_count=Count("usage__metric", distinct=True),
-        last_usage_date=Max("usage__date"),
+def customer_list_for_accounts_page(
+    *, user, search: str = "", sort: str = ACCOUNT_DEFAULT_SORT
+) -> QuerySet[Customer]:
+    """The accounts page: visible customers whose name contains `search`, each with its
+    latest health score and open anomaly count (correlated subqueries, so one query however
+    many rows), in the order `sort` names. Raises UnknownAccountSort for any other key."""
+    if sort not in ACCOUNT_SORTS:
+        choices = ", ".join(ACCOUNT_SORTS)
+        raise UnknownAccountSort(f"sort: unknown order {sort!r}; choose one of {choices}.")
+    # The anomaly model lives in the anomalies app, which customers must not import; the
+    # reverse relation names it without an import.
+    anomaly_model = cast(type[Model], Customer._meta.get_field("anomalies").related_model)
+    latest_health = HealthScoreHistory.objects.filter(customer=OuterRef("pk")).order_by("-date")
+    open_count = (
+        anomaly_model._default_manager.filter(customer=OuterRef("pk"), status="open")
+        .order_by()
+        .values("customer")
+        .annotate(n=Count("pk"))
+        .values("n")
     )
+    usage = UsageMetric.objects.filter(customer=OuterRef("pk")).order_by()
+    metric_count = usage.values("customer").annotate(n=Count("metric", distinct=True)).values("n")
+    qs = customer_list_visible(user=user).annotate(
+        health_score=Subquery(latest_health.values("score")[:1]),
+        metric_count=Coalesce(Subquery(metric_count, output_field=IntegerField()), Value(0)),
+        last_usage_date=Subquery(usage.order_by("-date").values("date")[:1]),
+        open_anomalies=Coalesce(Subquery(open_count, output_field=IntegerField()), Value(0)),
+    )
+    if search:
+        qs = qs.filter(name__icontains=search)
+    # pk last: a stable order for the paginator when the chosen column ties.
+    return qs.order_by(*ACCOUNT_SORTS[sort][1], "name", "pk")
 
 
 def customer_list_with_open_anomalies(*, user, search: str = "") -> QuerySet[Customer]:
@@ -41,16 +98,30 @@ def customer_get_visible(*, user, customer_id) -> Customer:
     return customer
 
 
-def customer_find_visible(*, user, query: str) -> Customer:
-    """A visible customer by id, external id or name (exact, then unique partial match)."""
+# At most this many accounts are offered when a name matches several.
+CUSTOMER_MATCHES_LIMIT = 10
+
+
+def customer_matches_visible(
+    *, user, query: str, limit: int = CUSTOMER_MATCHES_LIMIT
+) -> list[Customer]:
+    """Visible customers `query` names: the exact matches by id, external id or name if
+    any, else those whose name contains it, by name. Another CSM's account is never among
+    them, so an answer cannot tell it from a missing one."""
     visible = customer_list_visible(user=user)
     query = query.strip()
     exact = visible.filter(Q(external_id=query) | Q(name__iexact=query))
     if _is_uuid(query):
         exact = visible.filter(pk=query) | exact
-    found = list(exact[:2])
-    if len(found) != 1:
-        found = list(visible.filter(name__icontains=query)[:2]) if not found else found
+    found = list(exact.order_by("name", "pk")[:limit])
+    if found:
+        return found
+    return list(visible.filter(name__icontains=query).order_by("name", "pk")[:limit])
+
+
+def customer_find_visible(*, user, query: str) -> Customer:
+    """A visible customer by id, external id or name (exact, then unique partial match)."""
+    found = customer_matches_visible(user=user, query=query, limit=2)
     if len(found) != 1:
         raise Http404(f"No single customer matches {query!r}.")
     return found[0]

@@ -7,14 +7,14 @@ from urllib.parse import quote, urlencode
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest, HttpResponseRedirect
+from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from customers.selectors import customer_find_visible
+from customers.selectors import customer_matches_visible
 from customers.validators import SEARCH_MAX_LENGTH
 
 from ..detection.vocabulary import Severity
@@ -24,6 +24,7 @@ from ..selectors import (
     SUMMARY_DAYS,
     anomaly_get_visible,
     anomaly_list_for_summary,
+    anomaly_list_portfolio_summary,
     anomaly_list_visible,
 )
 from ..selectors_health import HEALTH_CHANGE_DAYS
@@ -31,6 +32,7 @@ from ..services.anomalies import anomaly_action_record
 from ..text import (
     anomaly_sentence,
     anomaly_summary_line,
+    ask_subject,
     evidence_explanation,
     holiday_name,
     projection_text,
@@ -137,22 +139,35 @@ def _portfolio_csm(request) -> str:
 
 def _ask(request) -> dict | None:
     """The answer to 'Are there any usage anomalies for <customer>?', as the summary API
-    gives it: non-dismissed anomalies that started in the last 30 days, plus older ones
-    still open."""
+    gives it: for one account, non-dismissed anomalies that started in the last 30 days plus
+    older ones still open; for the portfolio ("my accounts", "all accounts"), the accounts
+    with open anomalies, most severe first; for a name several accounts share, the choices."""
     # PostgreSQL text cannot hold NUL; drop it rather than fail the query.
     query = request.GET.get("customer", "").replace("\x00", "").strip()[:SEARCH_MAX_LENGTH]
     if not query:
         return None
-    try:
-        customer = customer_find_visible(user=request.user, query=query)
-    except Http404:
-        # The same answer for an unknown account and another CSM's: nothing leaks.
-        return {"query": query, "customer": None, "lines": []}
     today = timezone.localdate()
+    subject = ask_subject(query)
+    if not subject:
+        accounts = [
+            {
+                "customer": customer,
+                "lines": [anomaly_summary_line(anomaly=a, today=today) for a in rows],
+            }
+            for customer, rows in anomaly_list_portfolio_summary(
+                user=request.user, csm_username=_portfolio_csm(request)
+            )
+        ]
+        return {"query": query, "kind": "portfolio", "accounts": accounts}
+    # The same answer for an unknown account and another CSM's: nothing leaks.
+    matches = customer_matches_visible(user=request.user, query=subject)
+    if len(matches) != 1:
+        return {"query": query, "subject": subject, "kind": "choices", "matches": matches}
+    customer = matches[0]
     since = today - dt.timedelta(days=SUMMARY_DAYS)
     anomalies = anomaly_list_for_summary(user=request.user, customer=customer, since=since)
     lines = [anomaly_summary_line(anomaly=a, today=today) for a in anomalies]
-    return {"query": query, "customer": customer, "lines": lines}
+    return {"query": query, "kind": "customer", "customer": customer, "lines": lines}
 
 
 @login_required

@@ -30,6 +30,7 @@ def test_a_customer_with_no_anomalies_reads_so(csm_api, mine):
     assert response.status_code == 200
     assert response.json() == {
         "customer": {"id": str(mine.id), "name": "Dataflow Inc"},
+        "accounts": [{"id": str(mine.id), "name": "Dataflow Inc", "anomaly_count": 0}],
         "period_days": 30,
         "counts": {"critical": 0, "warning": 0, "info": 0},
         "anomalies": [],
@@ -134,12 +135,66 @@ def test_an_unknown_customer_is_404(csm_api, mine, query):
     assert csm_api.get(URL, {"customer": query}).status_code == 404
 
 
-@pytest.mark.parametrize("params", [{}, {"customer": ""}])
-def test_a_missing_customer_is_400(csm_api, mine, params):
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"customer": ""},
+        {"customer": "Are there any usage anomalies for my accounts?"},
+        {"customer": "my portfolio"},
+        {"customer": "All accounts"},
+    ],
+)
+def test_no_customer_answers_the_portfolio_most_severe_first(
+    csm_api, csm, make_customer, mine, theirs, make_anomaly, params
+):
+    acme = make_customer(name="Acme", csm=csm)
+    make_anomaly(acme, severity="warning")
+    drop = make_anomaly(mine, severity="critical", possible_cause="Integration issue or migration")
+    make_anomaly(theirs, severity="critical")
+    make_customer(name="Quiet", csm=csm)
+
     response = csm_api.get(URL, params)
 
-    assert response.status_code == 400
-    assert "customer" in response.json()
+    assert response.status_code == 200
+    body = response.json()
+    assert body["customer"] is None
+    # Only the CSM's accounts with open anomalies; the critical one first.
+    assert body["accounts"] == [
+        {"id": str(mine.id), "name": "Dataflow Inc", "anomaly_count": 1},
+        {"id": str(acme.id), "name": "Acme", "anomaly_count": 1},
+    ]
+    assert body["counts"] == {"critical": 1, "warning": 1, "info": 0}
+    assert body["anomalies"][0]["id"] == str(drop.id)
+    assert body["text"].startswith("Open usage anomalies in your accounts (2), most severe first:")
+    assert body["text"].index("Dataflow Inc") < body["text"].index("Acme")
+    assert "Globex" not in body["text"]
+
+
+def test_the_portfolio_without_open_anomalies_reads_so(csm_api, mine):
+    body = csm_api.get(URL).json()
+
+    assert body["accounts"] == []
+    assert body["text"] == "No open usage anomalies in your accounts."
+
+
+def test_staff_portfolio_covers_every_account(staff_api, mine, theirs, make_anomaly):
+    make_anomaly(mine)
+    make_anomaly(theirs)
+
+    body = staff_api.get(URL).json()
+
+    assert {a["name"] for a in body["accounts"]} == {"Dataflow Inc", "Globex"}
+
+
+def test_the_schema_documents_the_portfolio_summary(csm_api):
+    schema = csm_api.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    operation = schema["paths"][URL]["get"]
+    (param,) = [p for p in operation["parameters"] if p["name"] == "customer"]
+
+    assert not param.get("required", False)
+    assert "portfolio summary" in param["description"]
+    assert "portfolio summary" in operation["description"]
 
 
 @pytest.mark.parametrize("query", ["x" * 5000, "   ", "%", "_", "Dataflow Inc\x00"])
@@ -156,3 +211,19 @@ def test_an_ambiguous_name_never_crashes(csm_api, csm, make_customer):
     response = csm_api.get(URL, {"customer": "Twin"})
 
     assert response.status_code in (200, 400, 404, 409)
+
+
+def test_the_portfolio_summary_reads_in_bounded_queries(
+    csm_api, csm, make_customer, make_anomaly, django_assert_max_num_queries
+):
+    def ask():
+        return csm_api.get(URL).json()
+
+    make_anomaly(make_customer(csm=csm))
+    with django_assert_max_num_queries(10) as few:
+        ask()
+    for _ in range(10):
+        make_anomaly(make_customer(csm=csm))
+    with django_assert_max_num_queries(len(few)):
+        body = ask()
+    assert len(body["accounts"]) == 11

@@ -361,3 +361,80 @@ def test_a_drop_that_began_on_a_holiday_names_it(
     assert f"weeks ago, on {start:%b} {start.day}{year}{named}" in card
     named = f" ({holiday})" if holiday else ""
     assert f"<dd>{start:%b} {start.day}, {start.year}{named} – ongoing</dd>" in page
+
+
+# The ask box understands the portfolio and ambiguous names (issue 14, item 2).
+
+
+def test_ask_box_answers_the_portfolio_question_most_severe_first(client, csm, portfolio):
+    client.force_login(csm)
+    for question in (
+        "Are there any usage anomalies for my accounts?",
+        "my portfolio",
+        "All accounts",
+    ):
+        content = client.get(reverse("home"), {"customer": question}).content.decode()
+        answer = content[content.index('id="answer"') : content.index("Anomalies detected")]
+        assert "No account called" not in answer
+        assert "Open usage anomalies in your accounts: 3 accounts" in answer
+        # Critical DataFlow, then the warning at CloudFirst, then Nexus's info spike.
+        assert _positions(answer, "DataFlow Systems", "CloudFirst Inc", "Nexus Corp") == sorted(
+            _positions(answer, "DataFlow Systems", "CloudFirst Inc", "Nexus Corp")
+        )
+        link = reverse("customer-detail", args=[portfolio["dataflow"].pk])
+        assert f'<a href="{link}">DataFlow Systems</a>' in answer
+        assert "67% drop in API calls" in answer
+        assert "Theirs Inc" not in answer
+
+
+def test_ask_box_offers_the_matches_of_an_ambiguous_name(client, csm, make_customer, portfolio):
+    beacons = [
+        make_customer(name=f"Beacon {kind}", csm=csm) for kind in ("Labs", "Health", "Retail")
+    ]
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "Beacon"}).content.decode()
+    assert "No account called" not in content
+    assert "3 accounts match “Beacon”. Which one?" in content
+    for beacon in beacons:
+        assert reverse("customer-detail", args=[beacon.pk]) in content
+        assert f'href="?customer={beacon.pk}#answer"' in content
+    # Following a choice answers for that account.
+    chosen = client.get(reverse("home"), {"customer": str(beacons[0].pk)}).content.decode()
+    assert "No usage anomalies for Beacon Labs in the last 30 days." in chosen
+
+
+def test_ask_box_choices_leave_out_another_csms_accounts(
+    client, csm, other_csm, make_customer, portfolio
+):
+    make_customer(name="Beacon Mine", csm=csm)
+    theirs = make_customer(name="Beacon Theirs", csm=other_csm)
+    client.force_login(csm)
+    # One visible match: answered for it, the other CSM's one never mentioned.
+    content = client.get(reverse("home"), {"customer": "Beacon"}).content.decode()
+    assert "No usage anomalies for Beacon Mine in the last 30 days." in content
+    assert "Beacon Theirs" not in content
+    assert str(theirs.pk) not in content
+    # Asked by its id, another CSM's account reads exactly as a missing one.
+    missing = "00000000-0000-0000-0000-000000000000"
+    for query in (str(theirs.pk), missing):
+        content = client.get(reverse("home"), {"customer": query}).content.decode()
+        assert f"No account called {query} in your portfolio." in content
+
+
+def test_ask_box_single_account_answer_links_to_it(client, csm, portfolio):
+    client.force_login(csm)
+    content = client.get(reverse("home"), {"customer": "dataflow"}).content.decode()
+    link = reverse("customer-detail", args=[portfolio["dataflow"].pk])
+    assert f'<a href="{link}" class="account-link">Open DataFlow Systems</a>' in content
+
+
+def test_staff_ask_the_portfolio_question_of_the_portfolio_they_look_at(client, staff, portfolio):
+    client.force_login(staff)
+    question = "my accounts"
+    everyone = client.get(reverse("home"), {"customer": question}).content.decode()
+    assert "Open usage anomalies in your accounts: 4 accounts" in everyone
+    bobs = client.get(reverse("home"), {"customer": question, "csm": "bob"}).content.decode()
+    answer = bobs[bobs.index('id="answer"') : bobs.index("Anomalies detected")]
+    assert "Open usage anomalies in your accounts: 1 account," in answer
+    assert "Theirs Inc" in answer
+    assert "DataFlow Systems" not in answer

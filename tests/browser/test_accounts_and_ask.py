@@ -1,0 +1,51 @@
+"""Browsing and asking in a real browser, over the scanned demo: Maya searches and sorts her
+accounts and opens one by its name; the ask box answers the brief's portfolio question with
+links to the accounts. Reuses the journey's demo, browser and login."""
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_csm_journey import _login, browser, demo  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+SCREENSHOT = Path("var/screenshots/accounts.png")
+
+
+def test_accounts_list_and_portfolio_question(demo, browser, live_server):  # noqa: F811
+    from playwright.sync_api import expect
+
+    page, server_errors = _login(browser, live_server.url, "maya")
+
+    page.goto("/customers/")
+    rows = page.locator("#accounts tbody tr")
+    expect(rows.first).to_be_visible()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+    # Most open anomalies first: the accounts with open anomalies above the quiet ones.
+    page.locator("nav.sort").get_by_role("link", name="Most open anomalies").click()
+    expect(page).to_have_url(re.compile(r"[?&]sort=-open_anomalies"))
+    counts = [int(c) for c in rows.locator("td:nth-child(6)").all_inner_texts()]
+    assert counts == sorted(counts, reverse=True) and counts[0] >= 1
+
+    # Search keeps the order and finds DataFlow; its name opens its page.
+    page.fill("#accounts-q", "dataflow")
+    page.get_by_role("button", name="Search").click()
+    expect(rows).to_have_count(1)
+    rows.first.get_by_role("link", name="DataFlow Systems").click()
+    expect(page).to_have_url(re.compile(r"/customers/[0-9a-f-]{36}/$"))
+    expect(page.locator("h1").first).to_contain_text("DataFlow Systems")
+
+    # The brief's own first question, typed whole into the ask box.
+    page.goto("/")
+    page.fill("#ask-customer", "Are there any usage anomalies for my accounts?")
+    page.get_by_role("button", name="Ask").click()
+    answer = page.locator("#answer")
+    expect(answer).to_contain_text("Open usage anomalies in your accounts")
+    expect(answer).not_to_contain_text("No account called")
+    answer.get_by_role("link", name="DataFlow Systems").click()
+    expect(page.locator("h1").first).to_contain_text("DataFlow Systems")
+    assert not server_errors, server_errors
