@@ -35,7 +35,7 @@ SORTS = {
     # timestamp is no order of its own: one scan detects many anomalies at the same instant.
     "status": (
         ("status_rank", "-severity_rank", "-start_date", "-detected_at"),
-        "Open first, worst first",
+        "Open, worst first",
     ),
     "-detected_at": (("-detected_at",), "Newest detected"),
     "detected_at": (("detected_at",), "Oldest detected"),
