@@ -15,7 +15,7 @@ TEST_STAMP := $(VENV)/.installed-test-$(shell cat pyproject.toml $(TEST_LOCK) | 
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run serve test install install-run lock typecheck lint format check bench clean
+.PHONY: run serve test screenshots install install-run lock typecheck lint format check bench clean
 
 $(PY):
 	$(PYTHON) -c 'import sys; sys.exit("Tremor needs Python 3.11 or newer") if sys.version_info < (3, 11) else None'
@@ -94,6 +94,13 @@ test: install
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# Refresh the README's screenshots in docs/screenshots from the browser journeys (the recent
+# demo's portfolio and customer page, the insights page). `make test` saves its own in
+# var/screenshots and never touches these.
+screenshots: install
+	TREMOR_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q -p no:cacheprovider \
+	  "tests/browser/test_csm_journey.py::test_csm_journey[recent]" tests/browser/test_insights_page.py
 
 # Type checks alone (the files and settings are in pyproject.toml's [tool.mypy]).
 typecheck: install

@@ -22,9 +22,21 @@ SEVERITY_RANK = Case(
     *(When(severity=s.value, then=Value(rank)) for s, rank in vocabulary.SEVERITY_RANK.items()),
     output_field=IntegerField(),
 )
+# What needs a look first: open, then resolved, then dismissed.
+STATUS_ORDER = (AnomalyStatus.OPEN, AnomalyStatus.RESOLVED, AnomalyStatus.DISMISSED)
+STATUS_RANK = Case(
+    *(When(status=s.value, then=Value(rank)) for rank, s in enumerate(STATUS_ORDER)),
+    output_field=IntegerField(),
+)
 # ?sort= values: what each orders by, and its label on the page. Ties fall to newest detected
 # first, then to the primary key, so a row never appears on two pages.
 SORTS = {
+    # The default: open ones first, the worst of them first, the latest start first. The scan
+    # timestamp is no order of its own: one scan detects many anomalies at the same instant.
+    "status": (
+        ("status_rank", "-severity_rank", "-start_date", "-detected_at"),
+        "Open, worst first",
+    ),
     "-detected_at": (("-detected_at",), "Newest detected"),
     "detected_at": (("detected_at",), "Oldest detected"),
     "severity": (("-severity_rank", "-detected_at"), "Severity, worst first"),
@@ -36,7 +48,7 @@ SORTS = {
     "metric": (("metric_type", "-detected_at"), "Metric A-Z"),
     "-metric": (("-metric_type", "-detected_at"), "Metric Z-A"),
 }
-DEFAULT_SORT = "-detected_at"
+DEFAULT_SORT = "status"
 # What a browser's date input sends, and all the API's `format: date` promises.
 DATE_FORMATS = ["%Y-%m-%d"]
 DATE_ERRORS = {"invalid": "Enter a date as YYYY-MM-DD."}
@@ -50,7 +62,7 @@ class SortFilter(filters.ChoiceFilter):
 
     def filter(self, qs, value):
         terms, _label = SORTS[value or DEFAULT_SORT]
-        return qs.alias(severity_rank=SEVERITY_RANK).order_by(*terms, "pk")
+        return qs.alias(severity_rank=SEVERITY_RANK, status_rank=STATUS_RANK).order_by(*terms, "pk")
 
 
 class AnomalyFilterForm(forms.Form):

@@ -1,10 +1,20 @@
 from django.contrib import admin
+from django.shortcuts import redirect
+from django.templatetags.static import static
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts.views import LimitedPasswordResetView
 
+
+def favicon(request):
+    # Browsers ask for /favicon.ico whatever the page links; the icon is an SVG among the
+    # static files. Resolved per request: the hashed name exists only after collectstatic.
+    return redirect(static("tremor/favicon.svg"), permanent=True)
+
+
 urlpatterns = [
+    path("favicon.ico", favicon),
     path("admin/", admin.site.urls),
     # Before django.contrib.auth.urls: the same URL and name, with limits.
     path("accounts/password_reset/", LimitedPasswordResetView.as_view(), name="password_reset"),

@@ -178,7 +178,7 @@ def parse_value(
     if not math.isfinite(value):
         return None, f"value {raw!r} is not finite"
     if value < 0:
-        return None, f"value {raw!r} is negative; usage counts cannot be"
+        return None, f"value {raw!r} is negative; a usage count is 0 or more"
     if value > limits.max_value:
         return None, (
             f"value {raw!r} is above the upper bound of {limits.max_value:,.0f} per day "

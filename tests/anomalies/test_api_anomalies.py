@@ -37,16 +37,19 @@ def portfolio(csm, make_customer, mine, theirs, make_anomaly):
     }
 
 
-def test_a_csm_sees_their_whole_portfolio_newest_first(csm_api, portfolio):
+def test_a_csm_sees_their_whole_portfolio_worst_first(csm_api, portfolio):
     response = csm_api.get(LIST)
 
     assert response.status_code == 200
     body = response.json()
     assert body["count"] == 3
     assert body["previous"] is None
+    # The default order: open first, then by severity, then the latest start.
     assert result_ids(response) == [
-        str(portfolio[k].id) for k in ("mine_new", "sibling", "mine_old")
+        str(portfolio[k].id) for k in ("mine_old", "sibling", "mine_new")
     ]
+    newest = csm_api.get(LIST, {"sort": "-detected_at"})
+    assert result_ids(newest) == [str(portfolio[k].id) for k in ("mine_new", "sibling", "mine_old")]
 
 
 def test_another_csm_sees_only_their_own_portfolio(other_api, portfolio):
@@ -67,7 +70,8 @@ def test_the_portfolio_list_filters_by_customer(csm_api, mine, portfolio):
     response = csm_api.get(LIST, {"customer": str(mine.id)})
 
     assert response.status_code == 200
-    assert result_ids(response) == [str(portfolio["mine_new"].id), str(portfolio["mine_old"].id)]
+    # The critical one before the info one: the default order.
+    assert result_ids(response) == [str(portfolio["mine_old"].id), str(portfolio["mine_new"].id)]
 
 
 def test_filtering_by_another_csms_customer_reveals_nothing(csm_api, theirs, portfolio):

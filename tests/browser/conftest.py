@@ -1,6 +1,15 @@
 """The browser the journeys drive: Debian's Chromium through Playwright (no download)."""
 
+import os
+from pathlib import Path
+
 import pytest
+
+# Where the journeys save their screenshots: var/screenshots unless TREMOR_SCREENSHOTS says
+# otherwise, so a test run never rewrites the tracked ones; `make screenshots` points it at
+# docs/screenshots to refresh the README's pictures on purpose.
+SCREENSHOTS_ENV = "TREMOR_SCREENSHOTS"
+DEFAULT_SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -29,3 +38,11 @@ def chromium():
             # and blocks the test database's teardown.
             connections.close_all()
             browser.close()
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    """The directory the journeys save their screenshots in, created."""
+    directory = Path(os.environ.get(SCREENSHOTS_ENV) or DEFAULT_SCREENSHOTS)
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory

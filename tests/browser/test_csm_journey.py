@@ -3,7 +3,8 @@ server, over the demo portfolio and a real scan.
 
 Maya logs in, sees her three stories in order of urgency, asks about DataFlow, opens its page
 (charts), dismisses CloudFirst's anomaly as a false positive, exports the report; Leo cannot
-open Maya's account. Every run rewrites docs/screenshots/portfolio.png and customer.png.
+open Maya's account. Every run saves portfolio.png and customer.png in the `screenshots`
+directory (var/screenshots; `make screenshots` refreshes docs/screenshots).
 
 The pages say what is recent relative to today (the assistant's answer covers the last 30
 days), so the demo ends on a recent day, not a fixed one: the latest day at most two weeks back
@@ -17,7 +18,6 @@ the chart must say so (that run leaves the screenshots alone).
 import csv
 import datetime as dt
 import re
-from pathlib import Path
 
 import holidays
 import pytest
@@ -28,7 +28,6 @@ from customers.demo import DEMO_USERS
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 TIMEOUT_MS = 15_000
 PASSWORDS = {u.username: u.password for u in DEMO_USERS}
 STORIES = ("DataFlow Systems", "CloudFirst Inc", "Nexus Corp")  # critical, warning, positive
@@ -160,12 +159,11 @@ def _assert_drop_since_thanksgiving(page):
     ids=["recent", "thanksgiving"],
     indirect=["demo"],
 )
-def test_csm_journey(demo, since_thanksgiving, browser, live_server):
+def test_csm_journey(demo, since_thanksgiving, browser, live_server, screenshots):
     from playwright.sync_api import expect
 
     # The screenshots in the README show the recent demo.
-    screenshots = not since_thanksgiving
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    shoot = not since_thanksgiving
     page, server_errors = _login(browser, live_server.url, "maya")
 
     # The portfolio: the three stories, most urgent first.
@@ -176,8 +174,8 @@ def test_csm_journey(demo, since_thanksgiving, browser, live_server):
     cards = [main.get_by_text(name).first for name in STORIES]
     assert _follows(page, cards[0], cards[1]), "DataFlow (critical) must come before CloudFirst"
     assert _follows(page, cards[1], cards[2]), "CloudFirst (warning) must come before Nexus"
-    if screenshots:
-        page.screenshot(path=str(SCREENSHOTS / "portfolio.png"), full_page=True)
+    if shoot:
+        page.screenshot(path=str(screenshots / "portfolio.png"), full_page=True)
     if since_thanksgiving:
         _assert_drop_since_thanksgiving(page)
         page.goto("/")
@@ -202,8 +200,8 @@ def test_csm_journey(demo, since_thanksgiving, browser, live_server):
     dataflow_url = page.url
     expect(main).to_contain_text("DataFlow Systems")
     expect(main.locator("svg").first).to_be_visible()
-    if screenshots:
-        page.screenshot(path=str(SCREENSHOTS / "customer.png"), full_page=True)
+    if shoot:
+        page.screenshot(path=str(screenshots / "customer.png"), full_page=True)
 
     # Dismiss CloudFirst's anomaly as a false positive: it leaves the portfolio.
     page.goto("/")

@@ -1,6 +1,7 @@
 """The insights page in a real browser (Debian's Chromium via Playwright) over a year of
 generated history: the table fits its frame, every type has its chart, the CSV downloads,
-and nothing the Content-Security-Policy blocks. Rewrites docs/screenshots/insights.png."""
+and nothing the Content-Security-Policy blocks. Saves insights.png in the `screenshots`
+directory (var/screenshots; `make screenshots` refreshes docs/screenshots)."""
 
 import datetime as dt
 import random
@@ -14,7 +15,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"]
-SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "screenshots" / "insights.png"
 START, END = dt.date(2025, 1, 1), dt.date(2025, 12, 31)
 # (type, severity, metric, direction, count, P(loss after), P(expansion after), P(dismissed FP))
 PATTERNS = [
@@ -75,7 +75,9 @@ def _history(users):
     )
 
 
-def test_the_insights_page_reads_well(live_server, django_user_model, settings, monkeypatch):
+def test_the_insights_page_reads_well(
+    live_server, django_user_model, settings, monkeypatch, screenshots
+):
     from playwright.sync_api import sync_playwright
 
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
@@ -123,8 +125,7 @@ def test_the_insights_page_reads_well(live_server, django_user_model, settings, 
                 box = chart.bounding_box()
                 assert box["x"] + box["width"] <= main_box["x"] + main_box["width"] + 1
             assert page.locator("#precision svg.sparkline").count() == len({p[0] for p in PATTERNS})
-            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(SCREENSHOT), full_page=True)
+            page.screenshot(path=str(screenshots / "insights.png"), full_page=True)
 
             with page.expect_download() as download:
                 page.locator("#csv-link").click()

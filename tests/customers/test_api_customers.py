@@ -296,7 +296,7 @@ def test_a_body_that_is_not_an_object_is_a_400(csm_api, mine):
 # --- a customer's anomalies ---------------------------------------------------------------
 
 
-def test_a_customers_anomalies_come_newest_first_with_every_field(
+def test_a_customers_anomalies_come_open_first_or_newest_first_with_every_field(
     csm_api, mine, make_anomaly, today
 ):
     now = dt.datetime.now(dt.UTC)
@@ -324,7 +324,9 @@ def test_a_customers_anomalies_come_newest_first_with_every_field(
         possible_cause="Integration issue or migration",
     )
 
-    response = csm_api.get(anomalies_of(mine.id))
+    # By default the open one comes first, whatever was detected last.
+    assert result_ids(csm_api.get(anomalies_of(mine.id))) == [str(older.id), str(newer.id)]
+    response = csm_api.get(anomalies_of(mine.id), {"sort": "-detected_at"})
 
     assert response.status_code == 200
     body = response.json()

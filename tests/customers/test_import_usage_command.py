@@ -67,7 +67,7 @@ def test_a_bad_file_lists_line_numbers_and_writes_nothing(make_customer, write_c
         "given more than once",
         "line 3 [date]: date '2024-3-2' is not in YYYY-MM-DD form",
         "line 4 [customer_external_id]: unknown customer 'acct-404'",
-        "line 5 [value]: value '-5' is negative; usage counts cannot be",
+        "line 5 [value]: value '-5' is negative; a usage count is 0 or more",
         "line 6: duplicate of line 2: customer 'acct-1', metric 'logins', date 2024-03-01 "
         "given more than once",
     ]

@@ -55,7 +55,11 @@ def test_it_ignores_a_byte_order_mark_and_blank_lines():
         ("acct-1,logins,2024-03-01,nan", "value", "value 'nan' is not a number"),
         ("acct-1,logins,2024-03-01,inf", "value", "value 'inf' is not a number"),
         ("acct-1,logins,2024-03-01,1e999", "value", "value '1e999' is not finite"),
-        ("acct-1,logins,2024-03-01,-3", "value", "value '-3' is negative"),
+        (
+            "acct-1,logins,2024-03-01,-3",
+            "value",
+            "value '-3' is negative; a usage count is 0 or more",
+        ),
         ("x" * 101 + ",logins,2024-03-01,1", "customer_external_id", "longer than 100"),
     ],
 )

@@ -64,13 +64,41 @@ def test_pages_without_the_bell_do_not_count(owner, csm):
 def test_the_bell_has_no_badge_without_unread(owner, csm):
     _notify(csm, read_at=timezone.now())
     response = owner.get(reverse("notification-list"))
-    assert "🔔" in response.content.decode()
+    assert 'class="bell-icon"' in response.content.decode()
     assert "data-unread" not in response.content.decode()
+
+
+def test_the_bell_is_an_svg_with_a_label_not_an_emoji(owner, csm):
+    # An emoji is a blank box where no emoji font is installed (Debian's Chromium).
+    _notify(csm)
+    content = owner.get(reverse("notification-list")).content.decode()
+    bell = content.split('class="bell"')[1].split("</a>")[0]
+    assert 'aria-label="Notifications, 1 unread"' in bell
+    assert '<svg class="bell-icon" aria-hidden="true"' in bell
+    assert "🔔" not in content
+
+
+def test_the_links_in_a_notification_are_links(owner, csm):
+    _notify(
+        csm,
+        title="2 anomalies",
+        body="Acme.io: logins down 65 %\nhttp://testserver/customers/1/?metric=logins&x=1\n"
+        "<b>Beta</b>: API calls down\nhttps://tremor.example/customers/2/",
+    )
+    content = owner.get(reverse("notification-list")).content.decode()
+    assert (
+        '<a href="http://testserver/customers/1/?metric=logins&amp;x=1">'
+        "http://testserver/customers/1/?metric=logins&amp;x=1</a>" in content
+    )
+    assert '<a href="https://tremor.example/customers/2/">' in content
+    # Only whole link lines: a name stays text, and text stays escaped.
+    assert "Acme.io: logins down 65 %<br>" in content
+    assert "&lt;b&gt;Beta&lt;/b&gt;: API calls down" in content
 
 
 def test_anonymous_users_get_no_bell(client):
     response = client.get(reverse("login"))
-    assert "🔔" not in response.content.decode()
+    assert 'class="bell"' not in response.content.decode()
 
 
 def test_the_pages_require_login(client):

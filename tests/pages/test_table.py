@@ -117,7 +117,7 @@ def test_table_refuses_an_unknown_sort_as_any_bad_filter(client, csm, rows):
     assert b'id="filter-errors"' in response.content
     assert _names(response) == []
     # The form falls back to the default order.
-    assert response.context["sort"] == "-detected_at"
+    assert response.context["sort"] == "status"
 
 
 def test_table_filters_by_customer(client, csm, rows):
@@ -141,7 +141,7 @@ def test_table_filters_by_customer(client, csm, rows):
 def test_the_api_the_table_and_the_export_agree_on_a_query(client, csm, rows, params):
     client.force_login(csm)  # a session: the API takes it too
     table = [(a.customer.name, a.anomaly_type) for a in _table(client, **params).context["page"]]
-    exported = [(row[0], row[3]) for row in _csv(client.get(reverse("anomaly-export"), params))[1:]]
+    exported = [(row[0], row[4]) for row in _csv(client.get(reverse("anomaly-export"), params))[1:]]
     api = client.get("/api/analytics/anomalies", params)
     assert api.status_code == 200
     listed = [(row["customer"]["name"], row["anomaly_type"]) for row in api.json()["results"]]
@@ -176,6 +176,7 @@ def test_export_has_header_and_visible_rows(client, csm, rows):
         "customer",
         "external_id",
         "metric",
+        "metric_slug",
         "type",
         "severity",
         "direction",
@@ -190,10 +191,11 @@ def test_export_has_header_and_visible_rows(client, csm, rows):
     ]
     assert len(table) == 4
     assert all(row[0] != "Theirs Inc" for row in table[1:])
-    spike = next(row for row in table if row[3] == "spike")
-    assert spike[:8] == [
+    spike = next(row for row in table if row[4] == "spike")
+    assert spike[:9] == [
         "Zeta",
         rows["zeta_spike"].customer.external_id,
+        "Logins",
         "logins",
         "spike",
         "info",
@@ -201,7 +203,7 @@ def test_export_has_header_and_visible_rows(client, csm, rows):
         "open",
         rows["zeta_spike"].start_date.isoformat(),
     ]
-    assert spike[11] == "150.00"
+    assert spike[12] == "150.00"
 
 
 def test_export_follows_the_filter(client, csm, rows):
@@ -223,12 +225,74 @@ def test_export_neutralises_formulas(client, csm, make_customer):
     row = _csv(client.get(reverse("anomaly-export")))[1]
     assert row[0] == '\'=HYPERLINK("http://x")'
     assert row[1] == "'@evil"
-    assert row[12] == "'+cmd|' /C calc'!A0"
+    assert row[13] == "'+cmd|' /C calc'!A0"
     # Numbers keep their sign.
-    assert row[11] == "-66.67"
+    assert row[12] == "-66.67"
 
 
 def test_table_links_to_export_with_the_current_filter(client, csm, rows):
     client.force_login(csm)
     content = _table(client, severity="warning", page="1").content.decode()
     assert reverse("anomaly-export") + "?severity=warning" in content
+
+
+def test_table_default_order_is_open_then_worst_then_latest_start(client, csm, make_customer):
+    """One scan detects everything at the same instant: the order must not hang on it."""
+    today = timezone.localdate()
+    scan = timezone.now()
+    customer = make_customer(name="Acme", csm=csm)
+
+    def anomaly(severity, status, days_ago):
+        return make_anomaly_of(
+            customer,
+            severity=severity,
+            status=status,
+            start_date=today - dt.timedelta(days_ago),
+            detected_at=scan,
+            metric_type=f"m{severity}{status}{days_ago}",
+        )
+
+    expected = [
+        anomaly("critical", "open", 2),
+        anomaly("critical", "open", 9),
+        anomaly("warning", "open", 1),
+        anomaly("info", "open", 1),
+        anomaly("critical", "resolved", 5),
+        anomaly("warning", "resolved", 3),
+        anomaly("critical", "dismissed", 1),
+    ]
+    client.force_login(csm)
+    for params in ({}, {"sort": "status"}):
+        listed = [a.pk for a in _table(client, **params).context["page"].object_list]
+        assert listed == [a.pk for a in expected]
+    api = client.get("/api/analytics/anomalies").json()["results"]
+    assert [row["id"] for row in api] == [str(a.pk) for a in expected]
+
+
+def test_table_uses_display_names_and_the_cards_word_for_a_gain(client, csm, rows):
+    client.force_login(csm)
+    content = _table(client).content.decode()
+    assert '<td title="logins">Logins</td>' in content
+    # The spike is a gain: "Positive" as on the cards, never "Info".
+    assert '<span class="badge positive">Positive</span>' in content
+    assert '<span class="badge critical">Critical</span>' in content
+    assert ">Info<" not in content.split("<tbody>")[1]
+
+
+def test_table_shows_when_a_backfilled_anomaly_was_first_detectable(client, csm, make_customer):
+    today = timezone.localdate()
+    customer = make_customer(name="Acme", csm=csm)
+    make_anomaly_of(customer, start_date=today - dt.timedelta(12), detected_at=timezone.now())
+    make_anomaly_of(
+        customer,
+        metric_type="logins",
+        start_date=today - dt.timedelta(1),
+        detected_at=timezone.now(),
+    )
+    client.force_login(csm)
+    content = _table(client).content.decode()
+    late = (today - dt.timedelta(12)).isoformat()
+    assert f"first detectable {late}" in content
+    # The one reported the day after it began shows its report time alone.
+    assert content.count("data-first-detectable") == 1
+    assert content.count("first reported") == 1
