@@ -3,7 +3,6 @@ accounts and opens one by its name; the ask box answers the brief's portfolio qu
 links to the accounts. Reuses the journey's demo, browser and login."""
 
 import re
-from pathlib import Path
 
 import pytest
 
@@ -11,10 +10,8 @@ from tests.browser.test_csm_journey import _login, browser, demo  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-SCREENSHOT = Path("var/screenshots/accounts.png")
 
-
-def test_accounts_list_and_portfolio_question(demo, browser, live_server):  # noqa: F811
+def test_accounts_list_and_portfolio_question(demo, browser, live_server, screenshots):  # noqa: F811
     from playwright.sync_api import expect
 
     page, server_errors = _login(browser, live_server.url, "maya")
@@ -22,8 +19,7 @@ def test_accounts_list_and_portfolio_question(demo, browser, live_server):  # no
     page.goto("/customers/")
     rows = page.locator("#accounts tbody tr")
     expect(rows.first).to_be_visible()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT), full_page=True)
+    page.screenshot(path=str(screenshots / "accounts.png"), full_page=True)
 
     # Most open anomalies first: the accounts with open anomalies above the quiet ones.
     page.locator("nav.sort").get_by_role("link", name="Most open anomalies").click()
