@@ -8,9 +8,10 @@ comes from the selectors.
 import datetime as dt
 
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,6 +22,7 @@ from customers.selectors import customer_find_visible, customer_get_visible
 from customers.validators import NOTE_MAX_LENGTH, SEARCH_MAX_LENGTH
 
 from . import selectors
+from .detection.vocabulary import FEATURE_FAMILY
 from .filters import AnomalyFilterSet, CustomerAnomalyFilterSet
 from .models import DismissReason, Outcome, ScanRun, Sensitivity, UsageAnomaly
 from .selectors import SUMMARY_DAYS
@@ -32,7 +34,7 @@ from .serializers import (
     SettingsSerializer,
 )
 from .services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomaly_reopen
-from .services.detection_settings import settings_save
+from .services.detection_settings import settings_delete, settings_save
 from .services.outcomes import anomaly_outcome_set
 from .services.scans import ScanAlreadyRunning, ScanNotQueued, scan_start
 from .text import anomaly_summary_line, ask_subject
@@ -264,7 +266,8 @@ class ScanDetailApi(APIView):
 
 
 class SettingsApi(APIView):
-    """Sensitivity and thresholds: global (staff), per metric (staff), per customer."""
+    """Sensitivity and thresholds: global (staff), per metric (staff), per customer. PUT sets
+    one scope's override, DELETE removes it."""
 
     class InputSerializer(serializers.Serializer):
         class Meta:
@@ -321,15 +324,66 @@ class SettingsApi(APIView):
         values = dict(data.validated_data)
         customer_id = values.pop("customer", None)
         metric = values.pop("metric", "") or ""
-        if customer_id is None:
-            if not request.user.is_staff:
-                raise PermissionDenied("Only staff may change global or per-metric settings.")
-        else:
-            customer_get_visible(user=request.user, customer_id=customer_id)
+        _check_settings_scope(request.user, customer_id)
         row = settings_save(
             customer_id=customer_id, metric=metric, values=values, user=request.user
         )
         return Response(SettingsSerializer(row).data)
+
+    class ScopeSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "SettingsScope"
+
+        customer = serializers.UUIDField(required=False, allow_null=True)
+        metric = serializers.CharField(required=False, allow_blank=True, max_length=60)
+
+        def validate_metric(self, value):
+            # feature:* is a scope of its own (accepted tuning proposals write it).
+            if value and value != FEATURE_FAMILY and (message := metric_error(value)):
+                raise serializers.ValidationError(message)
+            return value
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "customer",
+                OpenApiTypes.UUID,
+                required=False,
+                description="The account whose override is removed; leave it out for the "
+                "global or a per-metric scope (staff only).",
+            ),
+            OpenApiParameter(
+                "metric",
+                str,
+                required=False,
+                description="The metric of the scope (feature:* for every feature); leave it "
+                "out for every metric.",
+            ),
+        ],
+        request=None,
+        responses={204: None},
+        description="Remove the override of one scope, so its series fall back to the broader "
+        "scopes (customer and metric, customer, metric, global, the medium preset). 404 when "
+        "the scope has no override of its own, or the account is not yours.",
+    )
+    def delete(self, request):
+        data = self.ScopeSerializer(data=request.query_params)
+        data.is_valid(raise_exception=True)
+        customer_id = data.validated_data.get("customer")
+        metric = data.validated_data.get("metric", "") or ""
+        _check_settings_scope(request.user, customer_id)
+        if not settings_delete(customer_id=customer_id, metric=metric):
+            raise NotFound("No settings of this scope's own to remove.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _check_settings_scope(user, customer_id) -> None:
+    """Staff change any scope; a CSM only their own accounts' (another's is a 404)."""
+    if customer_id is None:
+        if not user.is_staff:
+            raise PermissionDenied("Only staff may change global or per-metric settings.")
+    else:
+        customer_get_visible(user=user, customer_id=customer_id)
 
 
 class AnomalySummaryApi(APIView):

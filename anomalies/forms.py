@@ -17,7 +17,8 @@ from .models import ActionKind, DismissReason, Outcome, Sensitivity
 class SettingsForm(forms.Form):
     """One settings scope and its values. `customers` is what the user may choose from (their
     own accounts, or every account for staff): another CSM's account fails as an unknown
-    choice, so the answer never tells whether it exists."""
+    choice, so the answer never tells whether it exists. `allow_global`: staff may choose the
+    global scope (no customer); a CSM's form offers only their accounts."""
 
     customer = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="All customers (global)"
@@ -36,9 +37,16 @@ class SettingsForm(forms.Form):
 
     THRESHOLDS = ("drop_percent", "spike_percent", "z_threshold", "min_duration_days", "min_volume")
 
-    def __init__(self, *args, customers, **kwargs):
+    def __init__(self, *args, customers, allow_global: bool, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["customer"].queryset = customers
+        field = self.fields["customer"]
+        field.queryset = customers
+        if not allow_global:
+            # A CSM may only change their own accounts: the form opens on the first of them,
+            # not on the staff-only global scope. An empty value still reaches the view (and
+            # its 403), so a hand-made post is refused the same way as through the API.
+            field.empty_label = None
+            field.initial = customers.values_list("pk", flat=True).first()
 
     def clean_metric(self):
         metric = self.cleaned_data["metric"].strip()

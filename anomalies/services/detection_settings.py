@@ -33,6 +33,8 @@ def settings_save(*, customer_id, metric: str, values: dict, user) -> DetectionS
     return row
 
 
-def settings_delete(*, customer_id, metric: str) -> None:
-    """Remove the settings row of one scope: its series fall back to the broader scopes."""
-    DetectionSettings.objects.filter(customer_id=customer_id, metric=metric).delete()
+def settings_delete(*, customer_id, metric: str) -> bool:
+    """Remove the settings row of one scope: its series fall back to the broader scopes.
+    False when the scope had no row of its own (nothing was removed)."""
+    deleted, _ = DetectionSettings.objects.filter(customer_id=customer_id, metric=metric).delete()
+    return deleted > 0

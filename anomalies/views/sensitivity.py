@@ -20,7 +20,9 @@ from ..settings_preview import settings_preview
 @login_required
 def sensitivity(request):
     customers = customer_list_visible(user=request.user).order_by("name", "pk")
-    form = SettingsForm(request.POST or None, customers=customers)
+    form = SettingsForm(
+        request.POST or None, customers=customers, allow_global=request.user.is_staff
+    )
     preview = None
     status = 200
     if request.method == "POST":

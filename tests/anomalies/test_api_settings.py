@@ -251,3 +251,76 @@ def test_a_body_that_is_not_an_object_is_400(staff_api, body):
 
     assert response.status_code == 400
     assert not DetectionSettings.objects.exists()
+
+
+def test_the_owner_removes_their_customers_override(csm_api, mine, scopes):
+    response = csm_api.delete(f"{URL}?customer={mine.id}")
+
+    assert response.status_code == 204
+    assert not DetectionSettings.objects.filter(customer=mine, metric="").exists()
+    # The customer-and-metric scope is a row of its own and stays.
+    assert DetectionSettings.objects.filter(customer=mine, metric="logins").exists()
+    customers = csm_api.get(URL).json()["customers"]
+    assert [(c["customer"], c["metric"]) for c in customers] == [(str(mine.id), "logins")]
+
+
+def test_the_owner_removes_a_customer_and_metric_override(csm_api, mine, scopes):
+    response = csm_api.delete(f"{URL}?customer={mine.id}&metric=logins")
+
+    assert response.status_code == 204
+    assert not DetectionSettings.objects.filter(customer=mine, metric="logins").exists()
+    assert DetectionSettings.objects.filter(customer=mine, metric="").exists()
+
+
+def test_removing_a_scope_without_an_override_is_404(csm_api, mine):
+    response = csm_api.delete(f"{URL}?customer={mine.id}")
+
+    assert response.status_code == 404
+    assert "detail" in response.json()
+
+
+def test_removing_another_csms_override_is_404(csm_api, theirs, scopes):
+    response = csm_api.delete(f"{URL}?customer={theirs.id}")
+
+    assert response.status_code == 404
+    assert DetectionSettings.objects.filter(customer=theirs).exists()
+
+
+@pytest.mark.parametrize("query", ["", "?metric=logins"])
+def test_a_csm_may_not_remove_global_or_metric_settings(csm_api, scopes, query):
+    response = csm_api.delete(URL + query)
+
+    assert response.status_code == 403
+    assert DetectionSettings.objects.count() == len(scopes)
+
+
+@pytest.mark.parametrize(
+    ("query", "gone"),
+    [("", "global"), ("?metric=logins", "metric"), ("?customer={theirs}", "theirs")],
+)
+def test_staff_remove_any_scope(staff_api, theirs, scopes, query, gone):
+    response = staff_api.delete(URL + query.format(theirs=theirs.id))
+
+    assert response.status_code == 204
+    assert not DetectionSettings.objects.filter(pk=scopes[gone].pk).exists()
+    assert DetectionSettings.objects.count() == len(scopes) - 1
+
+
+def test_staff_remove_the_feature_family_scope(staff_api):
+    DetectionSettings.objects.create(metric="feature:*", sensitivity="low")
+
+    response = staff_api.delete(f"{URL}?metric=feature:*")
+
+    assert response.status_code == 204
+    assert not DetectionSettings.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("query", "field"), [("?customer=not-a-uuid", "customer"), ("?metric=Bad Slug!", "metric")]
+)
+def test_a_bad_scope_is_400_naming_the_field(staff_api, scopes, query, field):
+    response = staff_api.delete(URL + query)
+
+    assert response.status_code == 400
+    assert field in response.json()
+    assert DetectionSettings.objects.count() == len(scopes)

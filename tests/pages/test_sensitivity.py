@@ -177,3 +177,24 @@ def test_it_requires_login(client):
     response = client.get(URL)
     assert response.status_code == 302
     assert "login" in response["Location"]
+
+
+def test_csm_lands_on_their_own_scope(client, csm, other_csm, make_customer):
+    make_customer(name="Zeta", csm=csm)
+    first = make_customer(name="Alpha", csm=csm)
+    make_customer(name="Aaa Theirs", csm=other_csm)
+    client.force_login(csm)
+    response = client.get(URL)
+    assert response.status_code == 200
+    text = response.content.decode()
+    # Only their accounts, the first by name chosen; no global ("All customers") choice.
+    labels = [label for _, label in response.context["form"].fields["customer"].choices]
+    assert labels == ["Alpha", "Zeta"]
+    assert "All customers (global)" not in text
+    assert re.search(rf'<option value="{first.pk}" selected>Alpha</option>', text)
+
+
+def test_staff_still_gets_the_global_scope(client, staff, account):
+    client.force_login(staff)
+    text = client.get(URL).content.decode()
+    assert re.search(r'<option value="" selected>All customers \(global\)</option>', text)
