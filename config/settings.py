@@ -81,14 +81,22 @@ WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
 
 # --- Database -------------------------------------------------------------------------
+# How long a SQLite connection waits for another process's write lock before giving up.
+SQLITE_BUSY_TIMEOUT_SECONDS = 20
 DATABASES = {
     "default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'tremor.sqlite3'}"),
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The dev server, the Celery worker and beat share one SQLite file: take the write lock
     # at BEGIN and wait for it instead of failing with "database is locked" mid-transaction.
+    # WAL lets readers (beat polling its schedule, page views) carry on during a long write
+    # such as a CSV import instead of queueing behind it; NORMAL sync is the safe WAL pairing.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+        {
+            "timeout": SQLITE_BUSY_TIMEOUT_SECONDS,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
     )
 else:
     DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))

@@ -23,13 +23,17 @@ from .metrics import METRIC_MAX_LENGTH, metric_error
 # database, mid-transaction, instead of as a row error here.
 EXTERNAL_ID_MAX_LENGTH = 100
 CUSTOMER_NAME_MAX_LENGTH = 200
+# Width of Django's User.username: a longer csm cannot name any user.
+USERNAME_MAX_LENGTH = 150
 
 REQUIRED_FIELDS = ("customer_external_id", "metric", "date", "value")
 OPTIONAL_FIELDS = ("customer_name",)
-KNOWN_FIELDS = REQUIRED_FIELDS + OPTIONAL_FIELDS
+# Only a CSV import (an ops command) may name an account's CSM; the API and its task, which a
+# CSM calls, may not hand accounts to anyone, so for them `csm` stays an unknown field.
+CSV_OPTIONAL_FIELDS = (*OPTIONAL_FIELDS, "csm")
 # A few unknown fields (a typo, a renamed column) are reported one by one; a record with more
 # is refused whole, unread: one record with a million keys must not make a million errors.
-MAX_RECORD_FIELDS = len(KNOWN_FIELDS) + 5
+UNKNOWN_FIELDS_LISTED = 5
 # Errors listed in one API answer, task result or import run; the count of all comes with them.
 ERRORS_SHOWN = 100
 
@@ -74,6 +78,8 @@ class UsageRecord:
     date: date
     value: float
     customer_name: str = ""
+    # Username of the CSM the account should get if it has none; "" when the file says nothing.
+    csm: str = ""
 
     @property
     def key(self) -> tuple[str, str, date]:
@@ -192,21 +198,27 @@ def parse_value(
 
 
 def parse_record(
-    raw: Mapping[str, object], *, ref: int, limits: UsageLimits = NO_CLOCK_LIMITS
+    raw: Mapping[str, object],
+    *,
+    ref: int,
+    limits: UsageLimits = NO_CLOCK_LIMITS,
+    optional: Sequence[str] = OPTIONAL_FIELDS,
 ) -> UsageRecord | list[RowError]:
-    """One record, or every error found in it (not only the first)."""
-    if len(raw) > MAX_RECORD_FIELDS:
+    """One record, or every error found in it (not only the first). `optional` are the
+    fields beyond the required ones this source may carry."""
+    max_fields = len(REQUIRED_FIELDS) + len(optional) + UNKNOWN_FIELDS_LISTED
+    if len(raw) > max_fields:
         return [
             RowError(
                 ref,
                 None,
-                f"record has {len(raw):,} fields (at most {MAX_RECORD_FIELDS}): expected "
-                f"{', '.join(REQUIRED_FIELDS)} and optionally {', '.join(OPTIONAL_FIELDS)}",
+                f"record has {len(raw):,} fields (at most {max_fields}): expected "
+                f"{', '.join(REQUIRED_FIELDS)} and optionally {', '.join(optional)}",
             )
         ]
     errors: list[RowError] = []
     for name in raw:
-        if name not in KNOWN_FIELDS:
+        if name not in REQUIRED_FIELDS and name not in optional:
             errors.append(RowError(ref, str(name), f"unknown field {name!r}"))
 
     external_id, message = parse_text(
@@ -242,9 +254,14 @@ def parse_record(
     if message:
         errors.append(RowError(ref, "customer_name", message))
 
+    # Read whatever the source: where `csm` is not allowed it is already an unknown field.
+    csm, message = parse_text(raw.get("csm"), "csm", required=False, max_length=USERNAME_MAX_LENGTH)
+    if message:
+        errors.append(RowError(ref, "csm", message))
+
     if errors:
         return errors
-    return UsageRecord(ref, external_id, metric, day, value, name)
+    return UsageRecord(ref, external_id, metric, day, value, name, csm)
 
 
 def _batch(parsed: Iterable[UsageRecord | list[RowError]], *, ref_label: str) -> UsageBatch:
@@ -386,8 +403,10 @@ def parse_csv(lines: Iterable[str], *, limits: UsageLimits = NO_CLOCK_LIMITS) ->
     rows = csv_rows(
         lines,
         required=REQUIRED_FIELDS,
-        optional=OPTIONAL_FIELDS,
-        parse_row=lambda raw, ref: parse_record(raw, ref=ref, limits=limits),
+        optional=CSV_OPTIONAL_FIELDS,
+        parse_row=lambda raw, ref: parse_record(
+            raw, ref=ref, limits=limits, optional=CSV_OPTIONAL_FIELDS
+        ),
     )
     batch = _batch(rows, ref_label="line")
     if not batch.records and not batch.errors:

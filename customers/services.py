@@ -13,6 +13,7 @@ from django.db.models import Q, QuerySet
 from .ingest import RowError, UsageBatch, UsageRecord
 from .lifecycle import LifecycleBatch
 from .models import Customer, LifecycleEvent, LifecycleKind, LifecycleSource, UsageMetric
+from .selectors import active_user_ids_by_username
 from .signals import lifecycle_changed
 
 # Customer lookups go out in chunks: SQLite allows only 999 parameters in one statement.
@@ -28,6 +29,11 @@ class IngestResult:
     # Every rejected record; when `written` is False nothing at all was stored.
     errors: tuple[RowError, ...] = ()
     written: bool = True
+    # Accounts that had no CSM and got the one the import named.
+    csm_assigned: int = 0
+    # (external id, current CSM's username, the username the import named) of every account
+    # the import named a different CSM for: an owner is never replaced by an import.
+    csm_kept: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def rejected(self) -> int:
@@ -49,6 +55,7 @@ def usage_ingest(
     create_customers: bool = False,
     visible_customers: QuerySet[Customer] | None = None,
     skip_bad_rows: bool = False,
+    csm: str = "",
 ) -> IngestResult:
     """Upsert a parsed batch of usage values; re-ingesting the same batch changes nothing.
 
@@ -56,8 +63,16 @@ def usage_ingest(
     record for any other customer is "unknown", worded exactly like one for a customer that
     does not exist, so the answer never reveals another CSM's accounts.
 
-    All or nothing unless `skip_bad_rows`: if any record is bad (in `batch.errors`, or for
-    an unknown customer) nothing is written and the result lists every bad record.
+    CSM: an account without one (new or existing) gets the username in its records' `csm`,
+    else `csm` (the importer's default; must be an active user). An account that already has
+    a CSM keeps it, even when the import names another: handing an account over is a
+    decision made in admin, not a side effect of re-importing an old file. Those accounts are
+    listed in `csm_kept`. A `csm` naming no active user rejects the record, as does one that
+    differs from the csm an earlier record gave the same account.
+
+    All or nothing unless `skip_bad_rows`: if any record is bad (in `batch.errors`, for an
+    unknown customer or an unknown csm) nothing is written and the result lists every bad
+    record.
     """
     with transaction.atomic():
         records = batch.records
@@ -87,9 +102,17 @@ def usage_ingest(
                         record.ref, "customer_external_id", f"unknown customer {external_id!r}"
                     )
                 )
+        user_ids, csm_errors = _csm_check(records, default=csm)
+        errors.extend(csm_errors)
         errors.sort(key=lambda e: e.ref)
         if errors and not skip_bad_rows:
             return IngestResult(errors=tuple(errors), written=False)
+        bad_refs = {error.ref for error in errors}
+        records = tuple(r for r in records if r.ref not in bad_refs)
+        if to_create:
+            # An account whose every record was rejected is not created empty.
+            wanted = {r.customer_external_id for r in records}
+            to_create = {e: name for e, name in to_create.items() if e in wanted}
 
         customers_created = 0
         if to_create:
@@ -108,13 +131,99 @@ def usage_ingest(
             inserted, updated = _usage_upsert_postgres(rows)
         else:
             inserted, updated = _usage_upsert_batched(rows)
+        csm_assigned, csm_kept = _csm_assign(
+            _csm_by_external_id(records, default=csm), user_ids, customer_ids
+        )
         return IngestResult(
             inserted=inserted,
             updated=updated,
             unchanged=len(rows) - inserted - updated,
             customers_created=customers_created,
             errors=tuple(errors),
+            csm_assigned=csm_assigned,
+            csm_kept=csm_kept,
         )
+
+
+def _csm_by_external_id(records: Iterable[UsageRecord], *, default: str) -> dict[str, str]:
+    """The CSM username each account's records name (the first one given), else `default`."""
+    named: dict[str, str] = {}
+    for record in records:
+        if record.csm:
+            external_id = record.customer_external_id
+            named[external_id] = named.get(external_id) or record.csm
+        elif default:
+            named.setdefault(record.customer_external_id, "")
+    return {e: username or default for e, username in named.items()}
+
+
+def _csm_check(
+    records: Sequence[UsageRecord], *, default: str
+) -> tuple[dict[str, int], list[RowError]]:
+    """(user id by username, errors) for the csm names of an import, in one query."""
+    usernames = {r.csm for r in records if r.csm} | ({default} if default else set())
+    user_ids = active_user_ids_by_username(usernames)
+    if default and default not in user_ids:
+        raise ValueError(f"no active user {default!r} to make the CSM")
+    errors = []
+    first: dict[str, UsageRecord] = {}
+    for record in records:
+        if not record.csm:
+            continue
+        if record.csm not in user_ids:
+            errors.append(
+                RowError(
+                    record.ref,
+                    "csm",
+                    f"unknown user {record.csm!r}: csm must be the username of an active user",
+                )
+            )
+            continue
+        earlier = first.setdefault(record.customer_external_id, record)
+        if earlier.csm != record.csm:
+            errors.append(
+                RowError(
+                    record.ref,
+                    "csm",
+                    f"csm {record.csm!r} differs from {earlier.csm!r} given for customer "
+                    f"{record.customer_external_id!r} on line {earlier.ref}",
+                )
+            )
+    return user_ids, errors
+
+
+def _csm_assign(
+    wanted: dict[str, str], user_ids: dict[str, int], customer_ids: dict[str, uuid.UUID]
+) -> tuple[int, tuple[tuple[str, str, str], ...]]:
+    """Give each unowned account in `wanted` (external id -> username) its CSM: one UPDATE
+    per CSM and chunk. Returns (accounts assigned, accounts owned by someone else)."""
+    ids_by_user: dict[int, list[uuid.UUID]] = {}
+    for external_id, username in wanted.items():
+        if external_id in customer_ids:
+            ids_by_user.setdefault(user_ids[username], []).append(customer_ids[external_id])
+    wanted_ids = [i for ids in ids_by_user.values() for i in ids]
+    owners: list[tuple[str, int, str]] = []
+    for chunk in _batched(wanted_ids, _LOOKUP_CHUNK):
+        owners.extend(
+            Customer.objects.filter(id__in=chunk, csm__isnull=False).values_list(
+                "external_id", "csm_id", "csm__username"
+            )
+        )
+    kept = tuple(
+        sorted(
+            (external_id, owner, wanted[external_id])
+            for external_id, owner_id, owner in owners
+            if owner_id != user_ids[wanted[external_id]]
+        )
+    )
+    assigned = 0
+    for user_id, ids in ids_by_user.items():
+        for chunk in _batched(ids, _LOOKUP_CHUNK):
+            # csm IS NULL in the UPDATE itself: an owner set meanwhile is not overwritten.
+            assigned += Customer.objects.filter(id__in=chunk, csm__isnull=True).update(
+                csm_id=user_id
+            )
+    return assigned, kept
 
 
 def customer_calendar_update(

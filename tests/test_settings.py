@@ -1,8 +1,10 @@
 """Production settings: `check --deploy` is clean, and the app refuses to serve with the
 development secret key. Both run in a subprocess so the environment is the production one."""
 
+import contextlib
 import os
 import secrets
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -75,3 +77,26 @@ def test_the_cache_is_redis_whenever_there_is_one():
         REDIS_URL="redis://10.0.0.5:6379/0", CACHE_URL="redis://10.0.0.6:6379/2"
     ) == (f"{redis_cache} redis://10.0.0.6:6379/2 tremor")
     assert _cache_settings().startswith("django.core.cache.backends.locmem.LocMemCache")
+
+
+def test_a_sqlite_connection_uses_wal_and_waits_for_the_write_lock(tmp_path):
+    # `make run` shares one SQLite file between web, worker and beat: without WAL and a busy
+    # time-out, beat logged "database is locked" during a CSV import.
+    database = tmp_path / "tremor.sqlite3"
+    code = (
+        "from django.db import connection; c = connection.cursor(); "
+        "print(c.execute('PRAGMA journal_mode').fetchone()[0], "
+        "c.execute('PRAGMA busy_timeout').fetchone()[0], "
+        "c.execute('PRAGMA synchronous').fetchone()[0])"
+    )
+    result = _run(
+        ["-c", f"import django; django.setup(); {code}"], DATABASE_URL=f"sqlite:///{database}"
+    )
+    assert result.returncode == 0, result.stderr
+    journal_mode, busy_timeout_ms, synchronous = result.stdout.split()
+    assert journal_mode == "wal"
+    assert int(busy_timeout_ms) == 20_000
+    assert synchronous == "1"  # NORMAL
+    # WAL is a property of the file, so any other process opening it (even plain sqlite3) has it.
+    with contextlib.closing(sqlite3.connect(database)) as plain:
+        assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -4,6 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from customers.models import Customer, UsageMetric
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -162,3 +163,98 @@ def test_values_and_dates_out_of_bounds_are_listed_by_line(make_customer, write_
     assert "line 4 [date]: date '0001-01-05' is before 2000-01-01" in err
     assert "line 5 [date]: date '2999-01-01' is in the future" in err
     assert not UsageMetric.objects.exists()
+
+
+# --- The CSM of imported accounts --------------------------------------------------------
+
+
+def _csm_of() -> dict[str, str | None]:
+    return dict(Customer.objects.values_list("external_id", "csm__username"))
+
+
+@pytest.fixture
+def unowned(make_customer):
+    """acct-1, an account without a CSM."""
+    return make_customer(external_id="acct-1", csm=None)
+
+
+def test_csm_option_gives_new_and_unowned_accounts_a_csm_but_never_replaces_one(
+    csm, other_csm, unowned, make_customer, write_csv
+):
+    make_customer(external_id="acct-2", csm=other_csm)
+    path = write_csv(
+        HEADER,
+        "acct-1,logins,2024-03-01,3",
+        "acct-2,logins,2024-03-01,3",
+        "acct-new,logins,2024-03-01,3",
+    )
+    out, err = run(path, "--create-customers", "--csm", "alice")
+    assert "1 customers created, 2 accounts given a CSM" in out
+    assert _csm_of() == {"acct-1": "alice", "acct-2": "bob", "acct-new": "alice"}
+    assert "customer 'acct-2' keeps its CSM 'bob' (the import named 'alice'" in err
+    # Re-importing changes nobody's owner and assigns nothing more.
+    out, _ = run(path, "--csm", "alice")
+    assert "given a CSM" not in out
+    assert _csm_of() == {"acct-1": "alice", "acct-2": "bob", "acct-new": "alice"}
+
+
+def test_a_csm_column_names_each_account_s_csm_before_the_option(
+    csm, other_csm, unowned, write_csv
+):
+    path = write_csv(
+        HEADER + ",customer_name,csm",
+        "acct-1,logins,2024-03-01,3,,",
+        "acct-1,logins,2024-03-02,3,,bob",
+        "acct-2,logins,2024-03-01,3,Beacon,",
+        "acct-3,logins,2024-03-01,3,Corto, alice ",
+    )
+    out, _ = run(path, "--create-customers", "--csm", "alice")
+    assert "4 inserted" in out and "3 accounts given a CSM" in out
+    assert _csm_of() == {"acct-1": "bob", "acct-2": "alice", "acct-3": "alice"}
+
+
+def test_without_a_csm_column_or_option_accounts_stay_unowned(unowned, write_csv):
+    out, _ = run(write_csv(HEADER, "acct-1,logins,2024-03-01,3"))
+    assert "given a CSM" not in out
+    assert _csm_of() == {"acct-1": None}
+
+
+def test_an_unknown_inactive_or_conflicting_csm_is_listed_by_line_and_nothing_is_written(
+    csm, other_csm, unowned, write_csv
+):
+    UserFactory(username="gone", is_active=False)
+    path = write_csv(
+        HEADER + ",csm",
+        "acct-1,logins,2024-03-01,3,alice",
+        "acct-new,logins,2024-03-01,3,nobody",
+        "acct-new,logins,2024-03-02,3,gone",
+        "acct-1,logins,2024-03-02,3,bob",
+    )
+    message, err = run_failing(path, "--create-customers")
+    assert "3 bad row(s)" in message and "nothing was imported" in message
+    assert err.splitlines() == [
+        "line 3 [csm]: unknown user 'nobody': csm must be the username of an active user",
+        "line 4 [csm]: unknown user 'gone': csm must be the username of an active user",
+        "line 5 [csm]: csm 'bob' differs from 'alice' given for customer 'acct-1' on line 2",
+    ]
+    assert _csm_of() == {"acct-1": None}
+    assert UsageMetric.objects.count() == 0
+
+
+def test_skip_bad_rows_assigns_the_csm_of_the_good_rows_only(csm, unowned, write_csv):
+    path = write_csv(
+        HEADER + ",csm",
+        "acct-1,logins,2024-03-01,3,alice",
+        "acct-new,logins,2024-03-01,3,nobody",
+    )
+    out, err = run(path, "--create-customers", "--skip-bad-rows")
+    assert "1 inserted" in out and "1 rejected" in out and "0 customers created" in out
+    assert "line 3 [csm]: unknown user 'nobody'" in err
+    # The account whose only row was rejected is not created empty and unowned.
+    assert _csm_of() == {"acct-1": "alice"}
+
+
+def test_an_unknown_csm_option_is_refused_before_anything_is_read(unowned, write_csv):
+    message, _ = run_failing(write_csv(HEADER, "acct-1,logins,2024-03-01,3"), "--csm", "ghost")
+    assert message == "--csm: no active user 'ghost'"
+    assert UsageMetric.objects.count() == 0

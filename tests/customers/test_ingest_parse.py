@@ -245,3 +245,16 @@ def test_the_default_bounds_refuse_absurd_values_and_epoch_dates():
     )
     assert batch.records == ()
     assert [(e.ref, e.field) for e in batch.errors] == [(0, "value"), (1, "date")]
+
+
+def test_a_csv_csm_column_is_read_but_api_records_may_not_name_a_csm():
+    batch = csv_batch("acct-1,logins,2024-03-01,1, maya ", header=HEADER + ",csm")
+    assert batch.errors == ()
+    assert batch.records[0].csm == "maya"
+    too_long = csv_batch("acct-1,logins,2024-03-01,1," + "m" * 151, header=HEADER + ",csm")
+    assert too_long.errors == (RowError(2, "csm", "csm is longer than 150 characters"),)
+    # A CSM calls the API: handing accounts to a user is for the ops import only.
+    record = {"customer_external_id": "acct-1", "metric": "logins", "date": "2024-03-01"}
+    api = ingest.parse_records([{**record, "value": 1, "csm": "maya"}])
+    assert api.records == ()
+    assert api.errors == (RowError(0, "csm", "unknown field 'csm'"),)

@@ -198,3 +198,18 @@ def test_the_task_returns_counts_and_errors(make_customer):
         {"index": 1, "field": "customer_external_id", "message": "unknown customer 'ghost'"}
     ]
     assert UsageMetric.objects.get().value == 1.0
+
+
+def test_naming_csms_costs_a_few_queries_whatever_the_number_of_accounts(
+    csm, other_csm, django_assert_max_num_queries
+):
+    lines = [f"acct-{n},logins,2024-03-01,1,{'alice' if n % 2 else 'bob'}" for n in range(300)]
+    batch = ingest.read_csv(
+        "\n".join(["customer_external_id,metric,date,value,csm", *lines, ""]).encode()
+    )
+    # Lookups, creation, the upsert and one owner read and UPDATE per CSM: not one per row.
+    with django_assert_max_num_queries(15):
+        result = usage_ingest(batch=batch, create_customers=True)
+    assert result.customers_created == 300 and result.csm_assigned == 300
+    owners = Customer.objects.values_list("csm__username", flat=True)
+    assert sorted(set(owners)) == ["alice", "bob"] and list(owners).count("alice") == 150

@@ -6,6 +6,7 @@ from tqdm import tqdm
 
 from customers import ingest
 from customers.limits import usage_limits
+from customers.selectors import active_user_ids_by_username
 from customers.services import usage_ingest
 
 # Below this many lines the import finishes before a progress bar would be worth drawing.
@@ -15,8 +16,9 @@ PROGRESS_MIN_LINES = 50_000
 class Command(BaseCommand):
     help = (
         "Import daily usage values from a CSV file with the columns "
-        "customer_external_id,metric,date,value (and optionally customer_name). "
-        "Re-importing the same file changes nothing."
+        "customer_external_id,metric,date,value (and optionally customer_name and csm, "
+        "the username of the account's CSM). Re-importing the same file changes nothing. "
+        "An account that already has a CSM keeps it."
     )
 
     def add_arguments(self, parser):
@@ -31,8 +33,18 @@ class Command(BaseCommand):
             action="store_true",
             help="import the good rows and list the rejected ones (default: all or nothing)",
         )
+        parser.add_argument(
+            "--csm",
+            default="",
+            metavar="USERNAME",
+            help="make this user the CSM of every imported account that has none (new or "
+            "existing) and no csm in the file; accounts with a CSM keep theirs",
+        )
 
-    def handle(self, *args, file, create_customers, skip_bad_rows, **options):
+    def handle(self, *args, file, create_customers, skip_bad_rows, csm, **options):
+        csm = csm.strip()
+        if csm and not active_user_ids_by_username([csm]):
+            raise CommandError(f"--csm: no active user {csm!r}")
         try:
             with open(file, "rb") as f:
                 data = f.read()
@@ -58,7 +70,7 @@ class Command(BaseCommand):
         if line_count >= PROGRESS_MIN_LINES:
             self.stderr.write(f"Writing {len(batch.records):,} rows...")
         result = usage_ingest(
-            batch=batch, create_customers=create_customers, skip_bad_rows=skip_bad_rows
+            batch=batch, create_customers=create_customers, skip_bad_rows=skip_bad_rows, csm=csm
         )
 
         for line in ingest.errors_lines(result.errors):
@@ -75,4 +87,11 @@ class Command(BaseCommand):
         )
         if create_customers:
             summary += f", {result.customers_created} customers created"
+        if result.csm_assigned:
+            summary += f", {result.csm_assigned} accounts given a CSM"
+        for external_id, owner, named in result.csm_kept:
+            self.stderr.write(
+                f"customer {external_id!r} keeps its CSM {owner!r} (the import named {named!r}; "
+                "change an owner in admin)"
+            )
         self.stdout.write(self.style.SUCCESS(summary))
