@@ -31,6 +31,7 @@ from .serializers import (
     AnomalySerializer,
     DismissalSerializer,
     ScanRunSerializer,
+    SettingsInForceEntrySerializer,
     SettingsSerializer,
 )
 from .services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomaly_reopen
@@ -301,18 +302,24 @@ class SettingsApi(APIView):
     OutputSerializer = inline_serializer(
         "SettingsOverview",
         {
-            "global": SettingsSerializer(allow_null=True),
-            "metrics": SettingsSerializer(many=True),
-            "customers": SettingsSerializer(many=True),
+            "global": SettingsInForceEntrySerializer(),
+            "metrics": SettingsInForceEntrySerializer(many=True),
+            "customers": SettingsInForceEntrySerializer(many=True),
         },
     ).__class__
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(
+        responses=OutputSerializer,
+        description="Every scope with an override the caller sees (global, per metric, their "
+        "customers'), each as saved and with `in_force`: the values its series get and where "
+        "each comes from. `global` is always there; `saved` is false when nobody saved "
+        "global settings (its values are then the default preset's).",
+    )
     def get(self, request):
-        rows = list(selectors.settings_list_visible(user=request.user))
+        rows = selectors.settings_in_force_visible(user=request.user)
         body = {
-            "global": next((r for r in rows if not r.customer_id and not r.metric), None),
-            "metrics": [r for r in rows if not r.customer_id and r.metric],
+            "global": rows[0],  # the selector puts global first, saved or not
+            "metrics": [r for r in rows[1:] if not r.customer_id],
             "customers": [r for r in rows if r.customer_id],
         }
         return Response(self.OutputSerializer(body).data)

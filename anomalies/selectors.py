@@ -11,6 +11,11 @@ from customers.selectors import customer_list_visible
 
 from .detection import series_trace
 from .detection.vocabulary import SEVERITY_RANK
+from .detection_settings import (
+    DEFAULT_SENSITIVITY,
+    detection_config_for_scopes,
+    settings_scope_of,
+)
 from .filters import AnomalyFilterSet
 from .models import (
     AnomalyAction,
@@ -184,6 +189,25 @@ def settings_list_visible(*, user) -> QuerySet[DetectionSettings]:
     if user.is_staff:
         return qs
     return qs.filter(customer__isnull=True) | qs.filter(customer__csm=user)
+
+
+def settings_in_force_visible(*, user) -> list[DetectionSettings]:
+    """The settings rows the user sees, global and per-metric first, each with `in_force`:
+    the ConfigInForce at its scope (its own values merged with the broader scopes' and the
+    preset's). Global is always there: an unsaved row when nobody saved global settings, so
+    the values in force read the same whether or not someone did. Two queries."""
+    rows = sorted(
+        settings_list_visible(user=user).order_by("customer__name", "customer_id", "metric"),
+        # Global, then per metric, then the customers' (the sort is stable).
+        key=lambda r: (r.customer_id is not None, r.customer_id is None and r.metric != ""),
+    )
+    if not rows or rows[0].customer_id is not None or rows[0].metric:
+        rows.insert(0, DetectionSettings(customer=None, metric="", sensitivity=DEFAULT_SENSITIVITY))
+    configs = detection_config_for_scopes(scopes=[settings_scope_of(row) for row in rows])
+    for row, config in zip(rows, configs, strict=True):
+        # An annotation, like a queryset's: the serializer and the page read it off the row.
+        row.in_force = config  # type: ignore[attr-defined]
+    return rows
 
 
 def usage_exists(*, customer, metric: str) -> bool:
