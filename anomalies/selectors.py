@@ -10,7 +10,7 @@ from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
 
 from .detection import series_trace
-from .detection.vocabulary import SEVERITY_RANK
+from .detection.vocabulary import CORE_METRICS, FEATURE_FAMILY, SEVERITY_RANK
 from .detection_settings import (
     DEFAULT_SENSITIVITY,
     detection_config_for_scopes,
@@ -208,6 +208,21 @@ def settings_in_force_visible(*, user) -> list[DetectionSettings]:
         # An annotation, like a queryset's: the serializer and the page read it off the row.
         row.in_force = config  # type: ignore[attr-defined]
     return rows
+
+
+def settings_metric_choices(*, user) -> list[str]:
+    """The metrics a settings scope may name on the sensitivity page: those of the user's
+    accounts' usage, the core metrics the rules know (a scope may be set before their data
+    arrives), and those of the overrides the user sees (so each can be changed or removed)."""
+    usage = (
+        UsageMetric.objects.filter(customer__in=customer_list_visible(user=user))
+        .values_list("metric", flat=True)
+        .distinct()
+    )
+    saved = settings_list_visible(user=user).values_list("metric", flat=True).distinct()
+    others = {*usage, *saved} - {"", FEATURE_FAMILY, *CORE_METRICS}
+    # The core metrics first, as the account page charts them.
+    return [*CORE_METRICS, *sorted(others)]
 
 
 def usage_exists(*, customer, metric: str) -> bool:

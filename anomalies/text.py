@@ -78,18 +78,25 @@ def settings_metric_label(metric: str) -> str:
     return metric_label(metric)
 
 
+def settings_scope_label(*, customer_name: str | None, metric: str) -> str:
+    """A settings scope as a person reads it: "global", "API calls" (every customer's),
+    "All features", "Acme" (every metric of one account), "Acme, API calls". `customer_name`
+    is None for a scope of every customer."""
+    if customer_name is None:
+        return settings_metric_label(metric) if metric else "global"
+    return f"{customer_name}, {settings_metric_label(metric)}" if metric else customer_name
+
+
 def settings_source_label(*, source, customer_name: str, sensitivity: str, field: str) -> str:
     """Where a setting in force comes from (`source`: the SettingsScope whose row set it, or
     None for the preset), as the sensitivity page's placeholders and the settings API say it:
-    "preset 'high'", "default preset", "global", "API calls", "All features", "Acme",
-    "Acme, API calls". `customer_name` names the source's customer, if it has one."""
+    "preset 'high'", "default preset", or the scope (settings_scope_label).
+    `customer_name` names the source's customer, if it has one."""
     if source is None:
         return "default preset" if field == "sensitivity" else f"preset '{sensitivity}'"
-    if source.customer_id is None:
-        return settings_metric_label(source.metric) if source.metric else "global"
-    if not source.metric:
-        return customer_name
-    return f"{customer_name}, {settings_metric_label(source.metric)}"
+    return settings_scope_label(
+        customer_name=customer_name if source.customer_id else None, metric=source.metric
+    )
 
 
 def anomaly_summary_line(*, anomaly, today: dt.date) -> str:
