@@ -72,6 +72,8 @@ class SettingsForm(SettingsScopeForm):
             field = self.fields[name]
             field.widget.attrs["placeholder"] = text
             field.help_text = f"Empty: {text}"
+            # A bound field copies its help text when first made (validation makes them).
+            self[name].help_text = field.help_text
 
 
 class DismissForm(forms.Form):

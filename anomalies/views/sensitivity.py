@@ -146,11 +146,16 @@ def _show_in_force(form: SettingsForm) -> None:
     name = customer.name if customer else ""
     form.show_in_force(
         {
-            field: f"{_source(value.source, name, sensitivity, field)}: {value.value:g}"
+            field: f"{_source(value.source, name, sensitivity, field)}: {_number(value.value)}"
             for field, value in in_force.values().items()
             if field in THRESHOLDS
         }
     )
+
+
+def _number(value) -> str:
+    """A threshold as the API and the form take it: 30, 42.5, 3.5 (no trailing zeros)."""
+    return value if isinstance(value, str) else f"{value:g}"
 
 
 def _source(source: SettingsScope | None, customer_name: str, sensitivity: str, field: str):
@@ -168,6 +173,7 @@ def _table_row(row: DetectionSettings, *, user) -> dict:
     cells = {
         field: {
             "value": value.value,
+            "text": _number(value.value),
             "from": "" if value.source == own else _source(value.source, name, sensitivity, field),
         }
         for field, value in row.in_force.values().items()  # type: ignore[attr-defined]
@@ -177,7 +183,7 @@ def _table_row(row: DetectionSettings, *, user) -> dict:
         "customer": name or "All customers",
         "metric": row.metric,
         "metric_label": settings_metric_label(row.metric),
-        "sensitivity": {**cells["sensitivity"], "value": Sensitivity(sensitivity).label},
+        "sensitivity": {**cells["sensitivity"], "text": Sensitivity(sensitivity).label},
         "thresholds": [cells[field] for field in THRESHOLDS],
         "removable": row.pk is not None and (user.is_staff or row.customer_id is not None),
     }

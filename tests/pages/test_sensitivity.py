@@ -263,6 +263,7 @@ def test_empty_thresholds_show_the_broader_scopes_values(client, csm, account):
     assert _placeholder(response, "z_threshold") == "preset 'high': 3"
     response = client.post(URL, {**form, "sensitivity": "low"})
     assert _placeholder(response, "z_threshold") == "preset 'low': 4.5"
+    assert "Empty: preset &#x27;low&#x27;: 4.5" in response.content.decode()
 
 
 def test_the_placeholders_follow_the_chosen_scope(client, csm, account, other_csm, make_customer):
@@ -292,22 +293,25 @@ def test_the_table_shows_the_values_in_force_and_their_source(client, csm, accou
     client.force_login(csm)
     response = client.get(URL)
     rows = {r["customer"]: r for r in response.context["rows"]}
-    assert [(c["value"], c["from"]) for c in rows["Acme"]["thresholds"]] == [
-        (42.5, "global"),
-        (30.0, "preset 'high'"),
-        (3.0, "preset 'high'"),
-        (2, "preset 'high'"),
-        (5.0, "preset 'high'"),
+    assert [(c["text"], c["from"]) for c in rows["Acme"]["thresholds"]] == [
+        ("42.5", "global"),
+        ("30", "preset 'high'"),
+        ("3", "preset 'high'"),
+        ("2", "preset 'high'"),
+        ("5", "preset 'high'"),
     ]
-    assert rows["Acme"]["sensitivity"] == {"value": "High", "from": ""}
-    assert rows["All customers"]["sensitivity"] == {"value": "Low", "from": ""}
+    assert (rows["Acme"]["sensitivity"]["text"], rows["Acme"]["sensitivity"]["from"]) == (
+        "High",
+        "",
+    )
+    assert rows["All customers"]["sensitivity"]["text"] == "Low"
 
 
 def test_the_table_shows_the_default_preset_when_nothing_was_saved(client, csm, account):
     client.force_login(csm)
     response = client.get(URL)
     (row,) = response.context["rows"]
-    assert row["sensitivity"] == {"value": "Medium", "from": "default preset"}
+    assert (row["sensitivity"]["text"], row["sensitivity"]["from"]) == ("Medium", "default preset")
     assert not row["removable"]
     assert b"Nobody changed the global settings." in response.content
 
