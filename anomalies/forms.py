@@ -24,7 +24,14 @@ class SettingsScopeForm(forms.Form):
     customer = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="All customers (global)"
     )
-    metric = forms.ChoiceField(required=False, choices=())
+    metric = forms.ChoiceField(
+        required=False,
+        choices=(),
+        error_messages={
+            "invalid_choice": "%(value)s is not a metric of your accounts: "
+            "choose one from the list."
+        },
+    )
 
     def __init__(self, *args, customers, metrics, allow_global: bool, **kwargs):
         super().__init__(*args, **kwargs)
