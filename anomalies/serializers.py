@@ -267,6 +267,8 @@ class SettingsInForceEntrySerializer(SettingsSerializer):
     saved = serializers.SerializerMethodField(
         help_text="Whether the scope has an override of its own (global may have none)."
     )
+    # Null for a global scope nobody saved.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
     in_force = serializers.SerializerMethodField()
 
     class Meta(SettingsSerializer.Meta):
