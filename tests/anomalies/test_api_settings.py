@@ -55,6 +55,7 @@ def test_with_no_settings_global_shows_the_default_preset(csm_api):
     assert set(body["global"]) == ENTRY_FIELDS
     assert body["global"]["saved"] is False
     assert (body["global"]["customer"], body["global"]["metric"]) == (None, "")
+    assert (body["global"]["updated_at"], body["global"]["updated_by"]) == (None, None)
     assert set(body["global"]["in_force"]) == IN_FORCE_FIELDS
     assert all(v["source"] is None for v in body["global"]["in_force"].values())
     # The medium preset (anomalies.detection.config): what every series gets.

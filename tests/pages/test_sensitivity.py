@@ -173,8 +173,11 @@ def test_it_requires_csrf(csm, account):
     assert not DetectionSettings.objects.exists()
 
 
-def test_it_requires_login(client):
-    response = client.get(URL)
+@pytest.mark.parametrize("name", ["sensitivity", "sensitivity-in-force", "sensitivity-remove"])
+def test_it_requires_login(client, name):
+    response = (
+        client.get(reverse(name)) if name != "sensitivity-remove" else client.post(reverse(name))
+    )
     assert response.status_code == 302
     assert "login" in response["Location"]
 
