@@ -294,9 +294,7 @@ class SettingsApi(APIView):
         )
 
         def validate_metric(self, value):
-            if value and (message := metric_error(value)):
-                raise serializers.ValidationError(message)
-            return value
+            return _scope_metric(value)
 
     # "global" is a Python keyword, hence the fields dict.
     OutputSerializer = inline_serializer(
@@ -345,10 +343,7 @@ class SettingsApi(APIView):
         metric = serializers.CharField(required=False, allow_blank=True, max_length=60)
 
         def validate_metric(self, value):
-            # feature:* is a scope of its own (accepted tuning proposals write it).
-            if value and value != FEATURE_FAMILY and (message := metric_error(value)):
-                raise serializers.ValidationError(message)
-            return value
+            return _scope_metric(value)
 
     @extend_schema(
         parameters=[
@@ -382,6 +377,14 @@ class SettingsApi(APIView):
         if not settings_delete(customer_id=customer_id, metric=metric):
             raise NotFound("No settings of this scope's own to remove.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _scope_metric(value: str) -> str:
+    """A settings scope's metric: a slug, or feature:* (every feature metric, a scope of its
+    own that accepted tuning proposals write), or "" for every metric."""
+    if value and value != FEATURE_FAMILY and (message := metric_error(value)):
+        raise serializers.ValidationError(message)
+    return value
 
 
 def _check_settings_scope(user, customer_id) -> None:

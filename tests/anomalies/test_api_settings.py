@@ -410,3 +410,17 @@ def test_a_bad_scope_is_400_naming_the_field(staff_api, scopes, query, field):
     assert response.status_code == 400
     assert field in response.json()
     assert DetectionSettings.objects.count() == len(scopes)
+
+
+def test_staff_set_the_feature_family_scope(staff_api):
+    response = staff_api.put(
+        URL, {"metric": "feature:*", "sensitivity": "low", "drop_percent": 60}, format="json"
+    )
+
+    assert response.status_code == 200
+    row = DetectionSettings.objects.get()
+    assert (row.customer, row.metric, row.drop_percent) == (None, "feature:*", 60)
+    # Only the family itself: a look-alike is no slug.
+    bad = staff_api.put(URL, {"metric": "feature:**", "sensitivity": "low"}, format="json")
+    assert bad.status_code == 400
+    assert "metric" in bad.json()
