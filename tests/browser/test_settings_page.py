@@ -5,9 +5,8 @@ refreshes them when she picks another sensitivity), and an override she saves sh
 with its button. Nothing the Content-Security-Policy blocks, no server error. Saves
 settings.png in the `screenshots` directory."""
 
-import datetime as dt
-
 import pytest
+from django.utils import timezone
 
 from customers.demo import DEMO_USERS
 from customers.models import UsageMetric
@@ -39,7 +38,7 @@ def accounts(transactional_db, settings, monkeypatch, django_user_model, make_cu
     beta = make_customer(name="Beta", csm=users["maya"])
     make_customer(name="Aaa Leo's", csm=users["leo"])
     UsageMetric.objects.create(
-        customer=beta, metric="feature:reports", date=dt.date(2025, 1, 1), value=5
+        customer=beta, metric="feature:reports", date=timezone.localdate(), value=5
     )
     return {"acme": acme, "beta": beta}
 

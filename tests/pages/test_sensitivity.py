@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from anomalies.models import DetectionSettings
+from anomalies.selectors import METRIC_CHOICE_DAYS
 from customers.models import UsageMetric
 
 pytestmark = pytest.mark.django_db
@@ -220,8 +221,15 @@ def test_metrics_are_chosen_from_the_accounts_metrics(
     client, csm, account, other_csm, make_customer
 ):
     theirs = make_customer(name="Theirs Inc", csm=other_csm)
-    for customer, metric in [(account, "feature:reports"), (theirs, "feature:secret_sauce")]:
-        UsageMetric.objects.create(customer=customer, metric=metric, date="2025-01-01", value=1)
+    today = timezone.localdate()
+    long_ago = today - dt.timedelta(days=METRIC_CHOICE_DAYS + 1)
+    for customer, metric, day in [
+        (account, "feature:reports", today),
+        (theirs, "feature:secret_sauce", today),
+        # Not sent for months: nothing a scan still judges.
+        (account, "feature:retired", long_ago),
+    ]:
+        UsageMetric.objects.create(customer=customer, metric=metric, date=day, value=1)
     client.force_login(csm)
     response = client.get(URL)
     # Every metric, the feature family, the core metrics and the account's own, by label.
