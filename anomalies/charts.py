@@ -47,6 +47,7 @@ SHADE_OPACITY = 0.15
 _DRAW_ORDER = (Direction.POSITIVE, Severity.INFO, Severity.WARNING, Severity.CRITICAL)
 LEGEND_GAP = 34  # the symbol and the space after an entry
 LEGEND_CHAR_W = 5.5
+LEGEND_EDGE = 10  # the least room kept at the left edge
 FAMILY = 'font-family="system-ui, sans-serif"'
 FONT = f'{FAMILY} font-size="11"'
 
@@ -396,7 +397,7 @@ def _legend(
         items.append(
             (f'<rect x="0" y="-5" width="18" height="10" fill="{BAND_COLOR}"/>', "normal range")
         )
-    # Worst first, as the badges list them; the swatch is the shading with a day's marker.
+    # Losses worst first, then gains; the swatch is the shading with a day's marker.
     for tier in reversed(_DRAW_ORDER):
         if tier in tiers:
             color = SEVERITY_COLORS[tier]
@@ -519,13 +520,17 @@ def _legend_group(items: list[tuple[str, str]]) -> list[str]:
     """(symbol markup, label) pairs in a row along the bottom edge."""
     y0 = HEIGHT - 12
     parts = ['<g class="legend">']
-    left = MARGIN_LEFT
-    for symbol, label in items:
+    # About 5.5 px a character at 11 px. Under the plot, unless a long legend (every tier,
+    # holidays and gaps) needs the room under the y axis too.
+    widths = [LEGEND_GAP + LEGEND_CHAR_W * len(label) for _, label in items]
+    # (The last entry's gap is the room kept at the right edge.)
+    overflow = MARGIN_LEFT + sum(widths) - WIDTH
+    left = MARGIN_LEFT - max(0.0, min(overflow, MARGIN_LEFT - LEGEND_EDGE))
+    for (symbol, label), width in zip(items, widths, strict=True):
         parts.append(
-            f'<g transform="translate({left},{y0})">{symbol}<text x="24" y="4" {FONT} '
+            f'<g transform="translate({left:g},{y0})">{symbol}<text x="24" y="4" {FONT} '
             f'fill="#5b6478">{label}</text></g>'
         )
-        # About 5.5 px a character at 11 px: all nine entries still fit the width.
-        left += LEGEND_GAP + LEGEND_CHAR_W * len(label)
+        left += width
     parts.append("</g>")
     return parts
