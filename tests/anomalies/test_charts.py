@@ -273,6 +273,20 @@ def test_a_gain_is_green_and_never_the_grey_of_missing_data():
     assert rect.find(f"{SVG}title").text == "positive anomaly Jul 8 – Jul 9, ongoing (2 days)"
 
 
+# Every entry a legend can have, in its order: losses worst first, then gains.
+FULLEST_LEGEND = [
+    "actual",
+    "expected",
+    "normal range",
+    "critical",
+    "warning",
+    "info",
+    "positive",
+    "holiday",
+    "no data",
+]
+
+
 def test_the_legend_names_every_colour_used_and_only_those():
     actual = [100.0] * 8 + [None, 100.0]
     anomalies = [
@@ -282,16 +296,7 @@ def test_the_legend_names_every_colour_used_and_only_those():
         (FIRST - dt.timedelta(days=20), FIRST - dt.timedelta(days=19), "info"),  # not shown
     ]
     svg = chart(10, actual=actual, anomalies=anomalies, holidays=[FIRST + dt.timedelta(days=6)])
-    assert legend_labels(svg) == [
-        "actual",
-        "expected",
-        "normal range",
-        "critical",
-        "warning",
-        "positive",
-        "holiday",
-        "no data",
-    ]
+    assert legend_labels(svg) == [label for label in FULLEST_LEGEND if label != "info"]
     # Each tier's entry is drawn in the colour its shading uses.
     (legend,) = elements(svg, "g", "legend")
     swatches = {
@@ -315,17 +320,7 @@ def test_a_plain_chart_has_a_plain_legend():
 def test_the_fullest_legend_fits_the_chart():
     anomalies = [(FIRST, FIRST, tier) for tier in ("critical", "warning", "positive", "info")]
     svg = chart(10, actual=[None] + [1.0] * 9, anomalies=anomalies, holidays=[FIRST])
-    assert legend_labels(svg) == [
-        "actual",
-        "expected",
-        "normal range",
-        "critical",
-        "warning",
-        "info",
-        "positive",
-        "holiday",
-        "no data",
-    ]
+    assert legend_labels(svg) == FULLEST_LEGEND
     (legend,) = elements(svg, "g", "legend")
     last = list(legend.iter(f"{SVG}g"))[-1]
     left = float(re.match(r"translate\(([\d.]+),", last.get("transform")).group(1))
