@@ -162,8 +162,8 @@ def _render_page(request, customer, *, bound_form=None, status=200):
             name = "outcome_form" if isinstance(bound_form[1], OutcomeForm) else "dismiss_form"
             setattr(anomaly, name, bound_form[1])
     # The open ones lead the page, most severe first; the rest follow, newest first.
-    is_open = [a for a in anomalies if a.status == AnomalyStatus.OPEN]
-    is_open.sort(key=lambda a: -SEVERITY_RANK[a.severity])
+    open_ones = [a for a in anomalies if a.status == AnomalyStatus.OPEN]
+    open_ones.sort(key=lambda a: -SEVERITY_RANK[a.severity])
     context = {
         "customer": customer,
         "rescan": _rescan_state(customer),
@@ -177,12 +177,12 @@ def _render_page(request, customer, *, bound_form=None, status=200):
             for n in CHART_RANGES
         ],
         "anomalies": anomalies,
-        "open_anomalies": is_open,
+        "open_anomalies": open_ones,
         "earlier_anomalies": [a for a in anomalies if a.status != AnomalyStatus.OPEN],
         # An earlier anomaly's form that came back with errors is shown unfolded.
         "earlier_bound": bound_form is not None
         and any(a.pk == bound_form[0] and a.status != AnomalyStatus.OPEN for a in anomalies),
-        "open_count": len(is_open),
+        "open_count": len(open_ones),
         # Health (issue 13): score, trend, the anomalies that move it, risk signals.
         "health": health_panel(customer=customer, anomalies=anomalies, today=timezone.localdate()),
     }
