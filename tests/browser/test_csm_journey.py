@@ -2,8 +2,8 @@
 server, over the demo portfolio and a real scan.
 
 Maya logs in, sees her three stories in order of urgency, asks about DataFlow, opens its page
-(the anomaly first, then its chart, whose days show their values on hover), dismisses CloudFirst's anomaly as a false positive, exports the report; Leo cannot
-open Maya's account. Every run saves portfolio.png and customer.png in the `screenshots`
+(the anomaly first, then its chart, whose days show their values on hover), dismisses
+CloudFirst's anomaly as a false positive, exports the report; Leo cannot open Maya's account. Every run saves portfolio.png and customer.png in the `screenshots`
 directory (var/screenshots; `make screenshots` refreshes docs/screenshots).
 
 The pages say what is recent relative to today (the assistant's answer covers the last 30
