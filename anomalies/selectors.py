@@ -47,6 +47,18 @@ def anomaly_list_with_record(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomal
     )
 
 
+def anomaly_list_with_open_followups(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomaly]:
+    """`qs` with each anomaly's open follow-ups as `open_followups`, soonest due first (one
+    more query for a whole page), so a card shows the work already planned on it."""
+    return qs.prefetch_related(
+        Prefetch(
+            "followups",
+            queryset=FollowUp.objects.filter(status=FollowUpStatus.OPEN).order_by("due_date"),
+            to_attr="open_followups",
+        )
+    )
+
+
 def anomaly_list_filtered(
     *, user, filters: AnomalyFilterSet, customer=None
 ) -> QuerySet[UsageAnomaly]:

@@ -194,6 +194,15 @@ def contact_email(
     return subject, body
 
 
+def overdue_text(*, due_date: dt.date, today: dt.date) -> str:
+    """'Overdue by 3 days' for a follow-up still open after its due day, else "": said in
+    words, so the page does not rely on colour alone."""
+    late = (today - due_date).days
+    if late <= 0:
+        return ""
+    return f"Overdue by {late} day{'s' if late != 1 else ''}"
+
+
 def mailto_url(*, to: str, subject: str, body: str) -> str:
     """A mailto: link (RFC 6068): every character outside the unreserved set percent-encoded
     (spaces as %20, not +; line breaks as %0D%0A), the address's @ kept; no address leaves the

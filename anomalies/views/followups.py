@@ -12,6 +12,7 @@ from ..forms import FollowUpCloseForm, FollowUpDueDateForm
 from ..models import FollowUpStatus
 from ..selectors import followup_get_visible, followup_list_mine
 from ..services import followups as followup_services
+from ..text import overdue_text
 from .portfolio import redirect_next
 
 # The page's ?status= choices; "all" lists every status.
@@ -25,11 +26,14 @@ def followup_rows(followups, *, today) -> list[dict]:
     forms and, when overdue, by how much in words: the page says it, not only its colour."""
     rows = []
     for followup in followups:
-        late = (today - followup.due_date).days if followup.overdue else 0
         rows.append(
             {
                 "followup": followup,
-                "overdue_text": f"Overdue by {late} day{'s' if late != 1 else ''}" if late else "",
+                "overdue_text": (
+                    overdue_text(due_date=followup.due_date, today=today)
+                    if followup.overdue
+                    else ""
+                ),
                 "close_form": FollowUpCloseForm(
                     prefix=f"close-{followup.pk}", initial={"action": FollowUpCloseForm.DONE}
                 ),

@@ -28,6 +28,7 @@ from ..selectors import (
     anomaly_list_for_summary,
     anomaly_list_portfolio_summary,
     anomaly_list_visible,
+    anomaly_list_with_open_followups,
 )
 from ..selectors_health import HEALTH_CHANGE_DAYS
 from ..services.anomalies import anomaly_action_record
@@ -40,6 +41,7 @@ from ..text import (
     evidence_explanation,
     holiday_name,
     mailto_url,
+    overdue_text,
     projection_text,
 )
 from .health import DEFAULT_SORT, PORTFOLIO_SORTS, UnknownSort, portfolio_cards_health
@@ -114,6 +116,11 @@ def _row(anomaly, *, today: dt.date) -> dict:
             metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
         ),
         "actions": [(kind.value, kind.label) for kind in anomaly_actions(anomaly)],
+        # The follow-ups already open on it (when the list was read with them).
+        "followups": [
+            (followup, overdue_text(due_date=followup.due_date, today=today))
+            for followup in getattr(anomaly, "open_followups", ())
+        ],
         # The customer page's dismiss view reads the form under this prefix.
         "dismiss_form": DismissForm(prefix=str(anomaly.pk)),
     }
@@ -177,7 +184,9 @@ def _ask(request) -> dict | None:
 
 @login_required
 def portfolio(request):
-    anomalies = anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN)
+    anomalies = anomaly_list_with_open_followups(
+        anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN)
+    )
     csm = _portfolio_csm(request)
     if csm:
         anomalies = anomalies.filter(customer__csm__username=csm)

@@ -21,7 +21,7 @@ from anomalies.services.followups import (
     followup_reopen,
     followup_reschedule,
 )
-from anomalies.text import contact_email, mailto_url
+from anomalies.text import contact_email, mailto_url, overdue_text
 from tests.factories import FollowUpFactory, make_anomaly_of
 
 pytestmark = pytest.mark.django_db
@@ -265,3 +265,12 @@ def test_mailto_is_percent_encoded_and_round_trips():
 
 def test_mailto_without_an_address_leaves_the_recipient_empty():
     assert mailto_url(to="", subject="Hi", body="x").startswith("mailto:?subject=Hi&body=x")
+
+
+@pytest.mark.parametrize(
+    ("days_late", "text"),
+    [(-2, ""), (0, ""), (1, "Overdue by 1 day"), (12, "Overdue by 12 days")],
+)
+def test_overdue_text(days_late, text):
+    today = dt.date(2026, 11, 30)
+    assert overdue_text(due_date=today - dt.timedelta(days=days_late), today=today) == text

@@ -61,6 +61,9 @@ def test_a_card_action_opens_a_follow_up_closed_with_an_outcome(
     expect(message).to_contain_text("Follow-up opened: Schedule training: CloudFirst Inc")
     due = timezone.localdate() + dt.timedelta(days=7)
     expect(message).to_contain_text(f"due {due:%b} {due.day}, {due.year}")
+    # The card now names the follow-up planned on it.
+    expect(card.locator(".card-followup")).to_contain_text("Follow-up: Schedule training, due")
+    page.screenshot(path=str(screenshots / "followups-card.png"), full_page=True)
     message.get_by_role("link").click()
     page.wait_for_url(re.compile(r"/followups/(#followup-[0-9a-f-]+)?$"))
 

@@ -253,3 +253,14 @@ def test_the_forms_carry_a_csrf_token(client, csm, drop):
     forms = re.findall(r'<form method="post".*?</form>', html, re.S)
     assert len(forms) >= 3
     assert all("csrfmiddlewaretoken" in form for form in forms)
+
+
+def test_the_portfolio_card_shows_the_open_follow_up(client, csm, drop):
+    FollowUpFactory(anomaly=drop, overdue=True)
+    FollowUpFactory(anomaly=drop, kind="explore_expansion", done=True)
+    client.force_login(csm)
+    html = client.get(reverse("home")).content.decode()
+    followups = re.findall(r'<p class="card-followup">.*?</p>', html, re.S)
+    assert len(followups) == 1
+    assert "Follow-up: " in followups[0] and "Schedule training" in followups[0]
+    assert "Overdue by 3 days" in followups[0]
