@@ -264,3 +264,14 @@ def test_the_portfolio_card_shows_the_open_follow_up(client, csm, drop):
     assert len(followups) == 1
     assert "Follow-up: " in followups[0] and "Schedule training" in followups[0]
     assert "Overdue by 3 days" in followups[0]
+
+
+def test_a_second_click_names_the_open_follow_up(client, csm, drop):
+    client.force_login(csm)
+    url = reverse("anomaly-action", args=[drop.pk])
+    client.post(url, {"kind": "explore_expansion"})
+    client.get(LIST)  # the first message is read
+    client.post(url, {"kind": "explore_expansion"})
+    assert FollowUp.objects.count() == 1
+    html = client.get(LIST).content.decode()
+    assert "Already a follow-up: <a href=" in html
