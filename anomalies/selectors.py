@@ -3,8 +3,9 @@
 import datetime as dt
 
 import numpy as np
-from django.db.models import Prefetch, QuerySet
+from django.db.models import BooleanField, Case, Prefetch, Q, QuerySet, Value, When
 from django.http import Http404
+from django.utils import timezone
 
 from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
@@ -15,6 +16,8 @@ from .filters import AnomalyFilterSet
 from .models import (
     AnomalyAction,
     DetectionSettings,
+    FollowUp,
+    FollowUpStatus,
     ScanRun,
     TuningProposal,
     UsageAnomaly,
@@ -41,6 +44,18 @@ def anomaly_list_with_record(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomal
     derived from, the actions taken), in one more query for the actions of a whole page."""
     return qs.select_related("outcome_event", "outcome_set_by").prefetch_related(
         Prefetch("actions", queryset=AnomalyAction.objects.select_related("user"))
+    )
+
+
+def anomaly_list_with_open_followups(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomaly]:
+    """`qs` with each anomaly's open follow-ups as `open_followups`, soonest due first (one
+    more query for a whole page), so a card shows the work already planned on it."""
+    return qs.prefetch_related(
+        Prefetch(
+            "followups",
+            queryset=FollowUp.objects.filter(status=FollowUpStatus.OPEN).order_by("due_date"),
+            to_attr="open_followups",
+        )
     )
 
 
@@ -211,3 +226,49 @@ def anomaly_list_by_ids(*, ids) -> dict[str, UsageAnomaly]:
     anomalies kept by id, e.g. a tuning proposal's backtest); unknown ids are left out."""
     anomalies = UsageAnomaly.objects.filter(pk__in=ids).select_related("customer")
     return {str(a.pk): a for a in anomalies}
+
+
+def followup_list_visible(
+    *, user, customer=None, today: dt.date | None = None
+) -> QuerySet[FollowUp]:
+    """The follow-ups `user` may see (of one customer, if given): those of their own
+    accounts (whoever opened them), or every one for staff; each with `overdue` (open, due
+    before `today`). Open ones first, the most urgent first; closed ones latest first."""
+    today = today or timezone.localdate()
+    qs = FollowUp.objects.select_related("customer", "anomaly", "owner", "closed_by").annotate(
+        overdue=Case(
+            When(FollowUp.overdue_q(today), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        is_open=Case(
+            When(status=FollowUpStatus.OPEN, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+    )
+    if not user.is_staff:
+        qs = qs.filter(customer__csm=user)
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    return qs.order_by("-is_open", "due_date", "-closed_at", "created_at")
+
+
+def followup_list_mine(*, user, status: str = "", everyone: bool = False) -> QuerySet[FollowUp]:
+    """The "My follow-ups" page and the API's list: a CSM's are every follow-up of their
+    accounts; staff's are the ones they own or on accounts they own, or every one with
+    `everyone`. `status` narrows to one FollowUpStatus ("" for all)."""
+    qs = followup_list_visible(user=user)
+    if user.is_staff and not everyone:
+        qs = qs.filter(Q(owner=user) | Q(customer__csm=user))
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def followup_get_visible(*, user, followup_id) -> FollowUp:
+    """The follow-up, or 404 when it does not exist or is of another CSM's account."""
+    followup = followup_list_visible(user=user).filter(pk=followup_id).first()
+    if followup is None:
+        raise Http404("No such follow-up.")
+    return followup

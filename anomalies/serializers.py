@@ -10,10 +10,14 @@ from .models import (
     AnomalyAction,
     AnomalyStatus,
     AnomalyType,
+    ClosingOutcome,
     Confidence,
     DetectionSettings,
     Direction,
     DismissReason,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
     Outcome,
     ScanRun,
     Sensitivity,
@@ -218,4 +222,39 @@ class SettingsSerializer(serializers.ModelSerializer):
             "min_volume",
             "updated_by",
             "updated_at",
+        ]
+
+
+class FollowUpSerializer(serializers.ModelSerializer):
+    """A follow-up: what to do about an account, by when, and (once closed) what it led to."""
+
+    customer = CustomerRefSerializer()
+    anomaly = serializers.UUIDField(source="anomaly_id", allow_null=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    kind = serializers.ChoiceField(choices=FollowUpKind.choices)
+    status = serializers.ChoiceField(choices=FollowUpStatus.choices)
+    # Open and past its due day: annotated by anomalies.selectors.followup_list_visible.
+    overdue = serializers.BooleanField(read_only=True)
+    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    closing_outcome = serializers.ChoiceField(
+        choices=[("", "")] + ClosingOutcome.choices, allow_blank=True
+    )
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "customer",
+            "anomaly",
+            "owner",
+            "kind",
+            "title",
+            "due_date",
+            "status",
+            "overdue",
+            "created_at",
+            "closed_at",
+            "closed_by",
+            "closing_outcome",
+            "closing_note",
         ]

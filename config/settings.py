@@ -193,6 +193,9 @@ SPECTACULAR_SETTINGS = {
         "OutcomeEnum": "anomalies.models.Outcome",
         "ActionKindEnum": "anomalies.models.ActionKind",
         "LifecycleKindEnum": "customers.models.LifecycleKind",
+        "FollowUpKindEnum": "anomalies.models.FollowUpKind",
+        "FollowUpStatusEnum": "anomalies.models.FollowUpStatus",
+        "ClosingOutcomeEnum": "anomalies.models.ClosingOutcome",
     },
 }
 

@@ -25,6 +25,7 @@ from ..selectors import (
     anomaly_get_visible,
     anomaly_list_visible,
     anomaly_list_with_record,
+    followup_list_visible,
     scan_run_latest_of_customer,
     series_windows,
 )
@@ -35,6 +36,7 @@ from ..services import outcomes as outcome_services
 from ..services import scans as scan_services
 from ..text import anomaly_sentence, evidence_explanation, holiday_name, projection_text
 from ..throttles import scan_throttle_allows
+from .followups import followup_rows
 from .health import health_panel
 from .portfolio import TIER_LABEL, anomaly_tier
 
@@ -185,6 +187,10 @@ def _render_page(request, customer, *, bound_form=None, status=200):
         "open_count": len(open_ones),
         # Health (issue 13): score, trend, the anomalies that move it, risk signals.
         "health": health_panel(customer=customer, anomalies=anomalies, today=timezone.localdate()),
+        "followups": followup_rows(
+            followup_list_visible(user=request.user, customer=customer),
+            today=timezone.localdate(),
+        ),
     }
     return render(request, "anomalies/customer.html", context, status=status)
 
