@@ -3,8 +3,9 @@ server, over the demo portfolio and a real scan.
 
 Maya logs in, sees her three stories in order of urgency, asks about DataFlow, opens its page
 (the anomaly first, then its chart, whose days show their values on hover), dismisses
-CloudFirst's anomaly as a false positive, exports the report; Leo cannot open Maya's account. Every run saves portfolio.png and customer.png in the `screenshots`
-directory (var/screenshots; `make screenshots` refreshes docs/screenshots).
+CloudFirst's anomaly as a false positive, exports the report; Leo cannot open Maya's account.
+Every run saves portfolio.png and customer.png in the `screenshots` directory
+(var/screenshots; `make screenshots` refreshes docs/screenshots).
 
 The pages say what is recent relative to today (the assistant's answer covers the last 30
 days), so the demo ends on a recent day, not a fixed one: the latest day at most two weeks back
