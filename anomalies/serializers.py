@@ -122,6 +122,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "evidence_factor",
             "evidence_explanation",
             "summary",
+            "suppressed_at",
             "dismissed_at",
             "dismissed_by",
             "dismiss_reason",

@@ -8,6 +8,7 @@ import functools
 import re
 
 import holidays
+from django.utils import timezone
 
 from customers.metrics import metric_label
 
@@ -35,6 +36,18 @@ def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float
     # Pattern changes, seasonal deviations: either way.
     direction = "down" if deviation_percent < 0 else "up"
     return f"{kind.label} in {lower}: {direction} {pct}%"
+
+
+def suppression_note(*, suppressed_at: dt.datetime | None) -> str:
+    """Why a `suppressed_by_settings` anomaly is neither open nor over ('' for any other)."""
+    if suppressed_at is None:
+        return ""
+    day = timezone.localdate(suppressed_at)
+    return (
+        f"Stopped qualifying after a settings change on {day:%b} {day.day}, {day.year}: its usage "
+        "is still outside the normal range, so it is not counted as recovered. It opens again "
+        "if the settings change back."
+    )
 
 
 def evidence_explanation(*, metric: str, evidence_factor: float) -> str:
