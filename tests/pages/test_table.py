@@ -313,4 +313,4 @@ def test_the_table_filters_and_explains_suppressed_by_settings(client, csm, rows
     assert [a.pk for a in response.context["page"].object_list] == [suppressed.pk]
     page = response.content.decode()
     assert "Suppressed by settings" in page
-    assert "after a settings change on 2025-05-20" in page
+    assert 'after a settings change on <span class="date">2025-05-20</span>' in page
