@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 
 from anomalies.models import AnomalyStatus, UsageAnomaly
+from anomalies.services.anomalies import anomaly_dismiss, anomaly_reopen
 from customers.models import RiskSignal
 from tests.api_clients import result_ids
 
@@ -120,3 +121,18 @@ def test_the_api_filters_by_suppressed_by_settings(csm_api, mine, make_anomaly):
     assert response.status_code == 200
     assert result_ids(response) == [str(suppressed.pk)]
     assert response.json()["results"][0]["status"] == "suppressed_by_settings"
+
+
+def test_a_suppressed_anomaly_can_be_dismissed_and_reopened(mine, csm, make_anomaly):
+    suppressed = make_anomaly(
+        mine, status="suppressed_by_settings", suppressed_at=dt.datetime(2025, 5, 20, tzinfo=dt.UTC)
+    )
+
+    anomaly_dismiss(anomaly=suppressed, user=csm, reason="false_positive")
+    suppressed.refresh_from_db()
+    assert (suppressed.status, suppressed.suppressed_at) == ("dismissed", None)
+
+    anomaly_reopen(anomaly=suppressed, user=csm)
+    suppressed.refresh_from_db()
+    # Still running: open until the next scan decides (suppressed again, resolved or open).
+    assert (suppressed.status, suppressed.end_date) == ("open", None)
