@@ -8,6 +8,7 @@ query whatever the number of series.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ def detection_config_for_series(
     return configs
 
 
+# A scan asks for every series' key, and few distinct configs exist: each is digested once.
+@functools.lru_cache(maxsize=1024)
 def config_key(config: DetectionConfig) -> str:
     """A short digest of a config: equal for equal settings, so an anomaly can remember the
     settings it was last reported under (UsageAnomaly.settings_key)."""
