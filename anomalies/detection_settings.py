@@ -8,6 +8,8 @@ query whatever the number of series.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -82,6 +84,15 @@ def detection_config_for_series(
             merged[scopes] = _merge([(scope, by_scope[scope]) for scope in scopes])
         configs.append(merged[scopes])
     return configs
+
+
+# A scan asks for every series' key, and few distinct configs exist: each is digested once.
+@functools.lru_cache(maxsize=1024)
+def config_key(config: DetectionConfig) -> str:
+    """A short digest of a config: equal for equal settings, so an anomaly can remember the
+    settings it was last reported under (UsageAnomaly.settings_key)."""
+    # The dataclass's repr names every field with its value, in declaration order.
+    return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
 
 
 def detection_config_for_scope(*, metric: str) -> ConfigInForce:

@@ -41,6 +41,10 @@ class AnomalyStatus(models.TextChoices):
     OPEN = "open", "Open"
     RESOLVED = "resolved", "Resolved"
     DISMISSED = "dismissed", "Dismissed"
+    # The scan stopped reporting it after the detection settings in force for its series
+    # changed, while its usage is still outside the normal range: not a recovery. The scan
+    # opens it again when the settings change back (anomalies.scan_results).
+    SUPPRESSED_BY_SETTINGS = "suppressed_by_settings", "Suppressed by settings"
 
 
 class Outcome(models.TextChoices):
@@ -104,7 +108,7 @@ class UsageAnomaly(models.Model):
         related_name="+",
     )
 
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.OPEN)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True, help_text="Empty while ongoing.")
@@ -140,6 +144,16 @@ class UsageAnomaly(models.Model):
         null=True, blank=True, help_text="For 'expected': suppress this series and type until."
     )
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    # A digest of the detection config in force for the series when a scan last reported
+    # the event (anomalies.detection_settings.config_key): a scan that no longer reports it
+    # under another config knows the settings changed, not the usage.
+    settings_key = models.CharField(max_length=16, blank=True, default="")
+    suppressed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a scan found it no longer qualifies under changed detection settings "
+        "while its usage was still outside the normal range.",
+    )
     # The outcome: set by the CSM, or derived from a lifecycle change within the outcome
     # window after the anomaly (then `outcome_derived`, and a CSM's choice overrides it).
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.UNKNOWN)
@@ -207,6 +221,12 @@ class UsageAnomaly(models.Model):
             ),
             _types_have_direction(
                 vocabulary.Direction.POSITIVE, name="anomaly_spikes_are_positive"
+            ),
+            # Suppressed by settings exactly when it carries the time it was.
+            models.CheckConstraint(
+                condition=Q(status="suppressed_by_settings", suppressed_at__isnull=False)
+                | (~Q(status="suppressed_by_settings") & Q(suppressed_at__isnull=True)),
+                name="anomaly_suppression_consistent",
             ),
             models.CheckConstraint(
                 condition=Q(data_completeness__gte=0, data_completeness__lte=1),

@@ -88,14 +88,32 @@ def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAno
     return [*recent, *older_open]
 
 
+# The portfolio of nobody: accounts without a CSM (?csm=(none) on the portfolio page). No
+# username can take it: Django's usernames hold letters, digits and @.+-_ only.
+UNOWNED_PORTFOLIO = "(none)"
+
+
+def anomalies_of_portfolio(
+    qs: QuerySet[UsageAnomaly], *, csm_username: str
+) -> QuerySet[UsageAnomaly]:
+    """`qs` narrowed to one CSM's accounts, to the unowned ones (UNOWNED_PORTFOLIO), or left
+    whole ("")."""
+    if csm_username == UNOWNED_PORTFOLIO:
+        return qs.filter(customer__csm__isnull=True)
+    if csm_username:
+        return qs.filter(customer__csm__username=csm_username)
+    return qs
+
+
 def anomaly_list_portfolio_summary(*, user, csm_username: str = "") -> list[tuple]:
     """What 'Are there any usage anomalies for my accounts?' lists: each visible account
     (of one CSM, when staff look at their portfolio) with open anomalies as (customer, its
     open anomalies), most severe account first; within an account, most severe and largest
     deviation first. One query."""
-    qs = anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN)
-    if csm_username:
-        qs = qs.filter(customer__csm__username=csm_username)
+    qs = anomalies_of_portfolio(
+        anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN),
+        csm_username=csm_username,
+    )
     by_customer: dict = {}
     for anomaly in qs:
         by_customer.setdefault(anomaly.customer_id, []).append(anomaly)

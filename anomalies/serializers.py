@@ -126,6 +126,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "evidence_factor",
             "evidence_explanation",
             "summary",
+            "suppressed_at",
             "dismissed_at",
             "dismissed_by",
             "dismiss_reason",

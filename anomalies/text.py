@@ -9,6 +9,7 @@ import re
 from urllib.parse import quote
 
 import holidays
+from django.utils import timezone
 
 from customers.metrics import metric_label
 
@@ -40,6 +41,23 @@ def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float
 def _in_sentence(label: str) -> str:
     """A metric's label inside a sentence: 'logins', 'reports feature', but 'API calls'."""
     return label if label.startswith("API") else label[:1].lower() + label[1:]
+
+
+def suppression_note(*, suppressed_at: dt.datetime | None) -> str:
+    """Why a `suppressed_by_settings` anomaly is neither open nor over ('' for any other)."""
+    if suppressed_at is None:
+        return ""
+    return (
+        f"Stopped qualifying after a settings change on {_day_text(suppressed_at)}: its usage "
+        "is still outside the normal range, so it is not counted as recovered. It opens again "
+        "if the settings change back."
+    )
+
+
+def _day_text(moment: dt.datetime) -> str:
+    """'May 20, 2025': the local day of an aware datetime."""
+    day = timezone.localdate(moment)
+    return f"{day:%b} {day.day}, {day.year}"
 
 
 def evidence_explanation(*, metric: str, evidence_factor: float) -> str:
@@ -96,6 +114,8 @@ def anomaly_summary_line(*, anomaly, today: dt.date) -> str:
         line += f"; at this pace {projection}"
     if anomaly.possible_cause:
         line += f"; possible cause: {anomaly.possible_cause}"
+    if anomaly.suppressed_at is not None:
+        line += f"; suppressed by a settings change on {_day_text(anomaly.suppressed_at)}"
     return line
 
 

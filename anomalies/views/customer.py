@@ -34,7 +34,13 @@ from ..selectors import (
 from ..services import anomalies as anomaly_services
 from ..services import outcomes as outcome_services
 from ..services import scans as scan_services
-from ..text import anomaly_sentence, evidence_explanation, holiday_name, projection_text
+from ..text import (
+    anomaly_sentence,
+    evidence_explanation,
+    holiday_name,
+    projection_text,
+    suppression_note,
+)
 from ..throttles import scan_throttle_allows
 from .followups import followup_rows
 from .health import health_panel
@@ -155,6 +161,7 @@ def _render_page(request, customer, *, bound_form=None, status=200):
         anomaly.evidence_note = evidence_explanation(
             metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
         )
+        anomaly.suppression_note = suppression_note(suppressed_at=anomaly.suppressed_at)
         anomaly.dismiss_form = DismissForm(prefix=str(anomaly.pk))
         anomaly.outcome_form = OutcomeForm(
             prefix=f"outcome-{anomaly.pk}",

@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from customers.selectors import customer_matches_visible
+from customers.selectors import customer_list_unowned, customer_matches_visible
 from customers.validators import SEARCH_MAX_LENGTH
 
 from ..detection.vocabulary import Severity
@@ -24,6 +24,8 @@ from ..forms import ActionForm, DismissForm
 from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction, FollowUpKind
 from ..selectors import (
     SUMMARY_DAYS,
+    UNOWNED_PORTFOLIO,
+    anomalies_of_portfolio,
     anomaly_get_visible,
     anomaly_list_for_summary,
     anomaly_list_portfolio_summary,
@@ -184,12 +186,13 @@ def _ask(request) -> dict | None:
 
 @login_required
 def portfolio(request):
-    anomalies = anomaly_list_with_open_followups(
-        anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN)
-    )
     csm = _portfolio_csm(request)
-    if csm:
-        anomalies = anomalies.filter(customer__csm__username=csm)
+    anomalies = anomaly_list_with_open_followups(
+        anomalies_of_portfolio(
+            anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN),
+            csm_username=csm,
+        )
+    )
     today = timezone.localdate()
     cards = portfolio_cards(anomalies, today=today)
     # Health (issue 13): each card's health score and change, and the order asked for.
@@ -220,8 +223,23 @@ def portfolio(request):
             if request.user.is_staff
             else []
         ),
+        "unowned_choice": UNOWNED_PORTFOLIO,
+        # Staff only: how many accounts nobody owns (the switcher's entry), and with
+        # "Unowned accounts" chosen, which (up to UNOWNED_LISTED, then a link to the rest).
+        **(_unowned(showing=csm == UNOWNED_PORTFOLIO) if request.user.is_staff else {}),
     }
     return render(request, "anomalies/portfolio.html", context, status=status)
+
+
+# Unowned accounts the portfolio page names; the admin's "Owner: none" filter lists them all.
+UNOWNED_LISTED = 50
+
+
+def _unowned(*, showing: bool) -> dict:
+    accounts = customer_list_unowned()
+    count = accounts.count()
+    listed = list(accounts[:UNOWNED_LISTED]) if showing and count else []
+    return {"unowned_count": count, "unowned_accounts": listed}
 
 
 class MailtoRedirect(HttpResponseRedirect):

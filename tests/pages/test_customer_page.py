@@ -498,3 +498,20 @@ def test_a_bad_range_shows_90_days_and_says_why(client, csm, account, value):
     assert response.context["chart_days"] == 90
     assert [_svg_days(chart["svg"]) for chart in response.context["charts"]] == [90, 90]
     assert "days must be one of 30, 90, 180, 365; showing 90 days." in response.content.decode()
+
+
+def test_a_suppressed_anomaly_says_why_and_is_not_flagged(client, csm, account, make_anomaly):
+    suppressed_at = timezone.make_aware(timezone.datetime(2025, 5, 20, 9))
+    make_anomaly(
+        account,
+        status="suppressed_by_settings",
+        suppressed_at=suppressed_at,
+        start_date=day(N_DAYS - 6),
+    )
+    client.force_login(csm)
+
+    page = client.get(_page(account)).content.decode()
+
+    assert "Suppressed by settings" in page
+    assert "Stopped qualifying after a settings change on May 20, 2025" in page
+    assert "Flagged" not in page

@@ -144,6 +144,37 @@ def test_staff_can_switch_to_a_csm_portfolio(client, staff, portfolio):
     assert "DataFlow Systems" not in bobs
 
 
+def test_staff_switch_to_the_unowned_accounts(client, staff, make_customer, portfolio):
+    orphan = make_customer(name="Imported Co", csm=None)
+    make_anomaly_of(orphan, severity="critical")
+    make_customer(name="Quiet Orphan", csm=None)
+    make_customer(name="Gone Orphan", csm=None, status="churned")
+    client.force_login(staff)
+
+    everyone = client.get(reverse("home")).content.decode()
+    assert '<option value="(none)">Unowned accounts (2)</option>' in everyone
+
+    unowned = client.get(reverse("home"), {"csm": "(none)"}).content.decode()
+    assert "Anomalies detected: 1 account" in unowned
+    assert "(unowned accounts)" in unowned
+    assert "2 accounts have no owner." in unowned
+    assert "Quiet Orphan" in unowned  # listed, though it has no anomaly
+    assert "Gone Orphan" not in unowned  # churned: nothing for ops to assign
+    assert "DataFlow Systems" not in unowned
+    assert "?owner=none" in unowned
+
+
+def test_a_csm_sees_no_unowned_entry(client, csm, make_customer, portfolio):
+    make_customer(name="Imported Co", csm=None)
+    client.force_login(csm)
+
+    content = client.get(reverse("home"), {"csm": "(none)"}).content.decode()
+
+    assert "Unowned accounts" not in content
+    assert "Imported Co" not in content
+    assert "Anomalies detected: 3 accounts" in content
+
+
 def test_csm_cannot_switch_portfolio(client, csm, portfolio):
     client.force_login(csm)
     content = client.get(reverse("home"), {"csm": "bob"}).content.decode()
