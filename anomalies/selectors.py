@@ -1,8 +1,16 @@
 """Reads of anomalies, scans and settings, scoped to what the user may see."""
 
 import datetime as dt
+import functools
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import redis
+from django.core.cache import cache
 from django.db.models import BooleanField, Case, Prefetch, Q, QuerySet, Value, When
 from django.http import Http404
 from django.utils import timezone
@@ -10,7 +18,8 @@ from django.utils import timezone
 from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
 
-from .detection import series_trace
+from . import detection
+from .detection import DetectionConfig, SeriesBatch, SeriesTrace, series_traces
 from .detection.vocabulary import SEVERITY_RANK
 from .filters import AnomalyFilterSet
 from .models import (
@@ -30,6 +39,14 @@ SERIES_BEFORE_DAYS = 42
 SERIES_AFTER_DAYS = 14
 # History the replay needs before the first shown day for its baseline to be settled.
 SERIES_WARMUP_DAYS = 120
+# The fields of a chart's series besides its metric (series_windows).
+SERIES_FIELDS = ("dates", "actual", "expected", "expected_low", "expected_high")
+# How long a chart's data stays in the cache. Its key changes with any change of its inputs
+# (series_windows), so this only bounds the memory of answers nobody asks for again: usage
+# arrives daily, and with it new keys.
+SERIES_CACHE_SECONDS = 24 * 3600
+
+logger = logging.getLogger(__name__)
 
 
 def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
@@ -150,47 +167,122 @@ def series_window(*, customer, metric: str, first: dt.date, last: dt.date) -> di
 
 def series_windows(*, customer, metrics: list[str], first: dt.date, last: dt.date) -> list[dict]:
     """Each metric's days first..last with what the engine expected of each (for a chart),
-    in the order given: one read of the account's usage and settings for all of them."""
+    in the order given: one read of the account's usage and settings, one replay of all the
+    metrics together (`series_traces`), and no replay at all while the usage, the settings
+    and the engine are those of an answer in the cache."""
+    inputs = series_inputs(customer=customer, metrics=metrics, first=first, last=last)
+    key = inputs.cache_key()
+    windows = _cache_get(key)
+    if windows is None:
+        traces = series_traces(
+            inputs.batch.values,
+            start=inputs.batch.start,
+            metrics=inputs.batch.metrics,
+            configs=inputs.configs,
+        )
+        windows = inputs.windows(traces)
+        _cache_set(key, windows)
+    return windows
+
+
+@dataclass(frozen=True)
+class SeriesInputs:
+    """What the charts of `metrics` over first..last are computed from: the account's usage
+    from SERIES_WARMUP_DAYS before `first` (the batch, one row per metric with data) and each
+    row's detection settings."""
+
+    metrics: tuple[str, ...]
+    first: dt.date
+    last: dt.date
+    batch: SeriesBatch
+    configs: list[DetectionConfig]
+
+    def cache_key(self) -> str:
+        """A digest of everything the windows depend on: the values themselves (a corrected
+        or late row changes it), the settings, the window and the engine's code. Keyed on
+        the inputs rather than on a scan or a timestamp, no write has to remember to
+        invalidate it."""
+        digest = hashlib.sha256()
+        for part in (
+            _engine_version(),
+            self.first.isoformat(),
+            self.last.isoformat(),
+            self.batch.start.isoformat(),
+            repr(self.metrics),
+            repr(self.batch.metrics),
+            repr(self.configs),
+            repr(self.batch.values.shape),
+        ):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        digest.update(np.ascontiguousarray(self.batch.values).tobytes())
+        return f"series-windows:{digest.hexdigest()}"
+
+    def windows(self, traces: Sequence[SeriesTrace]) -> list[dict]:
+        """The charts' data, in the order of `metrics`, from one trace per batch row."""
+        of_metric = dict(zip(self.batch.metrics, traces, strict=True))
+        shown = slice((self.first - self.batch.start).days, (self.last - self.batch.start).days + 1)
+        days = [
+            (self.first + dt.timedelta(days=i)).isoformat()
+            for i in range((self.last - self.first).days + 1)
+        ]
+
+        def clean(values: np.ndarray) -> list[float | None]:
+            return [None if np.isnan(v) else round(float(v), 2) for v in values[shown]]
+
+        windows: list[dict[str, object]] = []
+        for metric in self.metrics:
+            trace = of_metric.get(metric)
+            if trace is None:
+                windows.append({"metric": metric, **{name: [] for name in SERIES_FIELDS}})
+                continue
+            windows.append(
+                {
+                    "metric": metric,
+                    "dates": list(days),
+                    "actual": clean(trace.actual),
+                    "expected": clean(trace.expected),
+                    "expected_low": clean(trace.expected_low),
+                    "expected_high": clean(trace.expected_high),
+                }
+            )
+        return windows
+
+
+def series_inputs(*, customer, metrics: list[str], first: dt.date, last: dt.date) -> SeriesInputs:
+    """The usage and settings the charts of `metrics` over first..last are computed from."""
     # Not before the calendar's first day (a row dated 0001-01-05 would overflow it).
     warmup = first - dt.timedelta(days=min(SERIES_WARMUP_DAYS, (first - dt.date.min).days))
     frame = usage_frame(customer_ids=[customer.pk], start=warmup, end=last)
     frame = frame[frame["metric"].isin(metrics)]
     batch = series_batch(frame, customer_ids=[customer.pk], start=warmup, end=last)
-    configs = detection_configs(batch=batch)
-    row_of = {metric: row for row, metric in enumerate(batch.metrics)}
-    shown = slice((first - warmup).days, (last - warmup).days + 1)
-    days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return SeriesInputs(tuple(metrics), first, last, batch, detection_configs(batch=batch))
 
-    def clean(values):
-        return [None if np.isnan(v) else round(float(v), 2) for v in values[shown]]
 
-    windows = []
-    for metric in metrics:
-        row = row_of.get(metric)
-        if row is None:
-            windows.append(
-                {
-                    "metric": metric,
-                    "dates": [],
-                    "actual": [],
-                    "expected": [],
-                    "expected_low": [],
-                    "expected_high": [],
-                }
-            )
-            continue
-        trace = series_trace(batch.values[row], start=warmup, metric=metric, config=configs[row])
-        windows.append(
-            {
-                "metric": metric,
-                "dates": list(days),
-                "actual": clean(trace.actual),
-                "expected": clean(trace.expected),
-                "expected_low": clean(trace.expected_low),
-                "expected_high": clean(trace.expected_high),
-            }
-        )
-    return windows
+@functools.cache
+def _engine_version() -> str:
+    """A digest of the engine's source: a deploy that changes what the engine expects must
+    not serve charts the previous engine drew from the cache."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(detection.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_get(key: str) -> list[dict] | None:
+    # The cache only saves time: when Redis is unreachable the page replays instead.
+    try:
+        return cache.get(key)
+    except redis.RedisError as exc:
+        logger.warning("Chart cache unreachable, replaying: %s", exc)
+        return None
+
+
+def _cache_set(key: str, windows: list[dict]) -> None:
+    try:
+        cache.set(key, windows, SERIES_CACHE_SECONDS)
+    except redis.RedisError as exc:
+        logger.warning("Chart cache unreachable, not kept: %s", exc)
 
 
 def scan_run_latest_of_customer(*, customer) -> ScanRun | None:

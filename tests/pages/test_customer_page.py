@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalyAction, DetectionSettings, ScanRun, UsageAnomaly
 from tests.anomalies.scan_data import AS_OF, N_DAYS, day, scaled, usage, usage_store
+from tests.factories import CustomerFactory, make_anomaly_of
 
 pytestmark = pytest.mark.django_db
 
@@ -515,3 +516,53 @@ def test_a_suppressed_anomaly_says_why_and_is_not_flagged(client, csm, account, 
     assert "Suppressed by settings" in page
     assert "Stopped qualifying after a settings change on May 20, 2025" in page
     assert "Flagged" not in page
+
+
+# Every query the page makes, whatever the account holds: the session and the user, the
+# account, its anomalies with their record, their actions, the account's metrics, the
+# charts' calendar and settings (their usage is read with COPY, which Django does not
+# count), the latest rescan, the health panel's three, the account's follow-ups and the
+# header's unread count.
+PAGE_QUERIES = 14
+
+
+def _account_with(csm, metrics: int, anomalies: int):
+    """An account with `metrics` metrics of usage and `anomalies` anomalies of every kind the
+    page shows (open, resolved with an outcome, dismissed), each with an action."""
+    customer = CustomerFactory(csm=csm)
+    names = ["api_calls", "logins", "active_users"] + [f"feature:f{k}" for k in range(7)]
+    for seed, metric in enumerate(names[:metrics]):
+        usage_store(customer, metric, usage(HISTORY, seed=seed), first_index=FIRST_INDEX)
+    for k in range(anomalies):
+        kind = ("open", "resolved", "dismissed")[k % 3]
+        fields = {"metric_type": names[k % metrics], "start_date": day(N_DAYS - 10 - k)}
+        if kind == "open":
+            fields["metric_type"] = names[k // 3 % metrics]
+            fields["anomaly_type"] = ("drop", "spike")[k // 3 // metrics % 2]
+        if kind == "resolved":
+            fields.update(
+                resolved=True, outcome="churned", outcome_set_by=csm, outcome_set_at=timezone.now()
+            )
+        if kind == "dismissed":
+            fields.update(dismissed=True, dismissed_by=csm)
+        anomaly = make_anomaly_of(customer, **fields)
+        AnomalyAction.objects.create(anomaly=anomaly, user=csm, kind="investigate")
+    return customer
+
+
+def test_the_page_makes_a_bounded_number_of_queries_however_many_metrics_and_anomalies(
+    client, csm, django_assert_max_num_queries
+):
+    small = _account_with(csm, metrics=3, anomalies=4)
+    large = _account_with(csm, metrics=10, anomalies=24)
+    client.force_login(csm)
+
+    counts = []
+    for customer, charts, listed in ((small, 3, 4), (large, 10, 24)):
+        with django_assert_max_num_queries(PAGE_QUERIES) as captured:
+            response = client.get(_page(customer))
+        assert response.status_code == 200
+        assert len(response.context["charts"]) == charts
+        assert len(response.context["anomalies"]) == listed
+        counts.append(len(captured))
+    assert counts[0] == counts[1]
