@@ -8,6 +8,8 @@ query whatever the number of series.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -100,6 +102,15 @@ def detection_config_for_scopes(
             merged[found] = _merge([(candidate, by_scope[candidate]) for candidate in found])
         configs.append(merged[found])
     return configs
+
+
+# A scan asks for every series' key, and few distinct configs exist: each is digested once.
+@functools.lru_cache(maxsize=1024)
+def config_key(config: DetectionConfig) -> str:
+    """A short digest of a config: equal for equal settings, so an anomaly can remember the
+    settings it was last reported under (UsageAnomaly.settings_key)."""
+    # The dataclass's repr names every field with its value, in declaration order.
+    return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
 
 
 def detection_config_for_scope(*, metric: str) -> ConfigInForce:

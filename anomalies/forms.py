@@ -5,11 +5,14 @@ page accepts must be one the API accepts, and the other way round.
 """
 
 from django import forms
+from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
 from .detection.vocabulary import FEATURE_FAMILY
-from .models import ActionKind, DismissReason, Outcome, Sensitivity
+from .models import ActionKind, ClosingOutcome, DismissReason, Outcome, Sensitivity
+from .services.followups import due_date_error
 from .text import settings_metric_label
 
 
@@ -144,3 +147,43 @@ class TuningRevertForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say why the change is reverted."},
     )
+
+
+class FollowUpCloseForm(forms.Form):
+    """Close a follow-up: done, with what it led to (which becomes the anomaly's outcome
+    unless 'No change'), or cancelled (nothing was done; no outcome asked)."""
+
+    DONE, CANCEL = "done", "cancel"
+
+    action = forms.ChoiceField(choices=[(DONE, "Done"), (CANCEL, "Cancel the follow-up")])
+    outcome = forms.ChoiceField(
+        required=False,
+        choices=[("", "Choose…"), *ClosingOutcome.choices],
+        label="What did it lead to?",
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        validators=NOTE_VALIDATORS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == self.DONE and not data.get("outcome"):
+            self.add_error(
+                "outcome", "Say what it led to (or 'No change' to leave the anomaly's outcome)."
+            )
+        if data.get("action") == self.CANCEL:
+            data["outcome"] = ""
+        return data
+
+
+class FollowUpDueDateForm(forms.Form):
+    due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_due_date(self):
+        due_date = self.cleaned_data["due_date"]
+        if message := due_date_error(due_date, today=timezone.localdate()):
+            raise ValidationError(message)
+        return due_date

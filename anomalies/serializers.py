@@ -11,10 +11,14 @@ from .models import (
     AnomalyAction,
     AnomalyStatus,
     AnomalyType,
+    ClosingOutcome,
     Confidence,
     DetectionSettings,
     Direction,
     DismissReason,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
     Outcome,
     ScanRun,
     Sensitivity,
@@ -123,6 +127,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "evidence_factor",
             "evidence_explanation",
             "summary",
+            "suppressed_at",
             "dismissed_at",
             "dismissed_by",
             "dismiss_reason",
@@ -292,3 +297,38 @@ class SettingsInForceEntrySerializer(SettingsSerializer):
             }
             for field, value in row.in_force.values().items()
         }
+
+
+class FollowUpSerializer(serializers.ModelSerializer):
+    """A follow-up: what to do about an account, by when, and (once closed) what it led to."""
+
+    customer = CustomerRefSerializer()
+    anomaly = serializers.UUIDField(source="anomaly_id", allow_null=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    kind = serializers.ChoiceField(choices=FollowUpKind.choices)
+    status = serializers.ChoiceField(choices=FollowUpStatus.choices)
+    # Open and past its due day: annotated by anomalies.selectors.followup_list_visible.
+    overdue = serializers.BooleanField(read_only=True)
+    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    closing_outcome = serializers.ChoiceField(
+        choices=[("", "")] + ClosingOutcome.choices, allow_blank=True
+    )
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "customer",
+            "anomaly",
+            "owner",
+            "kind",
+            "title",
+            "due_date",
+            "status",
+            "overdue",
+            "created_at",
+            "closed_at",
+            "closed_by",
+            "closing_outcome",
+            "closing_note",
+        ]

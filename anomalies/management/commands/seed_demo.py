@@ -25,7 +25,16 @@ from django.db.models import Max
 from django.utils import timezone
 from tqdm import tqdm
 
-from anomalies.models import AnomalyAction, UsageAnomaly
+from anomalies.models import (
+    CLOSING_NO_CHANGE,
+    AnomalyAction,
+    ClosingOutcome,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
+    UsageAnomaly,
+)
+from anomalies.services.followups import DUE_IN_DAYS, followup_default_title
 from anomalies.services.outcomes import outcomes_derive
 from anomalies.services.tuning import proposals_create
 from customers import demo, demo_history
@@ -206,6 +215,9 @@ def _demo_history_clear(customer_ids) -> None:
     # Anomalies and their risk signals were computed from the usage being replaced: left in
     # place they would point at values that no longer exist.
     ids = list(customer_ids)
+    # Their follow-ups were about those anomalies: without this they would outlive them
+    # (the anomaly link is SET_NULL) and pile up with every reseed.
+    FollowUp.objects.filter(customer_id__in=ids).delete()
     RiskSignal.objects.filter(customer_id__in=ids).delete()
     UsageAnomaly.objects.filter(customer_id__in=ids).delete()
     LifecycleEvent.objects.filter(customer_id__in=ids).delete()
@@ -239,7 +251,8 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
     outcomes are derived from the changes as for any recorded change. Returns how many
     anomalies were written."""
     csm_of = {a.external_id: users[a.csm] for a in accounts}
-    anomalies, actions = [], []
+    name_of = {a.external_id: a.name for a in accounts}
+    anomalies, actions, followups = [], [], []
     for past in history.anomalies:
         csm = csm_of[past.external_id]
         detected = _at(past.start + timedelta(days=DETECTED_AFTER_DAYS))
@@ -277,6 +290,12 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
         for kind, after_days, note in past.actions:
             actions.append((AnomalyAction(anomaly=anomaly, user=csm, kind=kind, note=note),
                             detected + timedelta(days=after_days)))  # fmt: skip
+            if kind in FollowUpKind.values and kind != FollowUpKind.CONTACT_CUSTOMER:
+                opened = detected + timedelta(days=after_days)
+                followups.append(
+                    (_past_followup(anomaly, name_of[past.external_id], csm, kind, note,
+                                    opened_at=opened), opened)
+                )  # fmt: skip
         if past.status == "dismissed":
             actions.append(
                 (AnomalyAction(anomaly=anomaly, user=csm, kind="dismiss", note=past.dismiss_note),
@@ -288,6 +307,10 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
     for row, (_, when) in zip(rows, actions, strict=True):
         row.created_at = when
     AnomalyAction.objects.bulk_update(rows, ["created_at"], batch_size=BATCH_SIZE)
+    followup_rows = FollowUp.objects.bulk_create([f for f, _ in followups], batch_size=BATCH_SIZE)
+    for row, (_, when) in zip(followup_rows, followups, strict=True):
+        row.created_at = when
+    FollowUp.objects.bulk_update(followup_rows, ["created_at"], batch_size=BATCH_SIZE)
     LifecycleEvent.objects.bulk_create(
         (
             LifecycleEvent(
@@ -305,6 +328,27 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
     )
     outcomes_derive(customer_ids=list(customer_ids.values()))
     return len(anomalies)
+
+
+def _past_followup(anomaly, customer_name, csm, kind, note, *, opened_at: datetime) -> FollowUp:
+    """The follow-up a card action opened in the past, done by now with what the anomaly
+    led to (as the CSM would have closed it), so "My follow-ups" has a history."""
+    outcome = anomaly.outcome if anomaly.outcome in ClosingOutcome.values else CLOSING_NO_CHANGE
+    return FollowUp(
+        customer_id=anomaly.customer_id,
+        anomaly=anomaly,
+        owner=csm,
+        kind=kind,
+        title=followup_default_title(
+            kind=kind, customer=Customer(name=customer_name), anomaly=anomaly
+        ),
+        due_date=opened_at.date() + timedelta(days=DUE_IN_DAYS[FollowUpKind(kind)]),
+        status=FollowUpStatus.DONE,
+        closed_at=opened_at + timedelta(days=JUDGED_AFTER_DAYS),
+        closed_by=csm,
+        closing_outcome=outcome,
+        closing_note=note,
+    )
 
 
 def _at(day: date) -> datetime:
