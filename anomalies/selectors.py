@@ -20,7 +20,12 @@ from customers.selectors import customer_list_visible
 
 from . import detection
 from .detection import DetectionConfig, SeriesBatch, SeriesTrace, series_traces
-from .detection.vocabulary import SEVERITY_RANK
+from .detection.vocabulary import CORE_METRICS, FEATURE_FAMILY, SEVERITY_RANK
+from .detection_settings import (
+    DEFAULT_SENSITIVITY,
+    detection_config_for_scopes,
+    settings_scope_of,
+)
 from .filters import AnomalyFilterSet
 from .models import (
     AnomalyAction,
@@ -39,6 +44,10 @@ SERIES_BEFORE_DAYS = 42
 SERIES_AFTER_DAYS = 14
 # History the replay needs before the first shown day for its baseline to be settled.
 SERIES_WARMUP_DAYS = 120
+# The sensitivity page offers the metrics with usage this recently: what scans still judge
+# (the engine's window is 84 days) and the preview replays. Reading them through the
+# (customer, date) covering index keeps the page fast on long histories.
+METRIC_CHOICE_DAYS = 90
 # The fields of a chart's series besides its metric (series_windows).
 SERIES_FIELDS = ("dates", "actual", "expected", "expected_low", "expected_high")
 # How long a chart's data stays in the cache. Its key changes with any change of its inputs
@@ -309,6 +318,42 @@ def settings_list_visible(*, user) -> QuerySet[DetectionSettings]:
     if user.is_staff:
         return qs
     return qs.filter(customer__isnull=True) | qs.filter(customer__csm=user)
+
+
+def settings_in_force_visible(*, user) -> list[DetectionSettings]:
+    """The settings rows the user sees, global and per-metric first, each with `in_force`:
+    the ConfigInForce at its scope (its own values merged with the broader scopes' and the
+    preset's). Global is always there: an unsaved row when nobody saved global settings, so
+    the values in force read the same whether or not someone did. Two queries."""
+    rows = sorted(
+        settings_list_visible(user=user).order_by("customer__name", "customer_id", "metric"),
+        # Global, then per metric, then the customers' (the sort is stable).
+        key=lambda r: (r.customer_id is not None, r.customer_id is None and r.metric != ""),
+    )
+    if not rows or rows[0].customer_id is not None or rows[0].metric:
+        rows.insert(0, DetectionSettings(customer=None, metric="", sensitivity=DEFAULT_SENSITIVITY))
+    configs = detection_config_for_scopes(scopes=[settings_scope_of(row) for row in rows])
+    for row, config in zip(rows, configs, strict=True):
+        # An annotation, like a queryset's: the serializer and the page read it off the row.
+        row.in_force = config  # type: ignore[attr-defined]
+    return rows
+
+
+def settings_metric_choices(*, user) -> list[str]:
+    """The metrics a settings scope may name on the sensitivity page: those of the user's
+    accounts' recent usage (METRIC_CHOICE_DAYS), the core metrics the rules know (a scope
+    may be set before their data arrives), and those of the overrides the user sees (so
+    each can be changed or removed)."""
+    since = timezone.localdate() - dt.timedelta(days=METRIC_CHOICE_DAYS)
+    usage = (
+        UsageMetric.objects.filter(customer__in=customer_list_visible(user=user), date__gte=since)
+        .values_list("metric", flat=True)
+        .distinct()
+    )
+    saved = settings_list_visible(user=user).values_list("metric", flat=True).distinct()
+    others = {*usage, *saved} - {"", FEATURE_FAMILY, *CORE_METRICS}
+    # The core metrics first, as the account page charts them.
+    return [*CORE_METRICS, *sorted(others)]
 
 
 def usage_exists(*, customer, metric: str) -> bool:

@@ -16,7 +16,7 @@ from customers.metrics import metric_label
 from .detection.calendar import split_country
 from .detection.config import DetectionConfig
 from .detection.patterns import TREND_PROJECTION_DAYS
-from .detection.vocabulary import AnomalyType, feature_name, is_feature_metric
+from .detection.vocabulary import FEATURE_FAMILY, AnomalyType, feature_name, is_feature_metric
 
 
 def anomaly_sentence(*, anomaly_type: str, metric: str, deviation_percent: float) -> str:
@@ -89,6 +89,37 @@ def projection_text(*, anomaly_type: str, projected_value) -> str:
         return ""
     weeks = TREND_PROJECTION_DAYS // 7
     return f"about {float(projected_value):,.0f}/day in {weeks} week{'s' if weeks != 1 else ''}"
+
+
+def settings_metric_label(metric: str) -> str:
+    """A settings scope's metric: "All metrics", "All features" (the feature family's scope)
+    or the metric's own label."""
+    if not metric:
+        return "All metrics"
+    if metric == FEATURE_FAMILY:
+        return "All features"
+    return metric_label(metric)
+
+
+def settings_scope_label(*, customer_name: str | None, metric: str) -> str:
+    """A settings scope as a person reads it: "global", "API calls" (every customer's),
+    "All features", "Acme" (every metric of one account), "Acme, API calls". `customer_name`
+    is None for a scope of every customer."""
+    if customer_name is None:
+        return settings_metric_label(metric) if metric else "global"
+    return f"{customer_name}, {settings_metric_label(metric)}" if metric else customer_name
+
+
+def settings_source_label(*, source, customer_name: str, sensitivity: str, field: str) -> str:
+    """Where a setting in force comes from (`source`: the SettingsScope whose row set it, or
+    None for the preset), as the sensitivity page's placeholders and the settings API say it:
+    "preset 'high'", "default preset", or the scope (settings_scope_label).
+    `customer_name` names the source's customer, if it has one."""
+    if source is None:
+        return "default preset" if field == "sensitivity" else f"preset '{sensitivity}'"
+    return settings_scope_label(
+        customer_name=customer_name if source.customer_id else None, metric=source.metric
+    )
 
 
 def anomaly_summary_line(*, anomaly, today: dt.date) -> str:

@@ -12,6 +12,12 @@ urlpatterns = [
     path("anomalies/<uuid:anomaly_id>/reopen", customer.anomaly_reopen, name="anomaly-reopen"),
     path("anomalies/<uuid:anomaly_id>/outcome", customer.anomaly_outcome, name="anomaly-outcome"),
     path("settings/", sensitivity_views.sensitivity, name="sensitivity"),
+    path(
+        "settings/in-force",
+        sensitivity_views.sensitivity_in_force,
+        name="sensitivity-in-force",
+    ),
+    path("settings/remove", sensitivity_views.sensitivity_remove, name="sensitivity-remove"),
     path("anomalies/", table.anomaly_table, name="anomaly-table"),
     path("anomalies/export.csv", table.anomaly_export, name="anomaly-export"),
     path("anomalies/<uuid:anomaly_id>/action", portfolio.anomaly_action, name="anomaly-action"),

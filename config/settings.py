@@ -193,6 +193,7 @@ SPECTACULAR_SETTINGS = {
         "OutcomeEnum": "anomalies.models.Outcome",
         "ActionKindEnum": "anomalies.models.ActionKind",
         "LifecycleKindEnum": "customers.models.LifecycleKind",
+        "SensitivityEnum": "anomalies.models.Sensitivity",
         "FollowUpKindEnum": "anomalies.models.FollowUpKind",
         "FollowUpStatusEnum": "anomalies.models.FollowUpStatus",
         "ClosingOutcomeEnum": "anomalies.models.ClosingOutcome",
