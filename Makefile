@@ -96,11 +96,13 @@ test: install
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Refresh the README's screenshots in docs/screenshots from the browser journeys (the recent
-# demo's portfolio and customer page, the insights page). `make test` saves its own in
-# var/screenshots and never touches these.
+# demo's portfolio and customer page, the accounts list, the follow-ups, the insights page).
+# `make test` saves its own in var/screenshots and never touches these.
 screenshots: install
 	TREMOR_SCREENSHOTS=$(CURDIR)/docs/screenshots $(VENV)/bin/pytest -q -p no:cacheprovider \
-	  "tests/browser/test_csm_journey.py::test_csm_journey[recent]" tests/browser/test_insights_page.py
+	  "tests/browser/test_csm_journey.py::test_csm_journey[recent]" \
+	  tests/browser/test_accounts_and_ask.py tests/browser/test_followups.py \
+	  tests/browser/test_insights_page.py
 
 # Type checks alone (the files and settings are in pyproject.toml's [tool.mypy]).
 typecheck: install

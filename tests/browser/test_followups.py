@@ -63,7 +63,6 @@ def test_a_card_action_opens_a_follow_up_closed_with_an_outcome(
     expect(message).to_contain_text(f"due {due:%b} {due.day}, {due.year}")
     # The card now names the follow-up planned on it.
     expect(card.locator(".card-followup")).to_contain_text("Follow-up: Schedule training, due")
-    page.screenshot(path=str(screenshots / "followups-card.png"), full_page=True)
     message.get_by_role("link").click()
     page.wait_for_url(re.compile(r"/followups/(#followup-[0-9a-f-]+)?$"))
 
@@ -77,7 +76,6 @@ def test_a_card_action_opens_a_follow_up_closed_with_an_outcome(
     row.locator("summary", has_text="Close").click()
     row.get_by_label("What did it lead to?").select_option("no_impact")
     row.get_by_label("Note").fill("Training booked; usage back within a week")
-    page.screenshot(path=str(screenshots / "followups-close.png"), full_page=True)
     row.get_by_role("button", name="Mark done").click()
 
     expect(page.locator(".messages")).to_contain_text(
@@ -99,5 +97,4 @@ def test_a_card_action_opens_a_follow_up_closed_with_an_outcome(
     expect(done_row).to_contain_text("Done")
     expect(done_row).to_contain_text("No impact")
     done_row.scroll_into_view_if_needed()
-    page.screenshot(path=str(screenshots / "followups-customer.png"))
     assert not server_errors, server_errors
