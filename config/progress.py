@@ -49,3 +49,13 @@ class ProgressLines:
                 f"{self._label}: {done:,} / {self.total:,} {self._unit}{note} "
                 f"({now - self._started:.1f} s)"
             )
+
+
+def progress_output(stream, *, verbosity: int) -> Callable[[str], object]:
+    """Where a management command's progress lines go: its stderr stream (its stdout is the
+    result, which callers and tests read), or nowhere at verbosity 0."""
+    return stream.write if verbosity > 0 else _silent
+
+
+def _silent(text: str) -> None:
+    pass

@@ -26,7 +26,7 @@ from django.utils import timezone
 from anomalies.models import AnomalyAction, UsageAnomaly
 from anomalies.services.outcomes import outcomes_derive
 from anomalies.services.tuning import proposals_create
-from config.progress import ProgressLines
+from config.progress import ProgressLines, progress_output
 from customers import demo, demo_history
 from customers.models import (
     Customer,
@@ -98,8 +98,7 @@ class Command(BaseCommand):
             self._print_logins()
             return
         started = monotonic()
-        # Progress goes to stderr, as the bar it replaced did: stdout is the result.
-        write = self.stderr.write if verbosity > 0 else _silent
+        write = progress_output(self.stderr, verbosity=verbosity)
         write(f"seeding demo: generating {accounts} accounts x {days} days of usage")
         try:
             data = demo.generate_demo(seed=seed, accounts=accounts, days=days, as_of=as_of)
@@ -152,10 +151,6 @@ class Command(BaseCommand):
         for user in demo.DEMO_USERS:
             role = "staff" if user.is_staff else "CSM"
             self.stdout.write(f"  {user.username} / {user.password}  ({role})")
-
-
-def _silent(text: str) -> None:
-    pass
 
 
 def _demo_is_current(*, accounts: int, as_of: date) -> bool:
