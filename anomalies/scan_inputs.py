@@ -139,9 +139,11 @@ def usage_batch(*, customer_ids: Sequence, start: dt.date, end: dt.date) -> Seri
 
     PostgreSQL aggregates each series' days and values into two arrays and sends them with
     binary COPY; they are decoded with numpy and scattered into the (series, days) array in
-    one assignment. Against the CSV parsed by pandas (bench/scan_scale.py): no text
-    formatting or parsing of every value and no Python string per row, so the read takes a
-    fraction of the time and memory."""
+    one assignment. Against the CSV parsed by pandas: no text parsing of every value, no
+    Python string per row and one COPY message per series instead of one per row. On a
+    1,000-account chunk (1.8 M rows) the worker's CPU for the read fell from 1.2-1.8 s to
+    0.15-0.4 s and its extra memory from 296 to 138 MB; PostgreSQL's share (0.45 s) is the
+    same (bench/scan_scale.py compares both paths on whole scans)."""
     if connection.vendor != "postgresql" or not customer_ids:
         frame = usage_frame(customer_ids=customer_ids, start=start, end=end)
         return series_batch(frame, customer_ids=customer_ids, start=start, end=end)

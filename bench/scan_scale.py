@@ -2,15 +2,18 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tremor_dev REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/scan_scale.py [--accounts 10000] [--metrics 10] [--days 180]
-        [--naive-sample 50] [--chunk 1000] [--workers 2] [--layout date] [--keep-db] [--reuse-db]
+        [--naive-sample 50] [--chunk 1000] [--workers 2] [--layout date]
+        [--read-paths text,binary] [--scratch-db tremor_bench_scan] [--keep-db] [--reuse-db]
 
-Seeds accounts x metrics x days of usage into a scratch database (tremor_bench_scan on the
+Seeds accounts x metrics x days of usage into a scratch database (`--scratch-db` on the
 DATABASE_URL server, dropped and recreated; the database DATABASE_URL names is never
 touched) with binary COPY, starts `--workers` Celery workers (`--pool=solo`, one process
 each, so each one's peak memory is its own) on a dedicated Redis database (index
 `--redis-db` of the REDIS_URL server, flushed first), runs `scan_start` as of the
-last seeded day and waits for the run to finish. Then, in a separate process, the naive
-path on a sample of accounts: one ORM read and one `detect_series` call per series.
+last seeded day and waits for the run to finish; once per `--read-paths` entry (text: the
+CSV COPY parsed by pandas, as before issue 15; binary: scan_inputs.usage_batch), on the
+same data, then compares them. Then, in a separate process, the naive path on a sample of
+accounts: one ORM read and one `detect_series` call per series.
 
 `--layout date` (default) stores rows day by day, as daily ingestion lays them out, so one
 chunk's rows are spread over the whole table; `--layout customer` stores each account's
