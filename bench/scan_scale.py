@@ -713,7 +713,11 @@ def report_read_paths(scans: dict) -> None:
         }
     print()
     print("Read paths, one full scan each on the same data (same run)")
-    print("| figure | " + " | ".join(READ_PATHS[p] for p in paths) + " | ratio |")
+    print(
+        "| figure | "
+        + " | ".join(READ_PATHS[p] for p in paths)
+        + f" | ratio {paths[-1]} / {paths[0]} |"
+    )
     print("|---|" + "---|" * len(paths) + "---|")
     for name in figures[paths[0]]:
         cells = [figures[p][name] for p in paths]

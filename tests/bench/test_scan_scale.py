@@ -28,7 +28,8 @@ def test_the_read_paths_table_gives_each_figure_and_the_after_over_before_ratio(
     after = _scan(10.0, [1.0, 1.0], [0.5, 0.5], [5, 5], [1, 1], [300, 250], [6, 6], found)
     report_read_paths({"text": before, "binary": after})
     out = capsys.readouterr().out
-    assert f"| figure | {READ_PATHS['text']} | {READ_PATHS['binary']} | ratio |" in out
+    header = f"| figure | {READ_PATHS['text']} | {READ_PATHS['binary']} | ratio binary / text |"
+    assert header in out
     assert "| wall time, s | 20.00 | 10.00 | 0.50 |" in out
     assert "| read, s (summed) | 8.00 | 2.00 | 0.25 |" in out
     assert "| - of which usage, s | 6.00 | 1.00 | 0.17 |" in out
