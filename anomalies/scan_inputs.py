@@ -214,8 +214,8 @@ def _decode_series_arrays(data: bytes) -> _SeriesArrays:
         offset += _TUPLE_HEAD.size
         raw = data[offset : offset + metric_length]
         metric = metric_names.get(raw)
-        if metric is None:
-            metric = metric_names.setdefault(raw, raw.decode())
+        if metric is None:  # a chunk has few metric names and many series of each
+            metric = metric_names[raw] = raw.decode()
         offset += metric_length
         counts = []
         for parts in (day_parts, value_parts):
@@ -226,7 +226,7 @@ def _decode_series_arrays(data: bytes) -> _SeriesArrays:
             counts.append(count)
             offset += 4 + length
         if counts[0] != counts[1]:
-            raise ValueError("binary COPY series with more days than values")
+            raise ValueError("binary COPY series with unequal numbers of days and values")
         series.append((position, metric, counts[0], len(series)))
     series.sort()
     order = [k for *_, k in series]
