@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -59,7 +60,8 @@ DEFAULT_OUTCOME_WINDOW_DAYS = 90
 def usage_frame(*, customer_ids: Sequence, start: dt.date, end: dt.date) -> pd.DataFrame:
     """All usage of these customers between start and end (inclusive), one query, no model
     instance per row: columns `customer` (position in `customer_ids`), `metric`, `day`
-    (days since `start`) and `value`."""
+    (days since `start`) and `value`. A scan reads through `usage_batch` instead, which skips
+    the frame."""
     ids = [str(c) for c in customer_ids]
     if not ids:
         return pd.DataFrame({"customer": [], "metric": [], "day": [], "value": []})
@@ -122,16 +124,145 @@ def series_batch(
     keys, rows = np.unique(key, return_inverse=True)
     values = np.full((len(keys), n_days), np.nan)
     values[rows, frame["day"].to_numpy()] = frame["value"].to_numpy()
+    return _batch(
+        values,
+        start,
+        customer_ids,
+        positions=[k // len(metrics) for k in keys.tolist()],
+        series_metrics=[metrics[k % len(metrics)] for k in keys.tolist()],
+    )
+
+
+def usage_batch(*, customer_ids: Sequence, start: dt.date, end: dt.date) -> SeriesBatch:
+    """The engine's batch of these customers' usage between start and end: the same batch as
+    `series_batch(usage_frame(...))`, read without a row-per-value frame on PostgreSQL.
+
+    PostgreSQL aggregates each series' days and values into two arrays and sends them with
+    binary COPY; they are decoded with numpy and scattered into the (series, days) array in
+    one assignment. Against the CSV parsed by pandas: no text parsing of every value, no
+    Python string per row and one COPY message per series instead of one per row. On a
+    1,000-account chunk (1.8 M rows) the worker's CPU for the read fell from 1.2-1.8 s to
+    0.15-0.4 s and its extra memory from 296 to 138 MB; PostgreSQL's share (0.45 s) is the
+    same (bench/scan_scale.py compares both paths on whole scans)."""
+    if connection.vendor != "postgresql" or not customer_ids:
+        frame = usage_frame(customer_ids=customer_ids, start=start, end=end)
+        return series_batch(frame, customer_ids=customer_ids, start=start, end=end)
     ids = [str(c) for c in customer_ids]
-    groups = tuple(ids[k // len(metrics)] for k in keys.tolist())
-    series_metrics = tuple(metrics[k % len(metrics)] for k in keys.tolist())
-    series_ids = tuple(f"{g}/{m}" for g, m in zip(groups, series_metrics, strict=True))
+    table = UsageMetric._meta.db_table
+    # Grouped per customer (LATERAL): a hash of its few metrics each time, where one
+    # GROUP BY over the whole chunk spills a hash of every series to disk at the default
+    # work_mem; the covering index still serves each customer's window (index-only scan).
+    sql = (
+        "COPY (SELECT ids.pos::int4 - 1, s.metric, s.days, s.vals "  # noqa: S608
+        "FROM unnest(%s::uuid[]) WITH ORDINALITY AS ids(id, pos) CROSS JOIN LATERAL ("
+        "SELECT u.metric, array_agg(u.date - %s::date) AS days, array_agg(u.value) AS vals "
+        f"FROM {table} u WHERE u.customer_id = ids.id AND u.date BETWEEN %s AND %s "
+        "GROUP BY u.metric) s) TO STDOUT WITH (FORMAT binary)"
+    )
+    with connection.cursor() as cursor:
+        with cursor.connection.cursor().copy(sql, (ids, start, start, end)) as copy:
+            blocks = [bytes(block) for block in copy]
+    series = _decode_series_arrays(b"".join(blocks))
+    del blocks
+    n_days = (end - start).days + 1
+    values = np.full((len(series.positions), n_days), np.nan)
+    values[np.repeat(np.arange(len(series.counts)), series.counts), series.days] = series.values
+    return _batch(
+        values, start, customer_ids, positions=series.positions, series_metrics=series.metrics
+    )
+
+
+@dataclass(frozen=True)
+class _SeriesArrays:
+    """Decoded series, sorted by customer position then metric: the days and values of
+    series k are the k-th `counts[k]` entries of `days` and `values`."""
+
+    positions: list[int]
+    metrics: list[str]
+    counts: np.ndarray
+    days: np.ndarray
+    values: np.ndarray
+
+
+# PostgreSQL's binary COPY (https://www.postgresql.org/docs/current/sql-copy.html): an
+# 11-byte signature, int32 flags, int32 header-extension length; then per tuple an int16
+# field count and per field an int32 byte length and the value; an int16 -1 ends the data.
+# A one-dimensional array value is int32 ndim, int32 has-nulls, int32 element type, int32
+# length, int32 lower bound, then per element an int32 byte length and the element.
+COPY_SIGNATURE = b"PGCOPY\n\xff\r\n\x00"
+_TUPLE_HEAD = struct.Struct(">hiii")  # field count; position's length and value; metric length
+_ARRAY_HEAD = struct.Struct(">iiiiii")  # byte length, ndim, has-nulls, type, length, lbound
+_DAY_ELEMENT = np.dtype([("length", ">i4"), ("value", ">i4")])
+_VALUE_ELEMENT = np.dtype([("length", ">i4"), ("value", ">f8")])
+_SERIES_FIELDS = 4
+
+
+def _decode_series_arrays(data: bytes) -> _SeriesArrays:
+    """Decode `(position int4, metric text, days int4[], values float8[])` tuples of a binary
+    COPY. A Python step per series (not per value): each series' two arrays are sliced out
+    whole, joined, and viewed as big-endian (length, element) pairs by numpy."""
+    if not data.startswith(COPY_SIGNATURE):
+        raise ValueError("not a binary COPY stream")
+    view = memoryview(data)
+    offset = len(COPY_SIGNATURE) + 8 + int.from_bytes(data[15:19], "big")
+    series, day_parts, value_parts = [], [], []
+    metric_names: dict[bytes, str] = {}
+    while int.from_bytes(data[offset : offset + 2], "big", signed=True) != -1:
+        fields, _, position, metric_length = _TUPLE_HEAD.unpack_from(data, offset)
+        if fields != _SERIES_FIELDS:
+            raise ValueError(f"binary COPY tuple with {fields} fields, expected 4")
+        offset += _TUPLE_HEAD.size
+        raw = data[offset : offset + metric_length]
+        metric = metric_names.get(raw)
+        if metric is None:  # a chunk has few metric names and many series of each
+            metric = metric_names[raw] = raw.decode()
+        offset += metric_length
+        counts = []
+        for parts in (day_parts, value_parts):
+            length, ndim, has_nulls, _, count, _ = _ARRAY_HEAD.unpack_from(data, offset)
+            if ndim != 1 or has_nulls:
+                raise ValueError("binary COPY array is not one-dimensional without nulls")
+            parts.append(view[offset + _ARRAY_HEAD.size : offset + 4 + length])
+            counts.append(count)
+            offset += 4 + length
+        if counts[0] != counts[1]:
+            raise ValueError("binary COPY series with unequal numbers of days and values")
+        series.append((position, metric, counts[0], len(series)))
+    series.sort()
+    order = [k for *_, k in series]
+    days = np.frombuffer(b"".join(day_parts[k] for k in order), dtype=_DAY_ELEMENT)
+    values = np.frombuffer(b"".join(value_parts[k] for k in order), dtype=_VALUE_ELEMENT)
+    return _SeriesArrays(
+        positions=[p for p, *_ in series],
+        metrics=[m for _, m, *_ in series],
+        counts=np.array([c for _, _, c, _ in series], dtype=np.intp),
+        days=days["value"].astype(np.intp),
+        values=values["value"].astype(np.float64),
+    )
+
+
+def _batch(
+    values: np.ndarray,
+    start: dt.date,
+    customer_ids: Sequence,
+    *,
+    positions: Sequence[int],
+    series_metrics: Sequence[str],
+) -> SeriesBatch:
+    """A batch of series given by their customer's position in `customer_ids` and metric (in
+    that order), with each customer's calendar and cohort."""
+    if not len(positions):
+        return SeriesBatch(np.zeros((0, values.shape[1])), start, (), (), ())
+    ids = [str(c) for c in customer_ids]
+    groups = tuple(ids[p] for p in positions)
+    metrics = tuple(series_metrics)
+    series_ids = tuple(f"{g}/{m}" for g, m in zip(groups, metrics, strict=True))
     calendars, cohorts = _calendars_and_cohorts(sorted(set(groups)))
     return SeriesBatch(
         values,
         start,
         series_ids,
-        series_metrics,
+        metrics,
         groups,
         cohorts=tuple(cohorts.get(g, "") for g in groups),
         countries=tuple(calendars.get(g) or None for g in groups),

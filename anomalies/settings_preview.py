@@ -91,8 +91,7 @@ def settings_preview(
     names = {str(c.pk): c.name for c in customers[:PREVIEW_MAX_CUSTOMERS]}
     ids = list(names)
     start = as_of - dt.timedelta(days=PREVIEW_DAYS + PREVIEW_WARMUP_DAYS - 1)
-    frame = scan_inputs.usage_frame(customer_ids=ids, start=start, end=as_of)
-    batch = scan_inputs.series_batch(frame, customer_ids=ids, start=start, end=as_of)
+    batch = scan_inputs.usage_batch(customer_ids=ids, start=start, end=as_of)
     if batch.n_series == 0:
         return Preview(new=0, current=0, customers=len(ids), capped=capped)
     first_day = as_of - dt.timedelta(days=PREVIEW_DAYS - 1)

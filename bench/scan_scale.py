@@ -2,15 +2,18 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tremor_dev REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/scan_scale.py [--accounts 10000] [--metrics 10] [--days 180]
-        [--naive-sample 50] [--chunk 1000] [--workers 2] [--layout date] [--keep-db] [--reuse-db]
+        [--naive-sample 50] [--chunk 1000] [--workers 2] [--layout date]
+        [--read-paths text,binary] [--scratch-db tremor_bench_scan] [--keep-db] [--reuse-db]
 
-Seeds accounts x metrics x days of usage into a scratch database (tremor_bench_scan on the
+Seeds accounts x metrics x days of usage into a scratch database (`--scratch-db` on the
 DATABASE_URL server, dropped and recreated; the database DATABASE_URL names is never
 touched) with binary COPY, starts `--workers` Celery workers (`--pool=solo`, one process
 each, so each one's peak memory is its own) on a dedicated Redis database (index
 `--redis-db` of the REDIS_URL server, flushed first), runs `scan_start` as of the
-last seeded day and waits for the run to finish. Then, in a separate process, the naive
-path on a sample of accounts: one ORM read and one `detect_series` call per series.
+last seeded day and waits for the run to finish; once per `--read-paths` entry (text: the
+CSV COPY parsed by pandas, as before issue 15; binary: scan_inputs.usage_batch), on the
+same data, then compares them. Then, in a separate process, the naive path on a sample of
+accounts: one ORM read and one `detect_series` call per series.
 
 `--layout date` (default) stores rows day by day, as daily ingestion lays them out, so one
 chunk's rows are spread over the whole table; `--layout customer` stores each account's
@@ -59,19 +62,22 @@ DROP_SHARE = 0.02
 DROP_MIN_LEVEL = 50.0  # drops are injected into series whose typical day is at least this
 MISSING_SHARE = 0.005
 PG_EPOCH = dt.date(2000, 1, 1)
-TARGET_SECONDS = 60.0
+# Issue 15's targets for the default run (10k accounts x 10 metrics x 180 days, 2 workers).
+TARGET_SECONDS = 15.0
+TARGET_WORKER_MB = 400.0
+READ_PATHS = {"text": "CSV COPY + pandas", "binary": "binary COPY + numpy"}
 
 
 # --- setup ------------------------------------------------------------------------------------
 
 
-def urls_from_env(redis_db: int) -> tuple[str, str]:
+def urls_from_env(redis_db: int, scratch_db: str) -> tuple[str, str]:
     url = os.environ.get("DATABASE_URL", "")
     parts = urlsplit(url)
     if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
         sys.exit(
             "bench/scan_scale.py needs PostgreSQL: set DATABASE_URL=postgres://... "
-            f"(got {url!r}); it works in a scratch database {SCRATCH_DB} on that server"
+            f"(got {url!r}); it works in a scratch database {scratch_db} on that server"
         )
     redis_url = os.environ.get("REDIS_URL", "")
     rparts = urlsplit(redis_url)
@@ -81,9 +87,13 @@ def urls_from_env(redis_db: int) -> tuple[str, str]:
             f"(got {redis_url!r}); it uses database {redis_db} of that server"
         )
     return (
-        urlunsplit(parts._replace(path="/" + SCRATCH_DB)),
+        urlunsplit(parts._replace(path="/" + scratch_db)),
         urlunsplit(rparts._replace(path=f"/{redis_db}")),
     )
+
+
+def db_name(url: str) -> str:
+    return urlsplit(url).path.lstrip("/")
 
 
 def admin_url(url: str) -> str:
@@ -98,7 +108,7 @@ def database_exists(url: str) -> bool:
     import psycopg
 
     with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (SCRATCH_DB,))
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (db_name(url),))
         return row.fetchone() is not None
 
 
@@ -106,15 +116,15 @@ def recreate_database(url: str) -> None:
     import psycopg
 
     with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name(url)}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{db_name(url)}"')
 
 
 def drop_database(url: str) -> None:
     import psycopg
 
     with psycopg.connect(admin_url(url), autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
+        conn.execute(f'DROP DATABASE IF EXISTS "{db_name(url)}" WITH (FORCE)')
 
 
 def setup_django(db_url: str, redis_url: str, chunk: int) -> None:
@@ -319,8 +329,9 @@ def _children(pid: int) -> list[int]:
 
 
 class Workers:
-    def __init__(self, n: int, db_url: str, redis_url: str, chunk: int):
+    def __init__(self, n: int, db_url: str, redis_url: str, chunk: int, read_path: str):
         self.n, self.procs, self.logs = n, [], []
+        self.read_path = read_path
         self.env = os.environ | {
             "DATABASE_URL": db_url,
             "REDIS_URL": redis_url,
@@ -336,18 +347,12 @@ class Workers:
             log = OUT / f"scan_scale_worker{i}.log"
             self.logs.append(log)
             cmd = [
-                str(ROOT / ".venv" / "bin" / "celery"),
-                "-A",
-                "config",
-                "worker",
-                "--pool=solo",
-                "--concurrency=1",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-                "-n",
+                sys.executable,
+                __file__,
+                "--worker-child",
                 f"scanbench{i}@%h",
+                "--read-path",
+                self.read_path,
             ]
             with open(log, "w") as f:
                 self.procs.append(
@@ -377,6 +382,38 @@ class Workers:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+
+def worker_child(name: str, read_path: str) -> None:
+    """A Celery worker as `celery -A config worker --pool=solo` starts it; with `--read-path
+    text`, its chunks read usage as before issue 15 (CSV COPY parsed by pandas, then the
+    batch built from the frame), so both paths run on the same data in one bench run."""
+    import django
+
+    django.setup()
+    if read_path == "text":
+        from anomalies import scan_inputs
+
+        def text_usage_batch(*, customer_ids, start, end):
+            frame = scan_inputs.usage_frame(customer_ids=customer_ids, start=start, end=end)
+            return scan_inputs.series_batch(frame, customer_ids=customer_ids, start=start, end=end)
+
+        scan_inputs.usage_batch = text_usage_batch
+    from config import celery_app
+
+    celery_app.worker_main(
+        [
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "--loglevel=INFO",
+            "-n",
+            name,
+        ]
+    )
 
 
 # --- the scan --------------------------------------------------------------------------------
@@ -426,9 +463,12 @@ def run_scan(workers: Workers, as_of: dt.date) -> dict:
     }
 
 
+STAGES = ("read", "read_usage", "detect", "write")
+
+
 def chunk_stats(run) -> dict:
     chunks = list(run.chunks.order_by("index"))
-    per = {k: [float(c.timings.get(k, 0.0)) for c in chunks] for k in ("read", "detect", "write")}
+    per = {k: [float(c.timings.get(k, 0.0)) for c in chunks] for k in STAGES}
     busy = [(c.finished_at - c.started_at).total_seconds() for c in chunks]
     return {"chunks": chunks, "per": per, "busy": busy}
 
@@ -602,15 +642,25 @@ def report(args, scan: dict, stats: dict, naive: dict | None, checks: dict) -> N
         )
     target = "MET" if wall <= TARGET_SECONDS else "MISSED"
     print(f"target: full scan in <= {TARGET_SECONDS:.0f} s -> {wall:.1f} s, {target}")
+    peak = max(scan["peak_mb"])
+    target = "MET" if peak <= TARGET_WORKER_MB else "MISSED"
+    print(f"target: <= {TARGET_WORKER_MB:.0f} MB per worker -> {peak:.0f} MB, {target}")
+    print(
+        f"per series: {busy / run.series_count * 1000:.2f} ms of chunk time "
+        f"(read {sums['read'] / run.series_count * 1000:.2f}, detect "
+        f"{sums['detect'] / run.series_count * 1000:.2f}, write "
+        f"{sums['write'] / run.series_count * 1000:.2f})"
+    )
     print()
     print("Where the time went")
     print(f"- scan_start (ids, chunks, enqueue): {scan['enqueue']:.2f} s")
     print(
         f"- chunk time summed over workers: {busy:.2f} s "
-        f"(read+detect+write {sum(sums.values()):.2f} s)"
+        f"(read+detect+write {sums['read'] + sums['detect'] + sums['write']:.2f} s)"
     )
     print(
-        f"- per chunk min / median / max, s: read {spread(per['read'])}, "
+        f"- per chunk min / median / max, s: read {spread(per['read'])} (of which usage "
+        f"{spread(per['read_usage'])}), "
         f"detect {spread(per['detect'])}, write {spread(per['write'])}, "
         f"whole chunk {spread(stats['busy'])}"
     )
@@ -632,6 +682,62 @@ def report(args, scan: dict, stats: dict, naive: dict | None, checks: dict) -> N
         print(f"Naive path findings on its sample: {naive['findings']}")
 
 
+def anomaly_keys() -> set:
+    """What a scan found, to check that both read paths lead to the same anomalies."""
+    from anomalies.models import UsageAnomaly
+
+    return set(
+        UsageAnomaly.objects.values_list(
+            "customer_id", "metric_type", "anomaly_type", "start_date", "severity"
+        )
+    )
+
+
+def report_read_paths(scans: dict) -> None:
+    """The same data scanned once per read path, side by side: absolute times move with the
+    machine's other load, the ratios much less (the workers' CPU seconds least: a worker
+    waiting for a core or for PostgreSQL spends none)."""
+    paths = list(scans)
+    figures = {}
+    for path, (scan, stats, _) in scans.items():
+        sums = {k: sum(v) for k, v in stats["per"].items()}
+        figures[path] = {
+            "wall time, s": scan["wall"],
+            "chunk time summed, s": sum(stats["busy"]),
+            "read, s (summed)": sums["read"],
+            "- of which usage, s": sums["read_usage"],
+            "detect, s (summed)": sums["detect"],
+            "write, s (summed)": sums["write"],
+            "worker CPU summed, s": sum(scan["worker_cpu"]),
+            "peak memory per worker, MB": max(scan["peak_mb"]),
+        }
+    print()
+    print("Read paths, one full scan each on the same data (same run)")
+    print(
+        "| figure | "
+        + " | ".join(READ_PATHS[p] for p in paths)
+        + f" | ratio {paths[-1]} / {paths[0]} |"
+    )
+    print("|---|" + "---|" * len(paths) + "---|")
+    for name in figures[paths[0]]:
+        cells = [figures[p][name] for p in paths]
+        ratio = f"{cells[-1] / cells[0]:.2f}" if cells[0] else "-"
+        print(f"| {name} | " + " | ".join(f"{c:,.2f}" for c in cells) + f" | {ratio} |")
+    for path in paths:
+        stats = scans[path][1]
+        busy = sum(stats["busy"]) or 1.0
+        split = ", ".join(
+            f"{k} {sum(stats['per'][k]) / busy:.0%}" for k in ("read", "detect", "write")
+        )
+        print(f"- {READ_PATHS[path]}: share of chunk time {split}")
+    same = all(keys == scans[paths[0]][2] for _, _, keys in scans.values())
+    print(
+        "- anomalies found: "
+        + ", ".join(f"{READ_PATHS[p]} {len(scans[p][2])}" for p in paths)
+        + (" (the same ones)" if same else " (DIFFERENT: the read paths disagree)")
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
@@ -642,16 +748,36 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--layout", choices=("date", "customer"), default="date")
     parser.add_argument("--redis-db", type=int, default=9)
+    parser.add_argument(
+        "--scratch-db",
+        default=SCRATCH_DB,
+        help="the scratch database's name (dropped and recreated; one per person sharing a server)",
+    )
     parser.add_argument("--keep-db", action="store_true", help="keep the scratch database")
     parser.add_argument(
         "--reuse-db",
         action="store_true",
         help="scan the kept scratch database as it is (same --accounts/--metrics/--days/--layout)",
     )
+    parser.add_argument(
+        "--read-paths",
+        type=lambda v: [p for p in v.split(",") if p],
+        default=list(READ_PATHS),
+        help="the scan's usage read paths to run, one full scan each, in this order: text "
+        "(CSV COPY parsed by pandas, before issue 15), binary (binary COPY into numpy); "
+        "default text,binary",
+    )
     parser.add_argument("--naive-child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-child", help=argparse.SUPPRESS)
+    parser.add_argument("--read-path", choices=list(READ_PATHS), help=argparse.SUPPRESS)
     parser.add_argument("--as-of", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if unknown := set(args.read_paths) - set(READ_PATHS):
+        parser.error(f"--read-paths: unknown {', '.join(sorted(unknown))} (text, binary)")
 
+    if args.worker_child:
+        worker_child(args.worker_child, args.read_path)
+        return
     if args.naive_child:
         setup_django(
             os.environ["DATABASE_URL"], os.environ["REDIS_URL"], int(os.environ["_SCAN_CHUNK"])
@@ -659,7 +785,7 @@ def main() -> None:
         naive_child(args.naive_sample, dt.date.fromisoformat(args.as_of))
         return
 
-    db_url, redis_url = urls_from_env(args.redis_db)
+    db_url, redis_url = urls_from_env(args.redis_db, args.scratch_db)
     metrics = metric_names(args.metrics)
     clock = time.perf_counter()
     values, drops, start = generate(args.accounts, args.metrics, args.days)
@@ -686,9 +812,9 @@ def main() -> None:
     if reuse:
         stored = UsageMetric.objects.count()
         if stored != n_rows:
-            sys.exit(f"--reuse-db: {SCRATCH_DB} holds {stored:,} rows, expected {n_rows:,}")
+            sys.exit(f"--reuse-db: {args.scratch_db} holds {stored:,} rows, expected {n_rows:,}")
         reset_scan_state()
-        print(f"reusing {SCRATCH_DB} ({stored:,} rows)")
+        print(f"reusing {args.scratch_db} ({stored:,} rows)")
     else:
         call_command("migrate", verbosity=0)
         Customer.objects.bulk_create(
@@ -705,7 +831,7 @@ def main() -> None:
         connection.close()  # the load below uses its own connection
         load = seed(db_url, values, ids, metrics, start, args.layout)
         print(
-            f"loaded into {SCRATCH_DB} ({args.layout} layout): COPY {load['copy']:.1f} s "
+            f"loaded into {args.scratch_db} ({args.layout} layout): COPY {load['copy']:.1f} s "
             f"({n_rows / load['copy']:,.0f} rows/s), indexes {load['indexes']:.1f} s, "
             f"VACUUM ANALYZE {load['analyze']:.1f} s, table + indexes {load['table_mb']:,.0f} MB"
         )
@@ -713,22 +839,32 @@ def main() -> None:
 
     import redis
 
-    redis.Redis.from_url(redis_url).flushdb()
-    workers = Workers(args.workers, db_url, redis_url, args.chunk)
-    try:
-        workers.start()
-        workers.wait_ready()
-        print(f"{args.workers} workers ready; scanning as of {END} (chunks of {args.chunk})")
-        scan = run_scan(workers, END)
-    finally:
-        workers.stop()
-    stats = chunk_stats(scan["run"])
+    scans = {}
+    for k, path in enumerate(args.read_paths):
+        if k:
+            reset_scan_state()
+        redis.Redis.from_url(redis_url).flushdb()
+        workers = Workers(args.workers, db_url, redis_url, args.chunk, path)
+        try:
+            workers.start()
+            workers.wait_ready()
+            print(
+                f"{args.workers} workers ready, {READ_PATHS[path]} read; scanning as of {END} "
+                f"(chunks of {args.chunk})"
+            )
+            scan = run_scan(workers, END)
+        finally:
+            workers.stop()
+        scans[path] = (scan, chunk_stats(scan["run"]), anomaly_keys())
     checks = sanity(drops, ids, metrics, start)
     connection.close()
     naive = None
     if args.naive_sample > 0:
         naive = run_naive(db_url, redis_url, args.chunk, args.naive_sample, END)
+    scan, stats, _ = scans[args.read_paths[-1]]
     report(args, scan, stats, naive, checks)
+    if len(scans) > 1:
+        report_read_paths(scans)
     if not args.keep_db:
         connection.close()
         drop_database(db_url)

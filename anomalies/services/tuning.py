@@ -259,9 +259,8 @@ def proposal_backtest(*, family: str, change: dict, as_of: dt.date) -> Backtest:
     result = Backtest(first_day=first_day.isoformat())
     for i in range(0, len(customer_ids), BACKTEST_CUSTOMERS_PER_BATCH):
         ids = customer_ids[i : i + BACKTEST_CUSTOMERS_PER_BATCH]
-        frame = scan_inputs.usage_frame(customer_ids=ids, start=start, end=as_of)
         batch = _family_only(
-            scan_inputs.series_batch(frame, customer_ids=ids, start=start, end=as_of), family
+            scan_inputs.usage_batch(customer_ids=ids, start=start, end=as_of), family
         )
         if batch.n_series == 0:
             continue

@@ -257,14 +257,14 @@ def test_a_chunk_that_crashes_in_a_sync_scan_fails_alone(make_customer, settings
     second = _dropping(make_customer, seed=2)
     run = scans.scan_start(trigger="shell", as_of=AS_OF, enqueue=False)
     crashing = run.chunks.get(customer_ids=[str(first.pk)])
-    reads = scans.scan_inputs.usage_frame
+    reads = scans.scan_inputs.usage_batch
 
     def read(*, customer_ids, start, end):
         if customer_ids == crashing.customer_ids:
             raise MemoryError("out of memory reading usage")
         return reads(customer_ids=customer_ids, start=start, end=end)
 
-    monkeypatch.setattr(scans.scan_inputs, "usage_frame", read)
+    monkeypatch.setattr(scans.scan_inputs, "usage_batch", read)
 
     run = scans.scan_run_sync(run=run)
 
@@ -283,7 +283,7 @@ def test_an_interrupted_sync_scan_does_not_leave_its_run_running(make_customer, 
     def interrupted(**kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(scans.scan_inputs, "usage_frame", interrupted)
+    monkeypatch.setattr(scans.scan_inputs, "usage_batch", interrupted)
     run = scans.scan_start(trigger="shell", as_of=AS_OF, enqueue=False)
 
     with pytest.raises(KeyboardInterrupt):
@@ -302,7 +302,7 @@ def test_the_scan_command_survives_a_crashing_chunk(make_customer, monkeypatch, 
     _dropping(make_customer, seed=1)
     _dropping(make_customer, seed=2)
     calls = []
-    reads = scans.scan_inputs.usage_frame
+    reads = scans.scan_inputs.usage_batch
 
     def read(**kwargs):
         calls.append(1)
@@ -310,7 +310,7 @@ def test_the_scan_command_survives_a_crashing_chunk(make_customer, monkeypatch, 
             raise RuntimeError("boom")
         return reads(**kwargs)
 
-    monkeypatch.setattr(scans.scan_inputs, "usage_frame", read)
+    monkeypatch.setattr(scans.scan_inputs, "usage_batch", read)
     out = StringIO()
     call_command("scan_anomalies", "--sync", "--as-of", AS_OF.isoformat(), stdout=out)
 

@@ -96,7 +96,8 @@ def test_run_counts_chunks_and_timings(make_customer, settings):
     assert run.duration is not None
     for chunk in run.chunks.all():
         assert (chunk.status, chunk.attempts) == ("done", 1)
-        assert set(chunk.timings) == {"read", "detect", "write"}
+        assert set(chunk.timings) == {"read", "read_usage", "detect", "write"}
+        assert chunk.timings["read_usage"] <= chunk.timings["read"]
         assert all(seconds >= 0 for seconds in chunk.timings.values())
     assert sum(run.chunks.values_list("series_count", flat=True)) == 6
     assert UsageAnomaly.objects.count() == 5
