@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import csv
 import io
+import mmap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -335,7 +336,7 @@ class _Reader:
 
 
 def read_usage_csv(
-    data: bytes | memoryview,
+    data: bytes | mmap.mmap,
     *,
     limits: UsageLimits = NO_CLOCK_LIMITS,
     progress: Callable[[int], None] | None = None,
@@ -432,7 +433,7 @@ def _decode(raw: np.ndarray) -> str:
     return raw.tobytes().decode("utf-8", errors="surrogateescape")
 
 
-def _reference_file(data: bytes | memoryview, limits: UsageLimits) -> UsageTable:
+def _reference_file(data: bytes | mmap.mmap, limits: UsageLimits) -> UsageTable:
     """A file whose first lines the fast way cannot count: the reference reads all of it."""
     rows = ingest.csv_rows(
         io.StringIO(ingest.decode_csv(bytes(data)), newline=""),
