@@ -190,7 +190,9 @@ def usage_import(
 
         uuids = [customer_ids.get(e) for e in codes]
         keep &= np.array([u is not None for u in uuids] or [False], dtype=bool)[table.customer]
-        columns = (table.customer[keep], table.metric[keep], table.day[keep], table.value[keep])
+        columns: tuple[np.ndarray, ...] = (table.customer, table.metric, table.day, table.value)
+        if not keep.all():  # (a copy of a million rows' columns only when some are left out)
+            columns = tuple(column[keep] for column in columns)
         if connection.vendor == "postgresql":
             inserted, updated = _usage_upsert_postgres_columns(uuids, table.metrics, *columns)
         else:

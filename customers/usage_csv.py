@@ -49,9 +49,10 @@ from .ingest import (
     UsageRecord,
 )
 
-# About 400,000 rows of a typical export: large enough that pyarrow's threads and the
-# per-block costs pay off, small enough that a block's text and arrays stay a few tens of MB.
-BLOCK_BYTES = 16 << 20
+# About 200,000 rows of a typical export: large enough that pyarrow's threads and the
+# per-block costs pay off, small enough that a block's text and arrays stay a few tens of MB
+# (what memory holds beyond the records kept: ~24 bytes each).
+BLOCK_BYTES = 8 << 20
 # Where the header's end is looked for first.
 HEADER_BYTES = 1 << 16
 # Days are stored as days since this date (numpy's and PostgreSQL's own epochs differ; the
@@ -63,8 +64,9 @@ _QUOTE, _LF, _CR = (ord(c) for c in '"\n\r')
 # reference also takes other Unicode digits, as float() does; those go its way) and with no
 # whitespace around (the reference strips it; such a value goes its way too).
 _PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
-# The text columns, and the code of "" where the column may be empty.
-_CODED = ("customer_external_id", "metric", "customer_name", "csm")
+# Keys (customer, metric, day) are compared as one int64 below this many possible keys, and
+# column by column above it (never, in practice).
+_ONE_KEY_LIMIT = 2**62
 _PARSERS = dict(FIELD_PARSERS)
 
 
@@ -266,29 +268,35 @@ class _Reader:
     # --- the result ---
 
     def _keep(self, lines: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-        n = len(lines)
-        zeros = np.zeros(n, dtype=np.int32)
-        self.parts.append(
-            {
-                "line": lines.astype(np.int64),
-                "customer": columns["customer_external_id"].astype(np.int32),
-                "metric": columns["metric"].astype(np.int32),
-                "day": columns["date"].astype(np.int32),
-                "value": columns["value"].astype(np.float64),
-                "name": columns.get("customer_name", zeros).astype(np.int32),
-                "csm": columns.get("csm", zeros).astype(np.int32),
-            }
-        )
+        part: dict[str, np.ndarray] = {
+            "line": lines.astype(np.int64),
+            "customer": columns["customer_external_id"].astype(np.int32),
+            "metric": columns["metric"].astype(np.int32),
+            "day": columns["date"].astype(np.int32),
+            "value": columns["value"].astype(np.float64),
+        }
+        # Optional columns only when the file has them: a file without costs nothing per row.
+        for key, field in (("name", "customer_name"), ("csm", "csm")):
+            if field in self.names:
+                part[key] = columns[field].astype(np.int32)
+        self.parts.append(part)
 
     def table(self) -> UsageTable:
-        keys = ("line", "customer", "metric", "day", "value", "name", "csm")
-        if self.parts:
-            arrays = {k: np.concatenate([part[k] for part in self.parts]) for k in keys}
-        else:
-            arrays = {k: np.zeros(0, dtype=np.int32) for k in keys}
-        self.parts = []
-        if not len(arrays["line"]) and not self.errors:
+        n = sum(len(part["line"]) for part in self.parts)
+        if not n and not self.errors:
             raise UsageFileError("the file has a header but no data rows")
+        arrays = {}
+        dtypes = {"line": np.int64, "value": np.float64}
+        for key in ("line", "customer", "metric", "day", "value", "name", "csm"):
+            # Column by column, each block's part freed once copied: the peak is the result
+            # and one column, not twice the result.
+            pieces = [part.pop(key) for part in self.parts if key in part]
+            if pieces:
+                arrays[key] = np.concatenate(pieces)
+            else:  # zeros never written take no memory
+                arrays[key] = np.zeros(n, dtype=dtypes.get(key, np.int32))
+            del pieces
+        self.parts = []
         keep = self._duplicates(arrays)
         if not keep.all():
             arrays = {k: column[keep] for k, column in arrays.items()}
@@ -306,13 +314,30 @@ class _Reader:
         """Reject every copy of a key given more than once, as ingest.unique_records does;
         returns the mask of the records kept."""
         customer, metric, day, line = (arrays[k] for k in ("customer", "metric", "day", "line"))
-        order = np.lexsort((line, day, metric, customer))
-        c, m, d = customer[order], metric[order], day[order]
-        same = (c[1:] == c[:-1]) & (m[1:] == m[:-1]) & (d[1:] == d[:-1])
+        keep = np.ones(len(line), dtype=bool)
+        if not len(line):
+            return keep
+        # The key as one integer (a sort of one column, not three), rows in file order.
+        first_day = int(day.min())
+        metrics, days = len(self.codes["metric"].texts), int(day.max()) - first_day + 1
+        if len(self.codes["customer_external_id"].texts) * metrics * days < _ONE_KEY_LIMIT:
+            key = customer.astype(np.int64)  # built in place: one array of 8 bytes a row
+            key *= metrics
+            key += metric
+            key *= days
+            key += day
+            key -= first_day
+            order = np.argsort(key, kind="stable")
+            key = key[order]
+            same = key[1:] == key[:-1]
+            del key
+        else:
+            order = np.lexsort((line, day, metric, customer))
+            c, m, d = customer[order], metric[order], day[order]
+            same = (c[1:] == c[:-1]) & (m[1:] == m[:-1]) & (d[1:] == d[:-1])
         repeated = np.zeros(len(order), dtype=bool)
         repeated[1:] |= same
         repeated[:-1] |= same
-        keep = np.ones(len(order), dtype=bool)
         if not repeated.any():
             return keep
         rows = order[repeated]
@@ -321,7 +346,7 @@ class _Reader:
         starts = np.flatnonzero(np.concatenate([[True], ~same])[repeated])
         for group in np.split(rows, starts[1:]):
             first = group[0]
-            key = ingest.key_text(
+            words = ingest.key_text(
                 self.codes["customer_external_id"].texts[customer[first]],
                 "metric",
                 self.codes["metric"].texts[metric[first]],
@@ -330,7 +355,7 @@ class _Reader:
             refs = [int(r) for r in line[group]]
             for ref in refs:
                 self.errors.append(
-                    RowError(ref, None, ingest.duplicate_message("line", ref, refs, key))
+                    RowError(ref, None, ingest.duplicate_message("line", ref, refs, words))
                 )
         return keep
 
@@ -392,6 +417,7 @@ def read_usage_csv(
         line += len(newlines)
         if progress:
             progress(end - pos)
+        _release(data, pos, end)
         pos = end
     return reader.table()
 
@@ -427,6 +453,14 @@ def _plain(block: np.ndarray) -> bool:
         return False
     quotes = np.flatnonzero(block == _QUOTE)
     return not len(quotes) or quotes_in_pairs(block, quotes)
+
+
+def _release(data: bytes | mmap.mmap, start: int, end: int) -> None:
+    """Unmap the pages of a mapped file read up to `end`: they stay in the page cache, but
+    no longer count in the process's memory (a 10 M-row file is 400 MB of them)."""
+    if isinstance(data, mmap.mmap):
+        first = start - start % mmap.PAGESIZE
+        data.madvise(mmap.MADV_DONTNEED, first, end - end % mmap.PAGESIZE - first)
 
 
 def _decode(raw: np.ndarray) -> str:

@@ -110,8 +110,12 @@ EVERY_ERROR = [
 
 @pytest.mark.parametrize("block_bytes", [64, 300, usage_csv.BLOCK_BYTES])
 @pytest.mark.parametrize("newline", ["\n", "\r\n"])
-def test_every_error_reads_the_same_in_both_parsers(monkeypatch, block_bytes, newline):
+@pytest.mark.parametrize("one_key_limit", [0, usage_csv._ONE_KEY_LIMIT])
+def test_every_error_reads_the_same_in_both_parsers(
+    monkeypatch, block_bytes, newline, one_key_limit
+):
     monkeypatch.setattr(usage_csv, "BLOCK_BYTES", block_bytes)
+    monkeypatch.setattr(usage_csv, "_ONE_KEY_LIMIT", one_key_limit)
     data = newline.join(EVERY_ERROR).encode() + b"\n" + b"acct-\xe9,logins,2024-02-15,1,,\n"
 
     errors = assert_same(data, LIMITS)
