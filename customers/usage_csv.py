@@ -64,6 +64,17 @@ _QUOTE, _LF, _CR = (ord(c) for c in '"\n\r')
 # reference also takes other Unicode digits, as float() does; those go its way) and with no
 # whitespace around (the reference strips it; such a value goes its way too).
 _PLAIN_NUMBER = r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$"
+# The columns of the records kept, and the file columns of the optional ones.
+_COLUMN_TYPES = {
+    "line": np.int64,
+    "customer": np.int32,
+    "metric": np.int32,
+    "day": np.int32,
+    "value": np.float64,
+    "name": np.int32,
+    "csm": np.int32,
+}
+_OPTIONAL_COLUMNS = {"name": "customer_name", "csm": "csm"}
 # Keys (customer, metric, day) are compared as one int64 below this many possible keys, and
 # column by column above it (never, in practice).
 _ONE_KEY_LIMIT = 2**62
@@ -120,7 +131,7 @@ class _Reader:
     """The state of one file's read: the columns' codes, the records' arrays block by block,
     and the errors."""
 
-    def __init__(self, names: list[str], limits: UsageLimits):
+    def __init__(self, names: list[str], limits: UsageLimits, capacity: int):
         self.names = names
         self.limits = limits
         self.codes = {
@@ -129,7 +140,14 @@ class _Reader:
             "customer_name": _Codes([""]),
             "csm": _Codes([""]),
         }
-        self.parts: list[dict[str, np.ndarray]] = []
+        # The records' columns, allocated once for as many records as the file has lines
+        # (pages never written take no memory) and filled block by block: no parts to join.
+        self.columns = {
+            key: np.empty(capacity, dtype=dtype)
+            for key, dtype in _COLUMN_TYPES.items()
+            if key not in _OPTIONAL_COLUMNS or _OPTIONAL_COLUMNS[key] in names
+        }
+        self.n = 0
         self.errors: list[RowError] = []
 
     # --- the fast way ---
@@ -268,35 +286,22 @@ class _Reader:
     # --- the result ---
 
     def _keep(self, lines: np.ndarray, columns: dict[str, np.ndarray]) -> None:
-        part: dict[str, np.ndarray] = {
-            "line": lines.astype(np.int64),
-            "customer": columns["customer_external_id"].astype(np.int32),
-            "metric": columns["metric"].astype(np.int32),
-            "day": columns["date"].astype(np.int32),
-            "value": columns["value"].astype(np.float64),
-        }
-        # Optional columns only when the file has them: a file without costs nothing per row.
-        for key, field in (("name", "customer_name"), ("csm", "csm")):
-            if field in self.names:
-                part[key] = columns[field].astype(np.int32)
-        self.parts.append(part)
+        fields = {key: _OPTIONAL_COLUMNS.get(key, key) for key in self.columns}
+        fields |= {"customer": "customer_external_id", "day": "date"}
+        rows = slice(self.n, self.n + len(lines))
+        self.columns["line"][rows] = lines
+        for key, column in self.columns.items():
+            if key != "line":
+                column[rows] = columns[fields[key]]
+        self.n += len(lines)
 
     def table(self) -> UsageTable:
-        n = sum(len(part["line"]) for part in self.parts)
+        n = self.n
         if not n and not self.errors:
             raise UsageFileError("the file has a header but no data rows")
-        arrays = {}
-        dtypes = {"line": np.int64, "value": np.float64}
-        for key in ("line", "customer", "metric", "day", "value", "name", "csm"):
-            # Column by column, each block's part freed once copied: the peak is the result
-            # and one column, not twice the result.
-            pieces = [part.pop(key) for part in self.parts if key in part]
-            if pieces:
-                arrays[key] = np.concatenate(pieces)
-            else:  # zeros never written take no memory
-                arrays[key] = np.zeros(n, dtype=dtypes.get(key, np.int32))
-            del pieces
-        self.parts = []
+        arrays = {key: column[:n] for key, column in self.columns.items()}
+        for key in _OPTIONAL_COLUMNS:  # zeros never written take no memory
+            arrays.setdefault(key, np.zeros(n, dtype=np.int32))
         keep = self._duplicates(arrays)
         if not keep.all():
             arrays = {k: column[keep] for k, column in arrays.items()}
@@ -384,7 +389,7 @@ def read_usage_csv(
         required=REQUIRED_FIELDS,
         optional=CSV_OPTIONAL_FIELDS,
     )
-    reader = _Reader(names, limits)
+    reader = _Reader(names, limits, _line_count(data, raw, header_end))
     line = 1 + int(np.count_nonzero(header_raw == _LF))
     pos = header_end
     size = BLOCK_BYTES
@@ -455,6 +460,16 @@ def _plain(block: np.ndarray) -> bool:
     return not len(quotes) or quotes_in_pairs(block, quotes)
 
 
+def _line_count(data: bytes | mmap.mmap, raw: np.ndarray, start: int) -> int:
+    """Lines from `start` on: as many as the records there can be, at most."""
+    size = BLOCK_BYTES
+    breaks = 0
+    for at in range(start, len(raw), size):
+        breaks += int(np.count_nonzero(raw[at : at + size] == _LF))
+        _release(data, at, min(at + size, len(raw)))
+    return breaks + 1
+
+
 def _release(data: bytes | mmap.mmap, start: int, end: int) -> None:
     """Unmap the pages of a mapped file read up to `end`: they stay in the page cache, but
     no longer count in the process's memory (a 10 M-row file is 400 MB of them)."""
@@ -477,6 +492,7 @@ def _reference_file(data: bytes | mmap.mmap, limits: UsageLimits) -> UsageTable:
             raw, ref=ref, limits=limits, optional=CSV_OPTIONAL_FIELDS
         ),
     )
-    reader = _Reader(list(REQUIRED_FIELDS), limits)
+    fields = [*REQUIRED_FIELDS, *CSV_OPTIONAL_FIELDS]
+    reader = _Reader(fields, limits, _line_count(data, np.frombuffer(data, np.uint8), 0))
     reader.reference_rows(rows)
     return reader.table()
