@@ -11,7 +11,6 @@ import argparse
 import contextlib
 import os
 import random
-import resource
 import struct
 import subprocess
 import sys
@@ -307,22 +306,32 @@ def copy_rows(payload: bytes) -> None:
                 copy.write(payload[start : start + (1 << 20)])
 
 
+# Run in the measured process: manage.py import_usage, then that process's own peak resident
+# memory (VmHWM; getrusage of a child would count the pages of this big parent it forked from).
+_PEAK_RSS_CHILD = """
+import runpy, sys
+sys.argv = ["manage.py", "import_usage", sys.argv[1]]
+try:
+    runpy.run_path("manage.py", run_name="__main__")
+finally:
+    peak = [line for line in open("/proc/self/status") if line.startswith("VmHWM:")]
+    print(peak[0].split()[1], file=sys.stderr)
+"""
+
+
 def peak_rss_mb(path: Path, bench_url: str) -> float:
     """Peak resident memory of `manage.py import_usage` importing `path` in a process of its
     own (the figure the issue asks about: bounded, whatever the file's size)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(
-        [sys.executable, str(ROOT / "manage.py"), "import_usage", str(path)],
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_RSS_CHILD, str(path)],
+        cwd=ROOT,
         env={**os.environ, "DATABASE_URL": bench_url},
         check=True,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    # ru_maxrss of children is the largest of any child so far, in KiB on Linux.
-    if peak <= before:
-        print("(peak RSS not measured: an earlier child process was larger)")
-    return peak / 1024
+    return int(done.stderr.split()[-1]) / 1024  # kB
 
 
 if __name__ == "__main__":
