@@ -170,7 +170,7 @@ def usage_import(
 
         errors = list(table.errors)
         known = np.array([e in customer_ids or e in to_create for e in codes], dtype=bool)
-        for row in np.flatnonzero(~known[table.customer]) if len(codes) else ():
+        for row in np.flatnonzero(~known[table.customer]):
             errors.append(_unknown_customer(int(table.line[row]), codes[table.customer[row]]))
         user_ids, csm_errors = _csm_check_columns(table, default=csm)
         errors.extend(csm_errors)
@@ -189,7 +189,7 @@ def usage_import(
             customer_ids.update(_customer_ids(Customer.objects.all(), list(to_create)))
 
         uuids = [customer_ids.get(e) for e in codes]
-        keep &= np.array([u is not None for u in uuids] or [False], dtype=bool)[table.customer]
+        keep &= np.array([u is not None for u in uuids], dtype=bool)[table.customer]
         columns: tuple[np.ndarray, ...] = (table.customer, table.metric, table.day, table.value)
         if not keep.all():  # (a copy of a million rows' columns only when some are left out)
             columns = tuple(column[keep] for column in columns)

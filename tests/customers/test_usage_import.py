@@ -177,3 +177,20 @@ def test_one_bad_row_in_the_last_block_writes_nothing(monkeypatch):
     assert [(e.ref, e.field) for e in result.errors] == [(5_002, "value")]
     assert not UsageMetric.objects.exists()
     assert not Customer.objects.exists()
+
+
+def test_a_file_of_bad_rows_only_writes_nothing_even_when_skipping_them():
+    data = f"{HEADER}\n,logins,2024-03-01,1\nacct-1,logins,2024-03-01,-1\n".encode()
+
+    result = usage_import(
+        table=usage_csv.read_usage_csv(data), create_customers=True, skip_bad_rows=True
+    )
+
+    assert result.written and result.counts() == {
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "customers_created": 0,
+        "rejected": 2,
+    }
+    assert not Customer.objects.exists()
