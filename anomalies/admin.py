@@ -8,6 +8,7 @@ from django.shortcuts import redirect
 from django.template.defaultfilters import pluralize
 from django.template.response import TemplateResponse
 from django.urls import path
+from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
@@ -20,6 +21,7 @@ from .models import (
     AnomalyStatus,
     DataQualityEvent,
     DetectionSettings,
+    FollowUp,
     ScanChunk,
     ScanRun,
     TuningProposal,
@@ -426,4 +428,63 @@ class TuningProposalAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class FollowUpOverdueFilter(admin.SimpleListFilter):
+    title = "overdue"
+    parameter_name = "overdue"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Overdue"), ("no", "Not overdue")]
+
+    def queryset(self, request, queryset):
+        overdue = FollowUp.overdue_q(timezone.localdate())
+        if self.value() == "yes":
+            return queryset.filter(overdue)
+        if self.value() == "no":
+            return queryset.exclude(overdue)
+        return queryset
+
+
+@admin.register(FollowUp)
+class FollowUpAdmin(admin.ModelAdmin):
+    """Read-only: a follow-up is opened from an anomaly card or the API and closed on the
+    follow-ups page, whose service also writes the anomaly's outcome; an edit here would
+    leave the two apart. Deleting one is allowed (a task opened by mistake)."""
+
+    list_display = [
+        "title",
+        "customer",
+        "kind",
+        "owner",
+        "due_date",
+        "overdue",
+        "status",
+        "closing_outcome",
+        "closed_at",
+    ]
+    list_filter = [
+        "status",
+        FollowUpOverdueFilter,
+        "kind",
+        "closing_outcome",
+        ("owner", admin.RelatedOnlyFieldListFilter),
+        ("customer__csm", admin.RelatedOnlyFieldListFilter),
+    ]
+    search_fields = ["title", "customer__name", "customer__external_id", "closing_note"]
+    date_hierarchy = "due_date"
+    list_select_related = ["customer", "owner"]
+
+    @admin.display(boolean=True, description="overdue")
+    def overdue(self, obj):
+        return obj.status == FollowUp.Status.OPEN and obj.due_date < timezone.localdate()
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.model._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
         return False

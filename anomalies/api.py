@@ -31,6 +31,7 @@ from .serializers import (
     AnomalySerializer,
     DismissalSerializer,
     ScanRunSerializer,
+    SettingsInForceEntrySerializer,
     SettingsSerializer,
 )
 from .services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomaly_reopen
@@ -293,26 +294,30 @@ class SettingsApi(APIView):
         )
 
         def validate_metric(self, value):
-            if value and (message := metric_error(value)):
-                raise serializers.ValidationError(message)
-            return value
+            return _scope_metric(value)
 
     # "global" is a Python keyword, hence the fields dict.
     OutputSerializer = inline_serializer(
         "SettingsOverview",
         {
-            "global": SettingsSerializer(allow_null=True),
-            "metrics": SettingsSerializer(many=True),
-            "customers": SettingsSerializer(many=True),
+            "global": SettingsInForceEntrySerializer(),
+            "metrics": SettingsInForceEntrySerializer(many=True),
+            "customers": SettingsInForceEntrySerializer(many=True),
         },
     ).__class__
 
-    @extend_schema(responses=OutputSerializer)
+    @extend_schema(
+        responses=OutputSerializer,
+        description="Every scope with an override the caller sees (global, per metric, their "
+        "customers'), each as saved and with `in_force`: the values its series get and where "
+        "each comes from. `global` is always there; `saved` is false when nobody saved "
+        "global settings (its values are then the default preset's).",
+    )
     def get(self, request):
-        rows = list(selectors.settings_list_visible(user=request.user))
+        rows = selectors.settings_in_force_visible(user=request.user)
         body = {
-            "global": next((r for r in rows if not r.customer_id and not r.metric), None),
-            "metrics": [r for r in rows if not r.customer_id and r.metric],
+            "global": rows[0],  # the selector puts global first, saved or not
+            "metrics": [r for r in rows[1:] if not r.customer_id],
             "customers": [r for r in rows if r.customer_id],
         }
         return Response(self.OutputSerializer(body).data)
@@ -338,10 +343,7 @@ class SettingsApi(APIView):
         metric = serializers.CharField(required=False, allow_blank=True, max_length=60)
 
         def validate_metric(self, value):
-            # feature:* is a scope of its own (accepted tuning proposals write it).
-            if value and value != FEATURE_FAMILY and (message := metric_error(value)):
-                raise serializers.ValidationError(message)
-            return value
+            return _scope_metric(value)
 
     @extend_schema(
         parameters=[
@@ -375,6 +377,14 @@ class SettingsApi(APIView):
         if not settings_delete(customer_id=customer_id, metric=metric):
             raise NotFound("No settings of this scope's own to remove.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _scope_metric(value: str) -> str:
+    """A settings scope's metric: a slug, or feature:* (every feature metric, a scope of its
+    own that accepted tuning proposals write), or "" for every metric."""
+    if value and value != FEATURE_FAMILY and (message := metric_error(value)):
+        raise serializers.ValidationError(message)
+    return value
 
 
 def _check_settings_scope(user, customer_id) -> None:

@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from . import api, api_insights
+from . import api, api_followups, api_insights
 
 analytics = [
     path("anomalies", api.AnomalyListApi.as_view(), name="api-anomaly-list"),
@@ -24,6 +24,22 @@ analytics = [
     ),
     path("scans/<uuid:run_id>", api.ScanDetailApi.as_view(), name="api-scan-detail"),
     path("settings", api.SettingsApi.as_view(), name="api-settings"),
+    path("followups", api_followups.FollowUpListApi.as_view(), name="api-followup-list"),
+    path(
+        "followups/<uuid:followup_id>",
+        api_followups.FollowUpDetailApi.as_view(),
+        name="api-followup-detail",
+    ),
+    path(
+        "followups/<uuid:followup_id>/close",
+        api_followups.FollowUpCloseApi.as_view(),
+        name="api-followup-close",
+    ),
+    path(
+        "followups/<uuid:followup_id>/reopen",
+        api_followups.FollowUpReopenApi.as_view(),
+        name="api-followup-reopen",
+    ),
     path("effectiveness", api_insights.EffectivenessApi.as_view(), name="api-effectiveness"),
     path("precision", api_insights.PrecisionApi.as_view(), name="api-precision"),
 ]

@@ -1,5 +1,6 @@
 """Usage charts as inline SVG, drawn on the server: no JavaScript, readable in an email or a
-printout, and testable as a string.
+printout, and testable as a string. Hovering a day shows its values through the day's SVG
+`<title>` (the browser's own tooltip), so the page needs no script for it.
 
 `usage_chart_svg` is a pure function: lists in, markup out. Every piece of text is escaped, so
 the result can be marked safe in a template.
@@ -10,9 +11,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from html import escape
 
-from .detection.vocabulary import Severity
+from .detection.vocabulary import Direction, Severity
 
 WIDTH = 720
 HEIGHT = 240
@@ -32,11 +34,20 @@ EXPECTED_COLOR = "#5b6478"
 BAND_COLOR = "#c9d3f2"
 MISSING_COLOR = "#98a2b3"
 HOLIDAY_COLOR = "#b54708"
+# An anomaly's shading and day markers, by the word its badge shows: a loss's severity, or
+# "positive" for a gain (anomalies.views.portfolio.anomaly_tier). Info is a shallow loss.
 SEVERITY_COLORS = {
     Severity.CRITICAL: "#f04438",
     Severity.WARNING: "#f79009",
-    Severity.INFO: "#98a2b3",
+    Direction.POSITIVE: "#17b26a",
+    Severity.INFO: "#667085",
 }
+SHADE_OPACITY = 0.15
+# Overlapping events: the worse one's marker is drawn last, on top.
+_DRAW_ORDER = (Direction.POSITIVE, Severity.INFO, Severity.WARNING, Severity.CRITICAL)
+LEGEND_GAP = 34  # the symbol and the space after an entry
+LEGEND_CHAR_W = 5.5
+LEGEND_EDGE = 10  # the least room kept at the left edge
 FAMILY = 'font-family="system-ui, sans-serif"'
 FONT = f'{FAMILY} font-size="11"'
 
@@ -57,8 +68,11 @@ def usage_chart_svg(
 
     `dates` are consecutive days (date objects or ISO strings); the four value lists run
     parallel to them, None (or NaN) where a day has no value. `anomalies` are
-    (start, end or None while ongoing, severity) and are shaded over the days they cover;
-    `holidays` outside the window are ignored. `unit` labels the y axis, e.g. "per day".
+    (start, end or None while ongoing, tier), the tier being a severity or "positive" for a
+    gain: each is shaded from its first day's slot to its last day's (an ongoing one to the
+    chart's last day), with a marker on every flagged day. `holidays` outside the window are
+    ignored. `unit` labels the y axis, e.g. "per day". Each day carries a `<title>` with its
+    date, actual and expected values and normal range; the legend names only what is drawn.
     """
     days = [_as_date(d) for d in dates]
     n = len(days)
@@ -91,13 +105,16 @@ def usage_chart_svg(
         f'<text x="{MARGIN_LEFT}" y="18" {FAMILY} font-size="14" font-weight="600" '
         f'fill="#1d2433">{escape(title)}</text>',
     ]
-    parts += _anomaly_rects(days, anomalies, x, slot)
+    events = _events_in_window(days, anomalies)
+    parts += _anomaly_rects(events, slot)
     parts += _y_axis(y_max, step, y, unit)
+    bands = _band_polygons(low_v, high_v, x, y)
     parts += [
         f'<polygon class="band" fill="{BAND_COLOR}" fill-opacity="0.6" points="{points}"/>'
-        for points in _band_polygons(low_v, high_v, x, y)
+        for points in bands
     ]
-    for d in _segments(expected_v, x, y):
+    expected_paths = _segments(expected_v, x, y)
+    for d in expected_paths:
         parts.append(
             f'<path class="expected" d="{d}" fill="none" stroke="{EXPECTED_COLOR}" '
             'stroke-width="1.5" stroke-dasharray="5 4"/>'
@@ -115,10 +132,19 @@ def usage_chart_svg(
                 f'<circle class="point" cx="{x(i):.1f}" cy="{y(v):.1f}" r="2.5" '
                 f'fill="{ACTUAL_COLOR}"/>'
             )
+    parts += _flag_markers(events, actual_v, x, y)
     parts += _x_axis(days, x)
     parts += _missing_markers(actual_v, x)
-    parts += _holiday_markers(days, holidays, x)
-    parts += _legend()
+    shown_holidays = _holidays_in_window(days, holidays)
+    parts += _holiday_markers(days, shown_holidays, x)
+    parts += _day_hovers(days, actual_v, expected_v, low_v, high_v, events, shown_holidays, slot)
+    parts += _legend(
+        expected=bool(expected_paths),
+        band=bool(bands),
+        tiers={event.tier for event in events},
+        holiday=bool(shown_holidays),
+        missing=any(v is None for v in actual_v),
+    )
     parts.append("</svg>")
     return "\n".join(parts)
 
@@ -180,30 +206,108 @@ def _band_polygons(low: list, high: list, x, y) -> list[str]:
     return polygons
 
 
-def _anomaly_rects(days: list[dt.date], anomalies, x, slot: float) -> list[str]:
+@dataclass(frozen=True)
+class _Event:
+    """An anomaly as drawn: the indexes of its first and last day inside the window, and its
+    tier (a key of SEVERITY_COLORS)."""
+
+    first: int
+    last: int
+    tier: str
+    title: str
+
+    @property
+    def color(self) -> str:
+        return SEVERITY_COLORS[self.tier]
+
+
+def _events_in_window(days: list[dt.date], anomalies) -> list[_Event]:
+    """The anomalies that cover some day of the window, each clipped to the window."""
     first, last = days[0], days[-1]
-    rects = []
-    for start, end, severity in anomalies:
+    events = []
+    for start, end, tier in anomalies:
         ongoing = not end
         start, end = _as_date(start), _as_date(end) if end else last
         if end < first or start > last:
             continue
-        i = (max(start, first) - first).days
-        j = (min(end, last) - first).days
-        color = SEVERITY_COLORS.get(severity, SEVERITY_COLORS[Severity.WARNING])
+        # A word the chart has no colour for is drawn (and named) as a warning.
+        tier = tier if tier in SEVERITY_COLORS else Severity.WARNING
         # The days it covers, ongoing ones up to the chart's last day: "Nov 26 – Nov 30".
         shown = min(end, last)
-        days = (shown - start).days + 1
+        count = (shown - start).days + 1
         span = (
             f"{start:%b} {start.day} – {shown:%b} {shown.day}{', ongoing' if ongoing else ''} "
-            f"({days} day{'s' if days != 1 else ''})"
+            f"({count} day{'s' if count != 1 else ''})"
         )
+        events.append(
+            _Event(
+                first=(max(start, first) - first).days,
+                last=(shown - first).days,
+                tier=str(tier),
+                title=f"{tier} anomaly {span}",
+            )
+        )
+    return events
+
+
+def _anomaly_rects(events: list[_Event], slot: float) -> list[str]:
+    """Each event shaded from its first day's slot start to its last day's slot end."""
+    rects = []
+    for event in events:
+        left = MARGIN_LEFT + event.first * slot
+        right = MARGIN_LEFT + (event.last + 1) * slot
         rects.append(
-            f'<rect class="anomaly" x="{x(i) - slot / 2:.1f}" y="{MARGIN_TOP}" '
-            f'width="{(j - i + 1) * slot:.1f}" height="{PLOT_H}" fill="{color}" '
-            f'fill-opacity="0.15"><title>{escape(severity)} anomaly {span}</title></rect>'
+            f'<rect class="anomaly" x="{left:.2f}" y="{MARGIN_TOP}" width="{right - left:.2f}" '
+            f'height="{PLOT_H}" fill="{event.color}" fill-opacity="{SHADE_OPACITY}">'
+            f"<title>{escape(event.title)}</title></rect>"
         )
     return rects
+
+
+def _flag_markers(events: list[_Event], actual: list[float | None], x, y) -> list[str]:
+    """A dot in the event's colour on every flagged day, on the actual line (on the axis for
+    a day without a value). The worse events' are drawn last, on top of the others'."""
+    rank = {tier: k for k, tier in enumerate(_DRAW_ORDER)}
+    markers = []
+    for event in sorted(events, key=lambda event: rank.get(event.tier, len(rank))):
+        for i in range(event.first, event.last + 1):
+            value = actual[i]
+            cy = y(value) if value is not None else PLOT_BOTTOM
+            markers.append(
+                f'<circle class="flag flag-{event.tier}" cx="{x(i):.1f}" cy="{cy:.1f}" '
+                f'r="3.5" fill="{event.color}" stroke="#fff" stroke-width="1"/>'
+            )
+    return markers
+
+
+def _day_hovers(days, actual, expected, low, high, events, holidays, slot: float) -> list[str]:
+    """An invisible column over each day's slot, drawn last so it is what the pointer finds,
+    whose `<title>` the browser shows as the day's tooltip: date, actual, expected, normal
+    range, and the anomaly or holiday on it."""
+    holiday_set = set(holidays)
+    parts = [f'<g class="days" fill="{ACTUAL_COLOR}" fill-opacity="0">']
+    for i, day in enumerate(days):
+        lines = [
+            f"{day:%a %b} {day.day}, {day.year}" + (" (holiday)" if day in holiday_set else ""),
+            f"actual {_value_text(actual[i])}",
+            f"expected {_value_text(expected[i])}",
+        ]
+        if low[i] is not None and high[i] is not None:
+            lines.append(f"normal range {_value_text(low[i])}–{_value_text(high[i])}")
+        lines += [f"{e.tier} anomaly" for e in reversed(events) if e.first <= i <= e.last]
+        parts.append(
+            f'<rect x="{MARGIN_LEFT + i * slot:.2f}" y="{MARGIN_TOP}" width="{slot:.2f}" '
+            f'height="{PLOT_H}"><title>{escape(chr(10).join(lines))}</title></rect>'
+        )
+    parts.append("</g>")
+    return parts
+
+
+def _value_text(value: float | None) -> str:
+    """A day's value as the tooltip writes it: 20,123.5; 28; "no data"."""
+    if value is None:
+        return "no data"
+    return f"{value:,.1f}".removesuffix(".0")
 
 
 def _y_axis(y_max: float, step: float, y, unit: str) -> list[str]:
@@ -258,39 +362,59 @@ def _missing_markers(values: list[float | None], x) -> list[str]:
     ]
 
 
-def _holiday_markers(days: list[dt.date], holidays, x) -> list[str]:
+def _holidays_in_window(days: list[dt.date], holidays) -> list[dt.date]:
     first, last = days[0], days[-1]
-    markers = []
-    for day in sorted({_as_date(h) for h in holidays}):
-        if first <= day <= last:
-            cx = x((day - first).days)
-            markers.append(
-                f'<path class="holiday" d="M{cx:.1f},{PLOT_BOTTOM} l-4,7 h8 z" '
-                f'fill="{HOLIDAY_COLOR}"><title>holiday {day:%b} {day.day}</title></path>'
-            )
-    return markers
+    return [day for day in sorted({_as_date(h) for h in holidays}) if first <= day <= last]
 
 
-def _legend() -> list[str]:
+def _holiday_markers(days: list[dt.date], holidays: list[dt.date], x) -> list[str]:
+    return [
+        f'<path class="holiday" d="M{x((day - days[0]).days):.1f},{PLOT_BOTTOM} l-4,7 h8 z" '
+        f'fill="{HOLIDAY_COLOR}"><title>holiday {day:%b} {day.day}</title></path>'
+        for day in holidays
+    ]
+
+
+def _legend(
+    *, expected: bool, band: bool, tiers: set[str], holiday: bool, missing: bool
+) -> list[str]:
+    """What this chart draws, and only that: every colour on it has its entry."""
     items = [
         (
             f'<line x1="0" x2="18" y1="0" y2="0" stroke="{ACTUAL_COLOR}" stroke-width="2"/>',
             "actual",
-        ),
-        (
-            f'<line x1="0" x2="18" y1="0" y2="0" stroke="{EXPECTED_COLOR}" stroke-width="1.5" '
-            'stroke-dasharray="5 4"/>',
-            "expected",
-        ),
-        (f'<rect x="0" y="-5" width="18" height="10" fill="{BAND_COLOR}"/>', "normal range"),
-        (
-            '<rect x="0" y="-5" width="18" height="10" '
-            f'fill="{SEVERITY_COLORS[Severity.CRITICAL]}" fill-opacity="0.15"/>',
-            "anomaly",
-        ),
-        (f'<path d="M9,-5 l-4,7 h8 z" fill="{HOLIDAY_COLOR}"/>', "holiday"),
-        (f'<rect x="7" y="-2" width="4" height="4" fill="{MISSING_COLOR}"/>', "no data"),
+        )
     ]
+    if expected:
+        items.append(
+            (
+                f'<line x1="0" x2="18" y1="0" y2="0" stroke="{EXPECTED_COLOR}" '
+                'stroke-width="1.5" stroke-dasharray="5 4"/>',
+                "expected",
+            )
+        )
+    if band:
+        items.append(
+            (f'<rect x="0" y="-5" width="18" height="10" fill="{BAND_COLOR}"/>', "normal range")
+        )
+    # Losses worst first, then gains; the swatch is the shading with a day's marker.
+    for tier in reversed(_DRAW_ORDER):
+        if tier in tiers:
+            color = SEVERITY_COLORS[tier]
+            items.append(
+                (
+                    f'<rect x="0" y="-5" width="18" height="10" fill="{color}" '
+                    f'fill-opacity="{SHADE_OPACITY}"/><circle cx="9" cy="0" r="3" '
+                    f'fill="{color}"/>',
+                    tier.label.lower(),
+                )
+            )
+    if holiday:
+        items.append((f'<path d="M9,-5 l-4,7 h8 z" fill="{HOLIDAY_COLOR}"/>', "holiday"))
+    if missing:
+        items.append(
+            (f'<rect x="7" y="-2" width="4" height="4" fill="{MISSING_COLOR}"/>', "no data")
+        )
     return _legend_group(items)
 
 
@@ -396,12 +520,17 @@ def _legend_group(items: list[tuple[str, str]]) -> list[str]:
     """(symbol markup, label) pairs in a row along the bottom edge."""
     y0 = HEIGHT - 12
     parts = ['<g class="legend">']
-    left = MARGIN_LEFT
-    for symbol, label in items:
+    # About 5.5 px a character at 11 px. Under the plot, unless a long legend (every tier,
+    # holidays and gaps) needs the room under the y axis too.
+    widths = [LEGEND_GAP + LEGEND_CHAR_W * len(label) for _, label in items]
+    # (The last entry's gap is the room kept at the right edge.)
+    overflow = MARGIN_LEFT + sum(widths) - WIDTH
+    left = MARGIN_LEFT - max(0.0, min(overflow, MARGIN_LEFT - LEGEND_EDGE))
+    for (symbol, label), width in zip(items, widths, strict=True):
         parts.append(
-            f'<g transform="translate({left},{y0})">{symbol}<text x="24" y="4" {FONT} '
+            f'<g transform="translate({left:g},{y0})">{symbol}<text x="24" y="4" {FONT} '
             f'fill="#5b6478">{label}</text></g>'
         )
-        left += 30 + 7 * len(label)
+        left += width
     parts.append("</g>")
     return parts

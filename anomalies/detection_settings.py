@@ -8,6 +8,8 @@ query whatever the number of series.
 
 from __future__ import annotations
 
+import functools
+import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -40,6 +42,22 @@ class ConfigInForce:
     config: DetectionConfig
     sources: Mapping[str, SettingsScope | None]
 
+    def values(self) -> dict[str, ValueInForce]:
+        """The sensitivity and each threshold a CSM tunes, with the scope that set it."""
+        return {
+            name: ValueInForce(value=getattr(self.config, name), source=source)
+            for name, source in self.sources.items()
+        }
+
+
+@dataclass(frozen=True)
+class ValueInForce:
+    """One setting in force: its value and the scope whose row set it (None: nobody did, so
+    it is the preset's; for the sensitivity, the default preset)."""
+
+    value: str | float | int
+    source: SettingsScope | None
+
 
 def detection_config_for_series(
     *, series: Iterable[tuple[object, str]], override: DetectionSettings | None = None
@@ -53,50 +71,73 @@ def detection_config_for_series(
     `override` is an unsaved row: what the settings would be if it were saved (it takes the
     place of its scope's row, or adds that scope). The preview asks this.
     """
-    pairs = [(str(customer), metric) for customer, metric in series]
-    if not pairs:
+    scopes = [SettingsScope(str(customer), metric) for customer, metric in series]
+    return detection_config_for_scopes(scopes=scopes, override=override)
+
+
+def detection_config_for_scopes(
+    *, scopes: Iterable[SettingsScope], override: DetectionSettings | None = None
+) -> list[ConfigInForce]:
+    """The config in force at each scope, in the order given: a series' scope (a customer
+    and a metric) or a broader one, whose config is what a series it covers gets when no
+    narrower row applies (a customer's scope: its row, then the global one). The sensitivity
+    page and the settings API show these; `override` as in detection_config_for_series."""
+    scopes = list(scopes)
+    if not scopes:
         return []
+    customer_ids = sorted({s.customer_id for s in scopes if s.customer_id is not None})
     rows = DetectionSettings.objects.filter(
-        Q(customer__isnull=True) | Q(customer_id__in=sorted({c for c, _ in pairs}))
+        Q(customer__isnull=True) | Q(customer_id__in=customer_ids)
     )
-    by_scope = {_scope_of(row): row for row in rows}
+    by_scope = {settings_scope_of(row): row for row in rows}
     if override is not None:
-        by_scope[_scope_of(override)] = override
+        by_scope[settings_scope_of(override)] = override
     # Series of one customer share their customer's rows, and most customers have none: a
     # portfolio needs a handful of merges, not one per series.
     merged: dict[tuple[SettingsScope, ...], ConfigInForce] = {}
     configs = []
-    for customer, metric in pairs:
-        candidates = (
-            SettingsScope(customer, metric),
-            SettingsScope(customer, ""),
-            SettingsScope(None, metric),
-            # A family's row (`feature:*`, written by accepted tuning proposals) sits between
-            # the metric's own row and the global one.
-            SettingsScope(None, metric_family(metric)),
-            SettingsScope(None, ""),
-        )
-        # dict.fromkeys: a metric that is its own family is one scope, not two.
-        scopes = tuple(dict.fromkeys(scope for scope in candidates if scope in by_scope))
-        if scopes not in merged:
-            merged[scopes] = _merge([(scope, by_scope[scope]) for scope in scopes])
-        configs.append(merged[scopes])
+    for scope in scopes:
+        found = tuple(candidate for candidate in _broader(scope) if candidate in by_scope)
+        if found not in merged:
+            merged[found] = _merge([(candidate, by_scope[candidate]) for candidate in found])
+        configs.append(merged[found])
     return configs
+
+
+# A scan asks for every series' key, and few distinct configs exist: each is digested once.
+@functools.lru_cache(maxsize=1024)
+def config_key(config: DetectionConfig) -> str:
+    """A short digest of a config: equal for equal settings, so an anomaly can remember the
+    settings it was last reported under (UsageAnomaly.settings_key)."""
+    # The dataclass's repr names every field with its value, in declaration order.
+    return hashlib.sha256(repr(config).encode()).hexdigest()[:16]
 
 
 def detection_config_for_scope(*, metric: str) -> ConfigInForce:
     """The config every customer gets on `metric` (a metric, a family such as `feature:*`,
-    or "" for all metrics) from the rows that are not a customer's: that scope's row, then
-    the global one. What a tuning proposal reads its "from" values in."""
-    wanted = [metric, ""] if metric else [""]
-    rows = {
-        row.metric: row
-        for row in DetectionSettings.objects.filter(customer__isnull=True, metric__in=wanted)
-    }
-    return _merge([(SettingsScope(None, m), rows[m]) for m in dict.fromkeys(wanted) if m in rows])
+    or "" for all metrics) from the rows that are not a customer's: that scope's row, the
+    family's, then the global one. What a tuning proposal reads its "from" values in."""
+    return detection_config_for_scopes(scopes=[SettingsScope(None, metric)])[0]
 
 
-def _scope_of(row: DetectionSettings) -> SettingsScope:
+def _broader(scope: SettingsScope) -> tuple[SettingsScope, ...]:
+    """The scopes whose rows apply at `scope`, most specific first: customer and metric,
+    customer, metric, the metric's family, global."""
+    customer, metric = scope.customer_id, scope.metric
+    candidates = (
+        *((SettingsScope(customer, metric), SettingsScope(customer, "")) if customer else ()),
+        SettingsScope(None, metric),
+        # A family's row (`feature:*`, written by accepted tuning proposals) sits between
+        # the metric's own row and the global one.
+        SettingsScope(None, metric_family(metric)),
+        SettingsScope(None, ""),
+    )
+    # dict.fromkeys: a metric that is its own family is one scope, not two.
+    return tuple(dict.fromkeys(candidates))
+
+
+def settings_scope_of(row: DetectionSettings) -> SettingsScope:
+    """The scope a settings row (saved or not) applies to."""
     return SettingsScope(str(row.customer_id) if row.customer_id else None, row.metric)
 
 

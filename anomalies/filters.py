@@ -22,8 +22,14 @@ SEVERITY_RANK = Case(
     *(When(severity=s.value, then=Value(rank)) for s, rank in vocabulary.SEVERITY_RANK.items()),
     output_field=IntegerField(),
 )
-# What needs a look first: open, then resolved, then dismissed.
-STATUS_ORDER = (AnomalyStatus.OPEN, AnomalyStatus.RESOLVED, AnomalyStatus.DISMISSED)
+# What needs a look first: open, then suppressed by settings (not over, only no longer
+# alerted on), then resolved, then dismissed.
+STATUS_ORDER = (
+    AnomalyStatus.OPEN,
+    AnomalyStatus.SUPPRESSED_BY_SETTINGS,
+    AnomalyStatus.RESOLVED,
+    AnomalyStatus.DISMISSED,
+)
 STATUS_RANK = Case(
     *(When(status=s.value, then=Value(rank)) for rank, s in enumerate(STATUS_ORDER)),
     output_field=IntegerField(),

@@ -6,28 +6,59 @@ page accepts must be one the API accepts, and the other way round.
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
-from customers.metrics import METRIC_MAX_LENGTH, metric_error
 from customers.validators import NOTE_MAX_LENGTH, NOTE_VALIDATORS
 
 from .detection.vocabulary import FEATURE_FAMILY
-from .models import ActionKind, DismissReason, Outcome, Sensitivity
+from .models import ActionKind, ClosingOutcome, DismissReason, Outcome, Sensitivity
+from .services.followups import due_date_error
+from .text import settings_metric_label
 
 
-class SettingsForm(forms.Form):
-    """One settings scope and its values. `customers` is what the user may choose from (their
-    own accounts, or every account for staff): another CSM's account fails as an unknown
-    choice, so the answer never tells whether it exists. `allow_global`: staff may choose the
-    global scope (no customer); a CSM's form offers only their accounts."""
+class SettingsScopeForm(forms.Form):
+    """One settings scope. `customers` is what the user may choose from (their own accounts,
+    or every account for staff): another CSM's account fails as an unknown choice, so the
+    answer never tells whether it exists. `allow_global`: staff may choose the global scope
+    (no customer); a CSM's form offers only their accounts. `metrics`: the metric slugs
+    offered besides every metric and the feature family (selectors.settings_metric_choices),
+    each shown by its label."""
 
     customer = forms.ModelChoiceField(
         queryset=None, required=False, empty_label="All customers (global)"
     )
-    metric = forms.CharField(
+    metric = forms.ChoiceField(
         required=False,
-        max_length=METRIC_MAX_LENGTH,
-        help_text="Empty: every metric; feature:* for every feature.",
+        choices=(),
+        error_messages={
+            "invalid_choice": "%(value)s is not a metric of your accounts: "
+            "choose one from the list."
+        },
     )
+
+    def __init__(self, *args, customers, metrics, allow_global: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        field = self.fields["customer"]
+        field.queryset = customers
+        if not allow_global:
+            # A CSM may only change their own accounts: the form opens on the first of them,
+            # not on the staff-only global scope. An empty value still reaches the view (and
+            # its 403), so a hand-made post is refused the same way as through the API.
+            field.empty_label = None
+            field.initial = customers.first()
+        # The feature family is a scope of its own (tuning proposals write it), not a slug.
+        self.fields["metric"].choices = [
+            (metric, settings_metric_label(metric)) for metric in ("", FEATURE_FAMILY, *metrics)
+        ]
+
+    def scope(self) -> tuple:
+        """The (customer or None, metric) chosen, once the form is valid."""
+        return self.cleaned_data["customer"], self.cleaned_data["metric"]
+
+
+class SettingsForm(SettingsScopeForm):
+    """A scope and its values."""
+
     sensitivity = forms.ChoiceField(choices=Sensitivity.choices, initial=Sensitivity.MEDIUM)
     drop_percent = forms.FloatField(required=False, min_value=0.1, max_value=99.9)
     spike_percent = forms.FloatField(required=False, min_value=0.1, max_value=10_000)
@@ -37,30 +68,22 @@ class SettingsForm(forms.Form):
 
     THRESHOLDS = ("drop_percent", "spike_percent", "z_threshold", "min_duration_days", "min_volume")
 
-    def __init__(self, *args, customers, allow_global: bool, **kwargs):
-        super().__init__(*args, **kwargs)
-        field = self.fields["customer"]
-        field.queryset = customers
-        if not allow_global:
-            # A CSM may only change their own accounts: the form opens on the first of them,
-            # not on the staff-only global scope. An empty value still reaches the view (and
-            # its 403), so a hand-made post is refused the same way as through the API.
-            field.empty_label = None
-            field.initial = customers.values_list("pk", flat=True).first()
-
-    def clean_metric(self):
-        metric = self.cleaned_data["metric"].strip()
-        # The feature family is a scope of its own (tuning proposals write it), not a slug.
-        if metric and metric != FEATURE_FAMILY and (message := metric_error(metric)):
-            raise ValidationError(message)
-        return metric
-
     def values(self) -> dict:
         """What services.settings_save takes: the sensitivity and explicit thresholds."""
         return {
             "sensitivity": self.cleaned_data["sensitivity"],
             **{name: self.cleaned_data[name] for name in self.THRESHOLDS},
         }
+
+    def show_in_force(self, texts: dict[str, str]) -> None:
+        """What an empty threshold means at the chosen scope (`texts` by field, such as
+        "preset 'high': 20"), as its placeholder and help text."""
+        for name, text in texts.items():
+            field = self.fields[name]
+            field.widget.attrs["placeholder"] = text
+            field.help_text = f"Empty: {text}"
+            # A bound field copies its help text when first made (validation makes them).
+            self[name].help_text = field.help_text
 
 
 class DismissForm(forms.Form):
@@ -124,3 +147,43 @@ class TuningRevertForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         error_messages={"required": "Say why the change is reverted."},
     )
+
+
+class FollowUpCloseForm(forms.Form):
+    """Close a follow-up: done, with what it led to (which becomes the anomaly's outcome
+    unless 'No change'), or cancelled (nothing was done; no outcome asked)."""
+
+    DONE, CANCEL = "done", "cancel"
+
+    action = forms.ChoiceField(choices=[(DONE, "Done"), (CANCEL, "Cancel the follow-up")])
+    outcome = forms.ChoiceField(
+        required=False,
+        choices=[("", "Choose…"), *ClosingOutcome.choices],
+        label="What did it lead to?",
+    )
+    note = forms.CharField(
+        required=False,
+        max_length=NOTE_MAX_LENGTH,
+        validators=NOTE_VALIDATORS,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") == self.DONE and not data.get("outcome"):
+            self.add_error(
+                "outcome", "Say what it led to (or 'No change' to leave the anomaly's outcome)."
+            )
+        if data.get("action") == self.CANCEL:
+            data["outcome"] = ""
+        return data
+
+
+class FollowUpDueDateForm(forms.Form):
+    due_date = forms.DateField(widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean_due_date(self):
+        due_date = self.cleaned_data["due_date"]
+        if message := due_date_error(due_date, today=timezone.localdate()):
+            raise ValidationError(message)
+        return due_date

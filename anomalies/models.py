@@ -41,6 +41,10 @@ class AnomalyStatus(models.TextChoices):
     OPEN = "open", "Open"
     RESOLVED = "resolved", "Resolved"
     DISMISSED = "dismissed", "Dismissed"
+    # The scan stopped reporting it after the detection settings in force for its series
+    # changed, while its usage is still outside the normal range: not a recovery. The scan
+    # opens it again when the settings change back (anomalies.scan_results).
+    SUPPRESSED_BY_SETTINGS = "suppressed_by_settings", "Suppressed by settings"
 
 
 class Outcome(models.TextChoices):
@@ -104,7 +108,7 @@ class UsageAnomaly(models.Model):
         related_name="+",
     )
 
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.OPEN)
+    status = models.CharField(max_length=30, choices=Status.choices, default=Status.OPEN)
     direction = models.CharField(max_length=10, choices=Direction.choices)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True, help_text="Empty while ongoing.")
@@ -140,6 +144,16 @@ class UsageAnomaly(models.Model):
         null=True, blank=True, help_text="For 'expected': suppress this series and type until."
     )
     last_evaluated_at = models.DateTimeField(null=True, blank=True)
+    # A digest of the detection config in force for the series when a scan last reported
+    # the event (anomalies.detection_settings.config_key): a scan that no longer reports it
+    # under another config knows the settings changed, not the usage.
+    settings_key = models.CharField(max_length=16, blank=True, default="")
+    suppressed_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="When a scan found it no longer qualifies under changed detection settings "
+        "while its usage was still outside the normal range.",
+    )
     # The outcome: set by the CSM, or derived from a lifecycle change within the outcome
     # window after the anomaly (then `outcome_derived`, and a CSM's choice overrides it).
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.UNKNOWN)
@@ -207,6 +221,12 @@ class UsageAnomaly(models.Model):
             ),
             _types_have_direction(
                 vocabulary.Direction.POSITIVE, name="anomaly_spikes_are_positive"
+            ),
+            # Suppressed by settings exactly when it carries the time it was.
+            models.CheckConstraint(
+                condition=Q(status="suppressed_by_settings", suppressed_at__isnull=False)
+                | (~Q(status="suppressed_by_settings") & Q(suppressed_at__isnull=True)),
+                name="anomaly_suppression_consistent",
             ),
             models.CheckConstraint(
                 condition=Q(data_completeness__gte=0, data_completeness__lte=1),
@@ -642,3 +662,125 @@ class TuningProposal(models.Model):
 
     def __str__(self):
         return f"{self.text} ({self.get_status_display()})"
+
+
+class FollowUpKind(models.TextChoices):
+    """What a follow-up is for: the card actions that leave work to do (their ActionKind
+    values, so a follow-up and the action that opened it share one word), or anything else
+    a CSM plans through the API."""
+
+    SCHEDULE_TRAINING = ActionKind.SCHEDULE_TRAINING.value, ActionKind.SCHEDULE_TRAINING.label
+    EXPLORE_EXPANSION = ActionKind.EXPLORE_EXPANSION.value, ActionKind.EXPLORE_EXPANSION.label
+    SEND_CONGRATULATIONS = (
+        ActionKind.SEND_CONGRATULATIONS.value,
+        ActionKind.SEND_CONGRATULATIONS.label,
+    )
+    CONTACT_CUSTOMER = ActionKind.CONTACT_CUSTOMER.value, ActionKind.CONTACT_CUSTOMER.label
+    OTHER = "other", "Other"
+
+
+class FollowUpStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    DONE = "done", "Done"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# What closing a follow-up says the anomaly led to: the CSM's outcomes (unknown, "no
+# judgement", is not something one closes a task with), or no change to the anomaly's outcome.
+CLOSING_NO_CHANGE = "no_change"
+ClosingOutcome = models.TextChoices(
+    "ClosingOutcome",
+    [
+        ("NO_CHANGE", (CLOSING_NO_CHANGE, "No change")),
+        *[(o.name, (o.value, o.label)) for o in Outcome if o != Outcome.UNKNOWN],
+    ],
+)
+
+
+class FollowUp(models.Model):
+    """A task a CSM took on about an account, usually from an anomaly card (a training to
+    schedule, an expansion to explore): due on a day, open until done or cancelled. Closing
+    one as done records what it led to, and that outcome becomes the anomaly's
+    (anomalies.services.followups).
+
+    The anomaly is SET_NULL, not CASCADE: the task is the CSM's work on the account and its
+    closing note is history; it outlives the signal that prompted it (an anomaly removed in
+    the admin or by a demo reseed). The account is CASCADE: without it there is nothing to
+    follow up."""
+
+    Kind = FollowUpKind
+    Status = FollowUpStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="followups")
+    anomaly = models.ForeignKey(
+        UsageAnomaly,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="followups",
+    )
+    # SET_NULL: a departed user's tasks stay with the account, whose CSM still sees them.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="followups",
+    )
+    kind = models.CharField(max_length=30, choices=FollowUpKind.choices)
+    title = models.CharField(max_length=200)
+    due_date = models.DateField()
+    status = models.CharField(
+        max_length=10, choices=FollowUpStatus.choices, default=FollowUpStatus.OPEN
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    closed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    closing_outcome = models.CharField(
+        max_length=20, choices=ClosingOutcome.choices, blank=True, default=""
+    )
+    closing_note = models.TextField(
+        blank=True, max_length=NOTE_MAX_LENGTH, validators=NOTE_VALIDATORS
+    )
+
+    class Meta:
+        ordering = ["due_date", "created_at"]
+        constraints = [
+            choices_constraint("kind", FollowUpKind, name="followup_kind_valid"),
+            choices_constraint("status", FollowUpStatus, name="followup_status_valid"),
+            models.CheckConstraint(
+                condition=Q(closing_outcome="") | Q(closing_outcome__in=ClosingOutcome.values),
+                name="followup_closing_outcome_valid",
+            ),
+            # Open: not closed, no outcome. Done: when, and what it led to. Cancelled: when.
+            models.CheckConstraint(
+                condition=(Q(status="open") & Q(closed_at__isnull=True) & Q(closing_outcome=""))
+                | (Q(status="done") & Q(closed_at__isnull=False) & ~Q(closing_outcome=""))
+                | (Q(status="cancelled") & Q(closed_at__isnull=False) & Q(closing_outcome="")),
+                name="followup_closing_consistent",
+            ),
+            # A second click on a card's button must not open a second task for the same
+            # thing: the service hands back the open one.
+            models.UniqueConstraint(
+                fields=["anomaly", "kind"],
+                condition=Q(status="open", anomaly__isnull=False),
+                name="followup_one_open_per_anomaly_kind",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_date"], name="followup_status_due_idx"),
+        ]
+
+    def __str__(self):
+        return f"{self.title} (due {self.due_date:%Y-%m-%d}, {self.get_status_display()})"
+
+    @staticmethod
+    def overdue_q(today) -> Q:
+        """Overdue: still open after its due day."""
+        return Q(status=FollowUpStatus.OPEN, due_date__lt=today)

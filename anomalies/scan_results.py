@@ -6,6 +6,14 @@ over resolves its anomaly; a dismissed event stays dismissed; risk signals hang 
 through a unique key, so a rescan, a retry or two workers cannot double them. What is news
 (open anomalies created or changed) is returned for the chunk to record; who hears about it
 is not the scan's business.
+
+An open event that no finding continues is over, with one exception: when the detection
+settings in force for its series changed since a scan last reported it (its `settings_key`
+differs) and its series is still outside the event's normal range on its latest days, the
+settings stopped it from qualifying, not the usage: it is `suppressed_by_settings`, not
+resolved. Visible and reversible: a later finding of the same event (the settings changed
+back) opens the same row again, and a suppressed event whose usage comes back into its range
+is resolved then.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import datetime as dt
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -50,8 +59,13 @@ _UPDATED_FIELDS = [
     "possible_cause",
     "projected_value",
     "figures_clamped",
+    "settings_key",
+    "suppressed_at",
     "last_evaluated_at",
 ]
+# Days at the end of the window whose mean decides whether a series is still outside an
+# event's normal range (the engine's recovery_days is 2; one more smooths a single odd day).
+STILL_OUTSIDE_DAYS = 3
 
 
 @dataclass
@@ -77,8 +91,11 @@ def findings_apply(
     batch: SeriesBatch,
     as_of: dt.date,
     suppressed: frozenset = frozenset(),
+    settings_keys: Mapping[str, str] | None = None,
 ) -> WriteCounts:
-    """Store one chunk's findings. Call inside a transaction."""
+    """Store one chunk's findings. Call inside a transaction. `settings_keys` maps each
+    series id to the key of the detection config it was scanned with (config_key)."""
+    settings_keys = settings_keys or {}
     now = timezone.now()
     customer_ids = sorted(set(batch.groups))
     stored = list(
@@ -107,10 +124,10 @@ def findings_apply(
             continue
         if match is not None:
             seen.add(match.pk)
-            _fill(match, finding, as_of, now)
+            _fill(match, finding, as_of, now, settings_keys.get(finding.series_id, ""))
             continue
         anomaly = UsageAnomaly(customer_id=uuid.UUID(customer), metric_type=metric, detected_at=now)
-        _fill(anomaly, finding, as_of, now)
+        _fill(anomaly, finding, as_of, now, settings_keys.get(finding.series_id, ""))
         anomaly.start_date = finding.start
         anomaly.direction = finding.direction
         candidates.append(anomaly)
@@ -129,11 +146,24 @@ def findings_apply(
             if anomaly.status == AnomalyStatus.DISMISSED and anomaly.end_date is None:
                 anomaly.end_date = max(anomaly.start_date, as_of - dt.timedelta(days=1))
                 continue
-            if anomaly.status != AnomalyStatus.OPEN:
+            row = row_of[f"{customer}/{metric}"]
+            if anomaly.status == AnomalyStatus.SUPPRESSED_BY_SETTINGS:
+                if _still_outside(anomaly, batch, row):
+                    continue
+                # Its usage came back while suppressed: over, as any recovered event.
+                anomaly.suppressed_at = None
+            elif anomaly.status != AnomalyStatus.OPEN:
                 continue
-            if anomaly.anomaly_type == AnomalyType.FEATURE_ABANDONMENT and _still_abandoned(
-                anomaly, batch, row_of[f"{customer}/{metric}"]
+            elif anomaly.anomaly_type == AnomalyType.FEATURE_ABANDONMENT and _still_abandoned(
+                anomaly, batch, row
             ):
+                anomaly.last_evaluated_at = now
+                continue
+            elif _settings_changed(anomaly, settings_keys.get(f"{customer}/{metric}", "")) and (
+                _still_outside(anomaly, batch, row)
+            ):
+                anomaly.status = AnomalyStatus.SUPPRESSED_BY_SETTINGS
+                anomaly.suppressed_at = now
                 anomaly.last_evaluated_at = now
                 continue
             anomaly.status = AnomalyStatus.RESOLVED
@@ -156,10 +186,12 @@ def findings_apply(
 
     touched = created + existing
     risk_signals_sync(anomalies=touched, now=now)
+    # A suppressed event is an update, not a recovery: the counts never call it resolved.
+    resolved = [a for a in closing if a.pk in was_open and a.status == AnomalyStatus.RESOLVED]
     return WriteCounts(
         new=len(created),
-        updated=len(existing) - len([a for a in closing if a.pk in was_open]),
-        resolved=len([a for a in closing if a.pk in was_open]),
+        updated=len(existing) - len(resolved),
+        resolved=len(resolved),
         news=tuple(a.pk for a in created + staying if a.status == AnomalyStatus.OPEN),
     )
 
@@ -206,8 +238,32 @@ def _ongoing(finding: Finding, as_of: dt.date) -> bool:
     return finding.end is None
 
 
-def _fill(anomaly: UsageAnomaly, finding: Finding, as_of: dt.date, now) -> None:
+def _settings_changed(anomaly: UsageAnomaly, key: str) -> bool:
+    """Whether the series was scanned under other settings than those the event was last
+    reported under (an event stored before keys were recorded has none: no evidence)."""
+    return bool(anomaly.settings_key) and bool(key) and anomaly.settings_key != key
+
+
+def _still_outside(anomaly: UsageAnomaly, batch: SeriesBatch, row: int) -> bool:
+    """Whether the series' last STILL_OUTSIDE_DAYS days (their mean) are still beyond the
+    event's normal range on its side: below the band's low edge for a loss, above the high
+    edge for a gain (the baseline where no band was stored). No data is no recovery."""
+    latest = batch.values[row, -STILL_OUTSIDE_DAYS:]
+    if np.all(np.isnan(latest)):
+        return True
+    level = float(np.nanmean(latest))
+    if anomaly.direction == Direction.NEGATIVE:
+        low = anomaly.expected_low if anomaly.expected_low is not None else anomaly.baseline_value
+        return level < float(low)
+    high = anomaly.expected_high if anomaly.expected_high is not None else anomaly.baseline_value
+    return level > float(high)
+
+
+def _fill(anomaly: UsageAnomaly, finding: Finding, as_of: dt.date, now, settings_key: str) -> None:
     anomaly.anomaly_type = finding.type
+    # Reported again: a suppressed event is open again (the same row), under these settings.
+    anomaly.settings_key = settings_key
+    anomaly.suppressed_at = None
     anomaly.severity = finding.severity
     anomaly.status = AnomalyStatus.OPEN if _ongoing(finding, as_of) else AnomalyStatus.RESOLVED
     clamped = False

@@ -1,20 +1,37 @@
 """Reads of anomalies, scans and settings, scoped to what the user may see."""
 
 import datetime as dt
+import functools
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-from django.db.models import Prefetch, QuerySet
+import redis
+from django.core.cache import cache
+from django.db.models import BooleanField, Case, Prefetch, Q, QuerySet, Value, When
 from django.http import Http404
+from django.utils import timezone
 
 from customers.models import UsageMetric
 from customers.selectors import customer_list_visible
 
-from .detection import series_trace
-from .detection.vocabulary import SEVERITY_RANK
+from . import detection
+from .detection import DetectionConfig, SeriesBatch, SeriesTrace, series_traces
+from .detection.vocabulary import CORE_METRICS, FEATURE_FAMILY, SEVERITY_RANK
+from .detection_settings import (
+    DEFAULT_SENSITIVITY,
+    detection_config_for_scopes,
+    settings_scope_of,
+)
 from .filters import AnomalyFilterSet
 from .models import (
     AnomalyAction,
     DetectionSettings,
+    FollowUp,
+    FollowUpStatus,
     ScanRun,
     TuningProposal,
     UsageAnomaly,
@@ -27,6 +44,18 @@ SERIES_BEFORE_DAYS = 42
 SERIES_AFTER_DAYS = 14
 # History the replay needs before the first shown day for its baseline to be settled.
 SERIES_WARMUP_DAYS = 120
+# The sensitivity page offers the metrics with usage this recently: what scans still judge
+# (the engine's window is 84 days) and the preview replays. Reading them through the
+# (customer, date) covering index keeps the page fast on long histories.
+METRIC_CHOICE_DAYS = 90
+# The fields of a chart's series besides its metric (series_windows).
+SERIES_FIELDS = ("dates", "actual", "expected", "expected_low", "expected_high")
+# How long a chart's data stays in the cache. Its key changes with any change of its inputs
+# (series_windows), so this only bounds the memory of answers nobody asks for again: usage
+# arrives daily, and with it new keys.
+SERIES_CACHE_SECONDS = 24 * 3600
+
+logger = logging.getLogger(__name__)
 
 
 def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
@@ -41,6 +70,18 @@ def anomaly_list_with_record(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomal
     derived from, the actions taken), in one more query for the actions of a whole page."""
     return qs.select_related("outcome_event", "outcome_set_by").prefetch_related(
         Prefetch("actions", queryset=AnomalyAction.objects.select_related("user"))
+    )
+
+
+def anomaly_list_with_open_followups(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomaly]:
+    """`qs` with each anomaly's open follow-ups as `open_followups`, soonest due first (one
+    more query for a whole page), so a card shows the work already planned on it."""
+    return qs.prefetch_related(
+        Prefetch(
+            "followups",
+            queryset=FollowUp.objects.filter(status=FollowUpStatus.OPEN).order_by("due_date"),
+            to_attr="open_followups",
+        )
     )
 
 
@@ -73,14 +114,32 @@ def anomaly_list_for_summary(*, user, customer, since: dt.date) -> list[UsageAno
     return [*recent, *older_open]
 
 
+# The portfolio of nobody: accounts without a CSM (?csm=(none) on the portfolio page). No
+# username can take it: Django's usernames hold letters, digits and @.+-_ only.
+UNOWNED_PORTFOLIO = "(none)"
+
+
+def anomalies_of_portfolio(
+    qs: QuerySet[UsageAnomaly], *, csm_username: str
+) -> QuerySet[UsageAnomaly]:
+    """`qs` narrowed to one CSM's accounts, to the unowned ones (UNOWNED_PORTFOLIO), or left
+    whole ("")."""
+    if csm_username == UNOWNED_PORTFOLIO:
+        return qs.filter(customer__csm__isnull=True)
+    if csm_username:
+        return qs.filter(customer__csm__username=csm_username)
+    return qs
+
+
 def anomaly_list_portfolio_summary(*, user, csm_username: str = "") -> list[tuple]:
     """What 'Are there any usage anomalies for my accounts?' lists: each visible account
     (of one CSM, when staff look at their portfolio) with open anomalies as (customer, its
     open anomalies), most severe account first; within an account, most severe and largest
     deviation first. One query."""
-    qs = anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN)
-    if csm_username:
-        qs = qs.filter(customer__csm__username=csm_username)
+    qs = anomalies_of_portfolio(
+        anomaly_list_visible(user=user).filter(status=UsageAnomaly.Status.OPEN),
+        csm_username=csm_username,
+    )
     by_customer: dict = {}
     for anomaly in qs:
         by_customer.setdefault(anomaly.customer_id, []).append(anomaly)
@@ -117,47 +176,122 @@ def series_window(*, customer, metric: str, first: dt.date, last: dt.date) -> di
 
 def series_windows(*, customer, metrics: list[str], first: dt.date, last: dt.date) -> list[dict]:
     """Each metric's days first..last with what the engine expected of each (for a chart),
-    in the order given: one read of the account's usage and settings for all of them."""
+    in the order given: one read of the account's usage and settings, one replay of all the
+    metrics together (`series_traces`), and no replay at all while the usage, the settings
+    and the engine are those of an answer in the cache."""
+    inputs = series_inputs(customer=customer, metrics=metrics, first=first, last=last)
+    key = inputs.cache_key()
+    windows = _cache_get(key)
+    if windows is None:
+        traces = series_traces(
+            inputs.batch.values,
+            start=inputs.batch.start,
+            metrics=inputs.batch.metrics,
+            configs=inputs.configs,
+        )
+        windows = inputs.windows(traces)
+        _cache_set(key, windows)
+    return windows
+
+
+@dataclass(frozen=True)
+class SeriesInputs:
+    """What the charts of `metrics` over first..last are computed from: the account's usage
+    from SERIES_WARMUP_DAYS before `first` (the batch, one row per metric with data) and each
+    row's detection settings."""
+
+    metrics: tuple[str, ...]
+    first: dt.date
+    last: dt.date
+    batch: SeriesBatch
+    configs: list[DetectionConfig]
+
+    def cache_key(self) -> str:
+        """A digest of everything the windows depend on: the values themselves (a corrected
+        or late row changes it), the settings, the window and the engine's code. Keyed on
+        the inputs rather than on a scan or a timestamp, no write has to remember to
+        invalidate it."""
+        digest = hashlib.sha256()
+        for part in (
+            _engine_version(),
+            self.first.isoformat(),
+            self.last.isoformat(),
+            self.batch.start.isoformat(),
+            repr(self.metrics),
+            repr(self.batch.metrics),
+            repr(self.configs),
+            repr(self.batch.values.shape),
+        ):
+            digest.update(part.encode())
+            digest.update(b"\0")
+        digest.update(np.ascontiguousarray(self.batch.values).tobytes())
+        return f"series-windows:{digest.hexdigest()}"
+
+    def windows(self, traces: Sequence[SeriesTrace]) -> list[dict]:
+        """The charts' data, in the order of `metrics`, from one trace per batch row."""
+        of_metric = dict(zip(self.batch.metrics, traces, strict=True))
+        shown = slice((self.first - self.batch.start).days, (self.last - self.batch.start).days + 1)
+        days = [
+            (self.first + dt.timedelta(days=i)).isoformat()
+            for i in range((self.last - self.first).days + 1)
+        ]
+
+        def clean(values: np.ndarray) -> list[float | None]:
+            return [None if np.isnan(v) else round(float(v), 2) for v in values[shown]]
+
+        windows: list[dict[str, object]] = []
+        for metric in self.metrics:
+            trace = of_metric.get(metric)
+            if trace is None:
+                windows.append({"metric": metric, **{name: [] for name in SERIES_FIELDS}})
+                continue
+            windows.append(
+                {
+                    "metric": metric,
+                    "dates": list(days),
+                    "actual": clean(trace.actual),
+                    "expected": clean(trace.expected),
+                    "expected_low": clean(trace.expected_low),
+                    "expected_high": clean(trace.expected_high),
+                }
+            )
+        return windows
+
+
+def series_inputs(*, customer, metrics: list[str], first: dt.date, last: dt.date) -> SeriesInputs:
+    """The usage and settings the charts of `metrics` over first..last are computed from."""
     # Not before the calendar's first day (a row dated 0001-01-05 would overflow it).
     warmup = first - dt.timedelta(days=min(SERIES_WARMUP_DAYS, (first - dt.date.min).days))
     frame = usage_frame(customer_ids=[customer.pk], start=warmup, end=last)
     frame = frame[frame["metric"].isin(metrics)]
     batch = series_batch(frame, customer_ids=[customer.pk], start=warmup, end=last)
-    configs = detection_configs(batch=batch)
-    row_of = {metric: row for row, metric in enumerate(batch.metrics)}
-    shown = slice((first - warmup).days, (last - warmup).days + 1)
-    days = [(first + dt.timedelta(days=i)).isoformat() for i in range((last - first).days + 1)]
+    return SeriesInputs(tuple(metrics), first, last, batch, detection_configs(batch=batch))
 
-    def clean(values):
-        return [None if np.isnan(v) else round(float(v), 2) for v in values[shown]]
 
-    windows = []
-    for metric in metrics:
-        row = row_of.get(metric)
-        if row is None:
-            windows.append(
-                {
-                    "metric": metric,
-                    "dates": [],
-                    "actual": [],
-                    "expected": [],
-                    "expected_low": [],
-                    "expected_high": [],
-                }
-            )
-            continue
-        trace = series_trace(batch.values[row], start=warmup, metric=metric, config=configs[row])
-        windows.append(
-            {
-                "metric": metric,
-                "dates": list(days),
-                "actual": clean(trace.actual),
-                "expected": clean(trace.expected),
-                "expected_low": clean(trace.expected_low),
-                "expected_high": clean(trace.expected_high),
-            }
-        )
-    return windows
+@functools.cache
+def _engine_version() -> str:
+    """A digest of the engine's source: a deploy that changes what the engine expects must
+    not serve charts the previous engine drew from the cache."""
+    digest = hashlib.sha256()
+    for path in sorted(Path(detection.__file__).parent.glob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def _cache_get(key: str) -> list[dict] | None:
+    # The cache only saves time: when Redis is unreachable the page replays instead.
+    try:
+        return cache.get(key)
+    except redis.RedisError as exc:
+        logger.warning("Chart cache unreachable, replaying: %s", exc)
+        return None
+
+
+def _cache_set(key: str, windows: list[dict]) -> None:
+    try:
+        cache.set(key, windows, SERIES_CACHE_SECONDS)
+    except redis.RedisError as exc:
+        logger.warning("Chart cache unreachable, not kept: %s", exc)
 
 
 def scan_run_latest_of_customer(*, customer) -> ScanRun | None:
@@ -186,6 +320,42 @@ def settings_list_visible(*, user) -> QuerySet[DetectionSettings]:
     return qs.filter(customer__isnull=True) | qs.filter(customer__csm=user)
 
 
+def settings_in_force_visible(*, user) -> list[DetectionSettings]:
+    """The settings rows the user sees, global and per-metric first, each with `in_force`:
+    the ConfigInForce at its scope (its own values merged with the broader scopes' and the
+    preset's). Global is always there: an unsaved row when nobody saved global settings, so
+    the values in force read the same whether or not someone did. Two queries."""
+    rows = sorted(
+        settings_list_visible(user=user).order_by("customer__name", "customer_id", "metric"),
+        # Global, then per metric, then the customers' (the sort is stable).
+        key=lambda r: (r.customer_id is not None, r.customer_id is None and r.metric != ""),
+    )
+    if not rows or rows[0].customer_id is not None or rows[0].metric:
+        rows.insert(0, DetectionSettings(customer=None, metric="", sensitivity=DEFAULT_SENSITIVITY))
+    configs = detection_config_for_scopes(scopes=[settings_scope_of(row) for row in rows])
+    for row, config in zip(rows, configs, strict=True):
+        # An annotation, like a queryset's: the serializer and the page read it off the row.
+        row.in_force = config  # type: ignore[attr-defined]
+    return rows
+
+
+def settings_metric_choices(*, user) -> list[str]:
+    """The metrics a settings scope may name on the sensitivity page: those of the user's
+    accounts' recent usage (METRIC_CHOICE_DAYS), the core metrics the rules know (a scope
+    may be set before their data arrives), and those of the overrides the user sees (so
+    each can be changed or removed)."""
+    since = timezone.localdate() - dt.timedelta(days=METRIC_CHOICE_DAYS)
+    usage = (
+        UsageMetric.objects.filter(customer__in=customer_list_visible(user=user), date__gte=since)
+        .values_list("metric", flat=True)
+        .distinct()
+    )
+    saved = settings_list_visible(user=user).values_list("metric", flat=True).distinct()
+    others = {*usage, *saved} - {"", FEATURE_FAMILY, *CORE_METRICS}
+    # The core metrics first, as the account page charts them.
+    return [*CORE_METRICS, *sorted(others)]
+
+
 def usage_exists(*, customer, metric: str) -> bool:
     return UsageMetric.objects.filter(customer=customer, metric=metric).exists()
 
@@ -211,3 +381,49 @@ def anomaly_list_by_ids(*, ids) -> dict[str, UsageAnomaly]:
     anomalies kept by id, e.g. a tuning proposal's backtest); unknown ids are left out."""
     anomalies = UsageAnomaly.objects.filter(pk__in=ids).select_related("customer")
     return {str(a.pk): a for a in anomalies}
+
+
+def followup_list_visible(
+    *, user, customer=None, today: dt.date | None = None
+) -> QuerySet[FollowUp]:
+    """The follow-ups `user` may see (of one customer, if given): those of their own
+    accounts (whoever opened them), or every one for staff; each with `overdue` (open, due
+    before `today`). Open ones first, the most urgent first; closed ones latest first."""
+    today = today or timezone.localdate()
+    qs = FollowUp.objects.select_related("customer", "anomaly", "owner", "closed_by").annotate(
+        overdue=Case(
+            When(FollowUp.overdue_q(today), then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+        is_open=Case(
+            When(status=FollowUpStatus.OPEN, then=Value(True)),
+            default=Value(False),
+            output_field=BooleanField(),
+        ),
+    )
+    if not user.is_staff:
+        qs = qs.filter(customer__csm=user)
+    if customer is not None:
+        qs = qs.filter(customer=customer)
+    return qs.order_by("-is_open", "due_date", "-closed_at", "created_at")
+
+
+def followup_list_mine(*, user, status: str = "", everyone: bool = False) -> QuerySet[FollowUp]:
+    """The "My follow-ups" page and the API's list: a CSM's are every follow-up of their
+    accounts; staff's are the ones they own or on accounts they own, or every one with
+    `everyone`. `status` narrows to one FollowUpStatus ("" for all)."""
+    qs = followup_list_visible(user=user)
+    if user.is_staff and not everyone:
+        qs = qs.filter(Q(owner=user) | Q(customer__csm=user))
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def followup_get_visible(*, user, followup_id) -> FollowUp:
+    """The follow-up, or 404 when it does not exist or is of another CSM's account."""
+    followup = followup_list_visible(user=user).filter(pk=followup_id).first()
+    if followup is None:
+        raise Http404("No such follow-up.")
+    return followup

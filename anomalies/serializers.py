@@ -1,5 +1,6 @@
 """Output shapes shared by several API views (input shapes live in their views)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from customers.metrics import METRIC_MAX_LENGTH
@@ -10,16 +11,20 @@ from .models import (
     AnomalyAction,
     AnomalyStatus,
     AnomalyType,
+    ClosingOutcome,
     Confidence,
     DetectionSettings,
     Direction,
     DismissReason,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
     Outcome,
     ScanRun,
     Sensitivity,
     UsageAnomaly,
 )
-from .text import anomaly_sentence, evidence_explanation
+from .text import anomaly_sentence, evidence_explanation, settings_source_label
 
 
 class CustomerRefSerializer(serializers.Serializer):
@@ -122,6 +127,7 @@ class AnomalySerializer(serializers.ModelSerializer):
             "evidence_factor",
             "evidence_explanation",
             "summary",
+            "suppressed_at",
             "dismissed_at",
             "dismissed_by",
             "dismiss_reason",
@@ -218,4 +224,111 @@ class SettingsSerializer(serializers.ModelSerializer):
             "min_volume",
             "updated_by",
             "updated_at",
+        ]
+
+
+class SettingsScopeRefSerializer(serializers.Serializer):
+    customer = serializers.UUIDField(source="customer_id", allow_null=True)
+    metric = serializers.CharField(allow_blank=True)
+
+
+class _InForceSerializer(serializers.Serializer):
+    source = SettingsScopeRefSerializer(
+        allow_null=True,
+        help_text="The scope whose override set the value; null when none did: the preset of "
+        "the sensitivity in force (for the sensitivity itself, the default preset).",
+    )
+    source_label = serializers.CharField(
+        help_text="Where the value comes from, as a person reads it: \"preset 'high'\", "
+        '"global", "API calls", "Acme, API calls".'
+    )
+
+
+class SensitivityInForceSerializer(_InForceSerializer):
+    value = serializers.ChoiceField(choices=Sensitivity.choices)
+
+
+class ThresholdInForceSerializer(_InForceSerializer):
+    value = serializers.FloatField()
+
+
+class DaysInForceSerializer(_InForceSerializer):
+    value = serializers.IntegerField()
+
+
+class SettingsInForceSerializer(serializers.Serializer):
+    sensitivity = SensitivityInForceSerializer()
+    drop_percent = ThresholdInForceSerializer()
+    spike_percent = ThresholdInForceSerializer()
+    z_threshold = ThresholdInForceSerializer()
+    min_duration_days = DaysInForceSerializer()
+    min_volume = ThresholdInForceSerializer()
+
+
+class SettingsInForceEntrySerializer(SettingsSerializer):
+    """A scope's override as saved (null thresholds: not set at this scope) and, in
+    `in_force`, the values its series get: merged with the broader scopes and the preset."""
+
+    saved = serializers.SerializerMethodField(
+        help_text="Whether the scope has an override of its own (global may have none)."
+    )
+    # Null for a global scope nobody saved.
+    updated_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    in_force = serializers.SerializerMethodField()
+
+    class Meta(SettingsSerializer.Meta):
+        fields = [*SettingsSerializer.Meta.fields, "saved", "in_force"]
+
+    def get_saved(self, row) -> bool:
+        return row.pk is not None
+
+    @extend_schema_field(SettingsInForceSerializer)
+    def get_in_force(self, row) -> dict:
+        """`row.in_force` (selectors.settings_in_force_visible), each value with its source."""
+        sensitivity = row.in_force.config.sensitivity
+        name = row.customer.name if row.customer_id else ""
+        return {
+            field: {
+                "value": value.value,
+                "source": (SettingsScopeRefSerializer(value.source).data if value.source else None),
+                "source_label": settings_source_label(
+                    source=value.source, customer_name=name, sensitivity=sensitivity, field=field
+                ),
+            }
+            for field, value in row.in_force.values().items()
+        }
+
+
+class FollowUpSerializer(serializers.ModelSerializer):
+    """A follow-up: what to do about an account, by when, and (once closed) what it led to."""
+
+    customer = CustomerRefSerializer()
+    anomaly = serializers.UUIDField(source="anomaly_id", allow_null=True)
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    kind = serializers.ChoiceField(choices=FollowUpKind.choices)
+    status = serializers.ChoiceField(choices=FollowUpStatus.choices)
+    # Open and past its due day: annotated by anomalies.selectors.followup_list_visible.
+    overdue = serializers.BooleanField(read_only=True)
+    closed_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    closing_outcome = serializers.ChoiceField(
+        choices=[("", "")] + ClosingOutcome.choices, allow_blank=True
+    )
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "customer",
+            "anomaly",
+            "owner",
+            "kind",
+            "title",
+            "due_date",
+            "status",
+            "overdue",
+            "created_at",
+            "closed_at",
+            "closed_by",
+            "closing_outcome",
+            "closing_note",
         ]

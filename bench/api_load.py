@@ -38,9 +38,12 @@ import uuid
 import warnings
 from decimal import Decimal
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench import scratch  # noqa: E402
+
 SCRATCH_DB = "tremor_bench_api"
 SEED = 20260401
 PAGE_SIZES = (10, 50, 100)
@@ -62,22 +65,6 @@ SERVER_ENV = {
 
 
 # --- setup ------------------------------------------------------------------------------------
-
-
-def scratch_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
-        sys.exit(f"bench/api_load.py needs PostgreSQL: DATABASE_URL={url!r} is not postgres://")
-    return urlunsplit(parts._replace(path="/" + SCRATCH_DB))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    admin = urlunsplit(urlsplit(url)._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
 
 
 def setup_django(env: dict) -> None:
@@ -356,8 +343,8 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         sys.exit("bench/api_load.py needs DATABASE_URL=postgres://... (a PostgreSQL server)")
-    db_url = scratch_url(url)
-    recreate_database(db_url)
+    db_url = scratch.scratch_url(url, name=SCRATCH_DB, script="bench/api_load.py")
+    scratch.recreate_database(db_url, name=SCRATCH_DB)
     # The in-process client runs with the server's settings.
     setup_django(SERVER_ENV | {"DATABASE_URL": db_url, "SECRET_KEY": secrets.token_urlsafe(50)})
 

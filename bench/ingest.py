@@ -18,34 +18,17 @@ import tempfile
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from anomalies.detection.vocabulary import CORE_METRICS, feature_metric  # noqa: E402
+from bench import scratch  # noqa: E402
 
 SCRATCH_DB = "tremor_bench_ingest"
 METRICS = (*CORE_METRICS, feature_metric("reports"), feature_metric("exports"))
 # Issue 15's bar for the CSV import of 1 M rows, end to end.
 TARGET_ROWS_PER_SECOND = 150_000
-
-
-def scratch_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in {"postgres", "postgresql", "pgsql"}:
-        sys.exit(f"bench/ingest.py needs PostgreSQL: DATABASE_URL={url!r} is not postgres://")
-    return urlunsplit(parts._replace(path="/" + SCRATCH_DB))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    admin = urlunsplit(parts._replace(path="/postgres", scheme="postgresql"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
 
 
 def setup_django(url: str) -> None:
@@ -107,8 +90,8 @@ def main() -> None:
     url = os.environ.get("DATABASE_URL", "")
     if not url:
         sys.exit("bench/ingest.py needs DATABASE_URL=postgres://... (a PostgreSQL server)")
-    bench_url = scratch_url(url)
-    recreate_database(bench_url)
+    bench_url = scratch.scratch_url(url, name=SCRATCH_DB, script="bench/ingest.py")
+    scratch.recreate_database(bench_url, name=SCRATCH_DB)
     setup_django(bench_url)
 
     from django.db import connection

@@ -193,6 +193,10 @@ SPECTACULAR_SETTINGS = {
         "OutcomeEnum": "anomalies.models.Outcome",
         "ActionKindEnum": "anomalies.models.ActionKind",
         "LifecycleKindEnum": "customers.models.LifecycleKind",
+        "SensitivityEnum": "anomalies.models.Sensitivity",
+        "FollowUpKindEnum": "anomalies.models.FollowUpKind",
+        "FollowUpStatusEnum": "anomalies.models.FollowUpStatus",
+        "ClosingOutcomeEnum": "anomalies.models.ClosingOutcome",
     },
 }
 
@@ -284,6 +288,9 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = env.int("DATA_UPLOAD_MAX_MEMORY_SIZE", default=16 
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 # A Slack webhook that does not answer in this long counts as a failed attempt.
 SLACK_TIMEOUT_SECONDS = env.float("SLACK_TIMEOUT_SECONDS", default=5.0)
+# Who gets the critical alerts of an account without a CSM: usernames or email addresses of
+# active users, comma-separated; empty (the default) means every active staff user.
+TREMOR_UNOWNED_ALERTS_TO = env.list("TREMOR_UNOWNED_ALERTS_TO", default=[])
 # Where a Slack webhook may point (notifications/webhooks.py): host names, each with an
 # optional port other than 443 (`relay.example.com:8443`); empty for any public host on 443.
 SLACK_WEBHOOK_HOSTS = env.list("SLACK_WEBHOOK_HOSTS", default=["hooks.slack.com"])

@@ -3,7 +3,27 @@ from django.db.models import Count, Max
 from django.utils.html import format_html, format_html_join
 
 from .models import Customer, HealthScoreHistory, LifecycleEvent, RiskSignal, UsageMetric
+from .selectors import customer_list_unowned
 from .services import lifecycle_changed_apply, lifecycle_events_delete
+
+# The owner filter's value for accounts without a CSM (?owner=none).
+OWNER_NONE = "none"
+
+
+class OwnerFilter(admin.SimpleListFilter):
+    """Owner: none lists the accounts nobody owns (not churned), the ones ops must assign: their
+    critical alerts go to the fallback (TREMOR_UNOWNED_ALERTS_TO) meanwhile."""
+
+    title = "owner"
+    parameter_name = "owner"
+
+    def lookups(self, request, model_admin):
+        return [(OWNER_NONE, "None")]
+
+    def queryset(self, request, queryset):
+        if self.value() == OWNER_NONE:
+            return queryset.filter(pk__in=customer_list_unowned().values("pk"))
+        return queryset
 
 
 class LifecycleEventInline(admin.TabularInline):
@@ -32,11 +52,20 @@ class CustomerAdmin(admin.ModelAdmin):
         "metric_rows",
     ]
     # Region and segment are free text: the filters list the values in use.
-    list_filter = ["status", "tier", "csm", "region", "segment", "holiday_calendar"]
+    list_filter = [OwnerFilter, "status", "tier", "csm", "region", "segment", "holiday_calendar"]
     search_fields = ["name", "external_id", "contact_email"]
     list_select_related = ["csm"]
     readonly_fields = ["id", "usage_summary", "created_at", "updated_at"]
     inlines = [LifecycleEventInline]
+
+    def changelist_view(self, request, extra_context=None):
+        # The count above the list (templates/admin/customers/customer/change_list.html).
+        extra_context = {
+            **(extra_context or {}),
+            "unowned_count": customer_list_unowned().count(),
+            "owner_none": OWNER_NONE,
+        }
+        return super().changelist_view(request, extra_context)
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not LifecycleEvent:

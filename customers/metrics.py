@@ -7,7 +7,12 @@ URLs, CSV exports and the detection CLI's `account/metric` series ids carry them
 
 import re
 
-from anomalies.detection.vocabulary import FEATURE_PREFIX, feature_name, is_feature_metric
+from anomalies.detection.vocabulary import (
+    CORE_METRICS,
+    FEATURE_PREFIX,
+    feature_name,
+    is_feature_metric,
+)
 
 METRIC_MAX_LENGTH = 50
 # Any valid slug is accepted: the core metrics and features are just the ones the rules know.
@@ -34,3 +39,10 @@ def metric_label(metric: str) -> str:
         return f"{feature_name(metric)} feature"
     words = metric.replace("_", " ")
     return words[:1].upper() + words[1:] if not words.startswith("api") else "API" + words[3:]
+
+
+def metric_importance(metric: str) -> tuple[int, str]:
+    """Sorts metrics as the pages list them: the core metrics, then any other slug, then the
+    features, each group alphabetically by its label."""
+    group = 0 if metric in CORE_METRICS else 2 if is_feature_metric(metric) else 1
+    return group, metric_label(metric).lower()

@@ -48,6 +48,16 @@ def customer_list_visible(*, user) -> QuerySet[Customer]:
     return qs.filter(csm=user)
 
 
+def customer_list_unowned() -> QuerySet[Customer]:
+    """The accounts nobody owns (no CSM) and not churned, by name: ops give them an owner;
+    until then their critical alerts go to the TREMOR_UNOWNED_ALERTS_TO fallback."""
+    return (
+        Customer.objects.filter(csm__isnull=True)
+        .exclude(status=Customer.Status.CHURNED)
+        .order_by("name", "pk")
+    )
+
+
 def customer_list_for_accounts_page(
     *, user, search: str = "", sort: str = ACCOUNT_DEFAULT_SORT
 ) -> QuerySet[Customer]:

@@ -12,8 +12,9 @@ import logging
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from anomalies.detection.vocabulary import SEVERITY_RANK
@@ -86,6 +87,27 @@ def requests_create(*, anomalies) -> int:
     return len(requests)
 
 
+def unowned_alert_recipients() -> list:
+    """Who hears about the critical anomalies of an account nobody owns: the active users
+    TREMOR_UNOWNED_ALERTS_TO names (by username, or by email address whatever its case), or
+    every active staff user when it names nobody. A name that matches no active user is
+    logged, not fatal: the others still hear."""
+    users = get_user_model().objects.filter(is_active=True).order_by("pk")
+    names = [name.strip() for name in settings.TREMOR_UNOWNED_ALERTS_TO if name.strip()]
+    if not names:
+        return list(users.filter(is_staff=True))
+    wanted = Q(username__in=names)
+    for name in names:
+        if "@" in name:
+            wanted |= Q(email__iexact=name)
+    found = list(users.filter(wanted))
+    known = {u.username for u in found} | {u.email.lower() for u in found}
+    unknown = [name for name in names if name not in known and name.lower() not in known]
+    if unknown:
+        logger.warning("TREMOR_UNOWNED_ALERTS_TO names no active user: %s", ", ".join(unknown))
+    return found
+
+
 def requests_create_from_scans() -> int:
     """Requests for the news of finished scan chunks (see anomalies' scan_news_take). Taking
     the news and writing its requests commit together: news is never lost between the two,
@@ -108,29 +130,34 @@ def requests_dispatch() -> list[int]:
         claimed = list(
             NotificationRequest.objects.select_for_update(skip_locked=True, of=("self",))
             .filter(processed_at__isnull=True)
-            .select_related("anomaly", "user")
+            .select_related("anomaly__customer", "user")
             .order_by("created_at")[:DISPATCH_BATCH]
         )
         if not claimed:
             return []
         to_create = []
+        fallback = None  # read once, when an unowned account's critical alert needs it
         for request in claimed:
             anomaly = request.anomaly
-            # No CSM, a dismissed or resolved anomaly: nothing to say any more.
-            if request.user is None or anomaly.status != AnomalyStatus.OPEN:
+            # A dismissed, resolved or suppressed anomaly: nothing to say any more.
+            if anomaly.status != AnomalyStatus.OPEN:
                 continue
-            preference = preference_for(request.user)
-            if not _wants_immediately(preference.immediate_min_severity, anomaly.severity):
-                continue
-            to_create += [
-                Delivery(
-                    user=request.user,
-                    channel=channel,
-                    kind=Delivery.Kind.IMMEDIATE,
-                    anomaly=anomaly,
-                )
-                for channel in enabled_channels(preference)
-            ]
+            recipients = [request.user] if request.user is not None else []
+            if not recipients and _unowned_critical(anomaly):
+                # Nobody owns the account: its critical alerts go to ops, not to nobody.
+                if fallback is None:
+                    fallback = unowned_alert_recipients()
+                recipients = fallback
+            for user in recipients:
+                preference = preference_for(user)
+                if not _wants_immediately(preference.immediate_min_severity, anomaly.severity):
+                    continue
+                to_create += [
+                    Delivery(
+                        user=user, channel=channel, kind=Delivery.Kind.IMMEDIATE, anomaly=anomaly
+                    )
+                    for channel in enabled_channels(preference)
+                ]
         Delivery.objects.bulk_create(to_create, ignore_conflicts=True)
         NotificationRequest.objects.filter(pk__in=[r.pk for r in claimed]).update(
             processed_at=timezone.now()
@@ -144,6 +171,10 @@ def requests_dispatch() -> list[int]:
             .order_by("pk")
             .values_list("pk", flat=True)
         )
+
+
+def _unowned_critical(anomaly: UsageAnomaly) -> bool:
+    return anomaly.customer.csm_id is None and anomaly.severity == Severity.CRITICAL
 
 
 # A delivery never tried this long after it was written lost its task (the broker was down
@@ -201,14 +232,28 @@ def _anomaly_line(facts: dict) -> str:
 def _anomaly_message(anomaly: UsageAnomaly) -> Message:
     facts = _anomaly_facts(anomaly)
     severity = anomaly.get_severity_display()
+    title = f"{severity}: {facts['sentence']} at {facts['customer'].name}"
+    text = f"{_anomaly_line(facts)}.\n{facts['url']}"
+    unowned = ""
+    if anomaly.customer.csm_id is None:
+        title += " (no owner)"
+        unowned = UNOWNED_NOTE.format(name=facts["customer"].name)
+        text = f"{unowned}\n{text}"
     return Message(
-        title=f"{severity}: {facts['sentence']} at {facts['customer'].name}",
-        text=f"{_anomaly_line(facts)}.\n{facts['url']}",
+        title=title,
+        text=text,
         url=facts["url"],
         template="anomaly",
-        context={**facts, "severity": severity},
+        context={**facts, "severity": severity, "unowned": unowned},
         anomaly_id=anomaly.pk,
     )
+
+
+# What a fallback recipient reads first (TREMOR_UNOWNED_ALERTS_TO).
+UNOWNED_NOTE = (
+    "{name} has no owner in Tremor: you get its critical alerts as a fallback recipient "
+    "until a CSM is set (admin, Customers, Owner: none)."
+)
 
 
 def _digest_message(delivery: Delivery) -> Message:

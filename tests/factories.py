@@ -120,3 +120,32 @@ class UsageAnomalyFactory(DjangoModelFactory):
 def make_anomaly_of(customer, **fields):
     """An anomaly of `customer`: the call most tests make, with the customer first."""
     return UsageAnomalyFactory(customer=customer, **fields)
+
+
+# A follow-up opened from a card is due in days; overdue ones are made by passing a past date.
+FOLLOWUP_DUE_IN_DAYS = 7
+
+
+class FollowUpFactory(DjangoModelFactory):
+    """An open follow-up of an anomaly, owned by the account's CSM, due in a week.
+    `FollowUpFactory(anomaly=drop, overdue=True)`; `done=True` closes it with an outcome."""
+
+    class Meta:
+        model = "anomalies.FollowUp"
+
+    anomaly = factory.SubFactory(UsageAnomalyFactory)
+    customer = factory.LazyAttribute(lambda o: o.anomaly.customer if o.anomaly else None)
+    owner = factory.LazyAttribute(lambda o: o.customer.csm)
+    kind = "schedule_training"
+    title = factory.LazyAttribute(lambda o: f"Schedule training: {o.customer.name}")
+    due_date = factory.LazyFunction(
+        lambda: timezone.localdate() + dt.timedelta(days=FOLLOWUP_DUE_IN_DAYS)
+    )
+
+    class Params:
+        overdue = factory.Trait(
+            due_date=factory.LazyFunction(lambda: timezone.localdate() - dt.timedelta(days=3))
+        )
+        done = factory.Trait(
+            status="done", closed_at=factory.LazyFunction(timezone.now), closing_outcome="no_change"
+        )

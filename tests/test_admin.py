@@ -49,3 +49,29 @@ def test_scan_run_page_shows_its_chunks(client, superuser, make_customer):
     response = client.get(reverse("admin:anomalies_scanrun_change", args=[run.pk]))
     assert response.status_code == 200
     assert b"0 / 1" in response.content or b"pending" in response.content.lower()
+
+
+def test_the_customer_list_counts_and_filters_the_unowned_accounts(
+    client, superuser, csm, make_customer
+):
+    make_customer(name="Owned Co", csm=csm)
+    make_customer(name="Imported Co", csm=None)
+    make_customer(name="Churned Orphan", csm=None, status="churned")
+    client.force_login(superuser)
+    url = reverse("admin:customers_customer_changelist")
+
+    page = client.get(url).content.decode()
+    assert 'data-unowned="1"' in page
+    assert "1 account has no owner" in page
+
+    rows = client.get(url, {"owner": "none"}).context["cl"].result_list
+    assert [c.name for c in rows] == ["Imported Co"]
+
+
+def test_no_notice_when_every_account_has_an_owner(client, superuser, csm, make_customer):
+    make_customer(name="Owned Co", csm=csm)
+    client.force_login(superuser)
+
+    page = client.get(reverse("admin:customers_customer_changelist")).content.decode()
+
+    assert "data-unowned" not in page

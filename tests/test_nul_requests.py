@@ -49,6 +49,7 @@ def test_every_admin_changelist_refuses_a_nul(client, superuser, url_name, param
         "anomaly-table",
         "anomaly-export",
         "customer-list",
+        "followup-list",
         "customer-autocomplete",
         "customer-detail",
         "sensitivity",

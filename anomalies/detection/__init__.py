@@ -16,6 +16,7 @@ _EXPORTS = {
     "detect": "engine",
     "detect_series": "engine",
     "series_trace": "engine",
+    "series_traces": "engine",
     "CohortEvent": "types",
     "DetectionResult": "types",
     "Finding": "types",

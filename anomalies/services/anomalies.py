@@ -68,6 +68,9 @@ def anomaly_dismiss(
         anomaly.dismiss_reason = reason
         anomaly.dismiss_note = note
         anomaly.dismissed_until = until
+        # A dismissal of one suppressed by settings replaces that state (and its reopening
+        # asks the next scan afresh).
+        anomaly.suppressed_at = None
         anomaly.save()
         RiskSignal.objects.filter(anomaly=anomaly, resolved_at__isnull=True).update(resolved_at=now)
         # Every dismissal is an action for the audit trail and the learning loop, whatever

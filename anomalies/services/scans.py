@@ -27,6 +27,7 @@ from customers.validators import NOTE_MAX_LENGTH
 
 from .. import scan_inputs, scan_isolation, scan_results
 from ..detection import Finding, SeriesBatch, detect
+from ..detection_settings import config_key
 from ..models import DataQualityEvent, Direction, ScanChunk, ScanRun, scan_scope_key
 from . import health as health_services
 
@@ -235,6 +236,9 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
     frame = scan_inputs.usage_frame(customer_ids=chunk.customer_ids, start=start, end=as_of)
     batch = scan_inputs.series_batch(frame, customer_ids=chunk.customer_ids, start=start, end=as_of)
     configs = scan_inputs.detection_configs(batch=batch)
+    settings_keys = {
+        sid: config_key(config) for sid, config in zip(batch.series_ids, configs, strict=True)
+    }
     history = scan_inputs.reviewed_history(batch=batch, as_of=as_of)
     timings["read"] = time.perf_counter() - clock
 
@@ -262,7 +266,7 @@ def scan_chunk_run(*, chunk_id: int) -> ChunkOutcome:
         written = scan_isolation.write_isolating(
             sorted(set(scanned.groups)),
             lambda customers: _findings_write(
-                detected.findings, scanned, customers, as_of, history.suppressed
+                detected.findings, scanned, customers, as_of, history.suppressed, settings_keys
             ),
             combine=scan_results.WriteCounts.__add__,
         )
@@ -313,6 +317,7 @@ def _findings_write(
     customers: list[str],
     as_of: dt.date,
     suppressed: frozenset,
+    settings_keys: dict[str, str],
 ) -> scan_results.WriteCounts:
     """Write the findings of some of a batch's accounts (one of write_isolating's parts)."""
     wanted = set(customers)
@@ -322,6 +327,7 @@ def _findings_write(
         batch=scan_isolation.batch_rows(batch, rows),
         as_of=as_of,
         suppressed=suppressed,
+        settings_keys=settings_keys,
     )
 
 

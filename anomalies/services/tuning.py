@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -38,7 +37,7 @@ from ..models import (
 )
 from ..scan_isolation import batch_rows
 from ..selectors_insights import ACTED_KINDS, family_expression, outcome_window_days
-from ..settings_preview import PREVIEW_WARMUP_DAYS
+from ..settings_preview import PREVIEW_WARMUP_DAYS, finding_spans, span_overlaps
 from ..tuning import ScopeCounts, proposal_drafts
 from .detection_settings import settings_delete, settings_save
 
@@ -271,8 +270,12 @@ def proposal_backtest(*, family: str, change: dict, as_of: dt.date) -> Backtest:
         new_configs = [
             r.config for r in detection_config_for_series(series=series, override=proposed)
         ]
-        found_now = _spans(detect(batch, config=now_configs, backtest=True).findings, first_day)
-        found_new = _spans(detect(batch, config=new_configs, backtest=True).findings, first_day)
+        found_now = finding_spans(
+            detect(batch, config=now_configs, backtest=True).findings, first_day
+        )
+        found_new = finding_spans(
+            detect(batch, config=new_configs, backtest=True).findings, first_day
+        )
         result.series += batch.n_series
         result.found_now += sum(len(v) for v in found_now.values())
         result.found_proposed += sum(len(v) for v in found_new.values())
@@ -286,9 +289,9 @@ def proposal_backtest(*, family: str, change: dict, as_of: dt.date) -> Backtest:
         for pk, customer, metric, direction, a_start, a_end, judgement in stored:
             key = (str(customer), metric, direction)
             span = (a_start, a_end or as_of)
-            if not _overlaps(span, found_now.get(key, ())):
+            if not span_overlaps(span, found_now.get(key, ())):
                 result.not_reproduced += 1
-            elif _overlaps(span, found_new.get(key, ())):
+            elif span_overlaps(span, found_new.get(key, ())):
                 result.kept[judgement] += 1
             else:
                 result.disappear[judgement] += 1
@@ -307,21 +310,6 @@ def in_family_anomaly(family: str) -> Q:
 def _family_only(batch: SeriesBatch, family: str) -> SeriesBatch:
     """The batch's series of one metric family (the others are not touched by the change)."""
     return batch_rows(batch, [i for i, m in enumerate(batch.metrics) if metric_family(m) == family])
-
-
-def _spans(findings, first_day: dt.date) -> dict[tuple, list[tuple[dt.date, dt.date]]]:
-    """Each series and direction's findings as (first, last day), those reaching the window."""
-    spans = defaultdict(list)
-    for f in findings:
-        last = f.end or f.last_seen
-        if last >= first_day:
-            spans[(f.account, f.metric, str(f.direction))].append((f.start, last))
-    return spans
-
-
-def _overlaps(span, spans) -> bool:
-    first, last = span
-    return any(s <= last and first <= e for s, e in spans)
 
 
 def _row_values(row: DetectionSettings) -> dict:

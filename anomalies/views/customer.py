@@ -12,18 +12,20 @@ from django.utils.http import urlencode
 from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_POST
 
-from customers.metrics import metric_label
+from customers.metrics import metric_importance, metric_label
 from customers.selectors import customer_get_visible, customer_metrics
 
 from ..charts import usage_chart_svg
 from ..detection.calendar import holiday_mask
 from ..detection.config import DetectionConfig
+from ..detection.vocabulary import SEVERITY_RANK
 from ..forms import DismissForm, OutcomeForm
 from ..models import AnomalyStatus, ScanRun
 from ..selectors import (
     anomaly_get_visible,
     anomaly_list_visible,
     anomaly_list_with_record,
+    followup_list_visible,
     scan_run_latest_of_customer,
     series_windows,
 )
@@ -32,10 +34,20 @@ from ..selectors import (
 from ..services import anomalies as anomaly_services
 from ..services import outcomes as outcome_services
 from ..services import scans as scan_services
-from ..text import anomaly_sentence, evidence_explanation, holiday_name, projection_text
+from ..text import (
+    anomaly_sentence,
+    evidence_explanation,
+    holiday_name,
+    projection_text,
+    suppression_note,
+)
 from ..throttles import scan_throttle_allows
+from .followups import followup_rows
 from .health import health_panel
+from .portfolio import TIER_LABEL, anomaly_tier
 
+# The charts' range switch (?days=), in days; anything else shows the default.
+CHART_RANGES = (30, 90, 180, 365)
 CHART_DAYS = 90
 # A finished Rescan is shown on the page this long; a running one refreshes the page this
 # often (a meta refresh: no script).
@@ -131,7 +143,12 @@ def _render_page(request, customer, *, bound_form=None, status=200):
     selected = request.GET.get("metric", "")
     if bound_form is not None:
         selected = next(a.metric_type for a in anomalies if a.pk == bound_form[0])
-    charts, future_metrics = _charts(customer, anomalies, selected)
+    days, days_error = _chart_days(request.GET.get("days"))
+    for anomaly in anomalies:
+        # The badge word of the cards and the table: "Positive" for a gain.
+        anomaly.tier = anomaly_tier(anomaly)
+        anomaly.tier_label = TIER_LABEL[anomaly.tier]
+    charts, future_metrics = _charts(customer, anomalies, selected, days)
     for anomaly in anomalies:
         anomaly.sentence = _sentence(anomaly)
         anomaly.projection = projection_text(
@@ -144,6 +161,7 @@ def _render_page(request, customer, *, bound_form=None, status=200):
         anomaly.evidence_note = evidence_explanation(
             metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
         )
+        anomaly.suppression_note = suppression_note(suppressed_at=anomaly.suppressed_at)
         anomaly.dismiss_form = DismissForm(prefix=str(anomaly.pk))
         anomaly.outcome_form = OutcomeForm(
             prefix=f"outcome-{anomaly.pk}",
@@ -152,16 +170,34 @@ def _render_page(request, customer, *, bound_form=None, status=200):
         if bound_form is not None and bound_form[0] == anomaly.pk:
             name = "outcome_form" if isinstance(bound_form[1], OutcomeForm) else "dismiss_form"
             setattr(anomaly, name, bound_form[1])
+    # The open ones lead the page, most severe first; the rest follow, newest first.
+    open_ones = [a for a in anomalies if a.status == AnomalyStatus.OPEN]
+    open_ones.sort(key=lambda a: -SEVERITY_RANK[a.severity])
     context = {
         "customer": customer,
         "rescan": _rescan_state(customer),
         "charts": charts,
         "future_metrics": future_metrics,
         "selected_metric": selected,
+        "chart_days": days,
+        "chart_days_error": days_error,
+        "chart_ranges": [
+            (n, "?" + urlencode({"days": n, **({"metric": selected} if selected else {})}))
+            for n in CHART_RANGES
+        ],
         "anomalies": anomalies,
-        "open_count": sum(a.status == AnomalyStatus.OPEN for a in anomalies),
+        "open_anomalies": open_ones,
+        "earlier_anomalies": [a for a in anomalies if a.status != AnomalyStatus.OPEN],
+        # An earlier anomaly's form that came back with errors is shown unfolded.
+        "earlier_bound": bound_form is not None
+        and any(a.pk == bound_form[0] and a.status != AnomalyStatus.OPEN for a in anomalies),
+        "open_count": len(open_ones),
         # Health (issue 13): score, trend, the anomalies that move it, risk signals.
         "health": health_panel(customer=customer, anomalies=anomalies, today=timezone.localdate()),
+        "followups": followup_rows(
+            followup_list_visible(user=request.user, customer=customer),
+            today=timezone.localdate(),
+        ),
     }
     return render(request, "anomalies/customer.html", context, status=status)
 
@@ -177,29 +213,55 @@ def _rescan_state(customer) -> dict | None:
     return {"run": run, "active": active, "refresh_seconds": RESCAN_REFRESH_SECONDS}
 
 
-def _chart_window(metrics: list[dict], today: dt.date) -> tuple[dt.date, dt.date, int]:
-    """The days the charts show: CHART_DAYS up to the latest day with data, but never past
+def _chart_days(value: str | None) -> tuple[int, str]:
+    """The range the charts show from ?days=, and what was wrong with it (or "")."""
+    if value is None or value == "":
+        return CHART_DAYS, ""
+    if value.isdigit() and int(value) in CHART_RANGES:
+        return int(value), ""
+    allowed = ", ".join(str(n) for n in CHART_RANGES)
+    return CHART_DAYS, f"days must be one of {allowed}; showing {CHART_DAYS} days."
+
+
+def _chart_window(
+    metrics: list[dict], today: dt.date, days: int = CHART_DAYS
+) -> tuple[dt.date, dt.date, int]:
+    """The days the charts show: `days` up to the latest day with data, but never past
     today (a row dated in the future must not move every chart there) and never before the
     calendar's first day (a row dated 0001-01-05 must not overflow it). Also returns how many
     metrics have data dated after today, which the page mentions."""
     latest = max(m["last_date"] for m in metrics)
     last = min(latest, today)
-    last = max(last, dt.date.min + dt.timedelta(days=CHART_DAYS - 1))
+    last = max(last, dt.date.min + dt.timedelta(days=days - 1))
     future = sum(m["last_date"] > today for m in metrics)
-    return last - dt.timedelta(days=CHART_DAYS - 1), last, future
+    return last - dt.timedelta(days=days - 1), last, future
 
 
-def _charts(customer, anomalies, selected: str) -> tuple[list[dict], int]:
+def _chart_order(names: list[str], anomalies, selected: str) -> list[str]:
+    """The metric asked for (?metric=) first, then those with an open anomaly, the most
+    severe first, then the rest by importance: core metrics, other metrics, features."""
+    worst: dict[str, int] = {}
+    for anomaly in anomalies:
+        if anomaly.status == AnomalyStatus.OPEN:
+            rank = SEVERITY_RANK[anomaly.severity]
+            worst[anomaly.metric_type] = max(rank, worst.get(anomaly.metric_type, rank))
+    return sorted(
+        names,
+        key=lambda name: (name != selected, -worst.get(name, -1), metric_importance(name)),
+    )
+
+
+def _charts(customer, anomalies, selected: str, days: int) -> tuple[list[dict], int]:
     metrics = customer_metrics(customer=customer)
     if not metrics:
         return [], 0
     # One window for every metric, so the charts line up day for day.
-    first, last, future = _chart_window(metrics, timezone.localdate())
+    first, last, future = _chart_window(metrics, timezone.localdate(), days)
     # The account's own holidays, as the engine sees them.
     calendar = customer.holiday_calendar or DetectionConfig().holiday_country
-    mask = holiday_mask(calendar, first, CHART_DAYS)
+    mask = holiday_mask(calendar, first, days)
     holidays = [first + dt.timedelta(days=int(i)) for i in mask.nonzero()[0]]
-    names = sorted((m["metric"] for m in metrics), key=lambda name: name != selected)
+    names = _chart_order([m["metric"] for m in metrics], anomalies, selected)
     charts = []
     for series in series_windows(customer=customer, metrics=names, first=first, last=last):
         name = series["metric"]
@@ -210,9 +272,10 @@ def _charts(customer, anomalies, selected: str) -> tuple[list[dict], int]:
             expected=series["expected"],
             low=series["expected_low"],
             high=series["expected_high"],
-            # A dismissed event was judged not to be one: it is not shaded.
+            # A dismissed event was judged not to be one: it is not shaded. A gain is shaded
+            # as the good news its badge says it is.
             anomalies=[
-                (a.start_date, a.end_date, a.severity)
+                (a.start_date, a.end_date, a.tier)
                 for a in anomalies
                 if a.metric_type == name and a.status != AnomalyStatus.DISMISSED
             ],

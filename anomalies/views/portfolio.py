@@ -2,7 +2,7 @@
 "Are there any usage anomalies for <customer>?" box; plus the card's action buttons."""
 
 import datetime as dt
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth import get_user_model
@@ -11,30 +11,39 @@ from django.http import HttpResponseBadRequest, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
-from customers.selectors import customer_matches_visible
+from customers.selectors import customer_list_unowned, customer_matches_visible
 from customers.validators import SEARCH_MAX_LENGTH
 
 from ..detection.vocabulary import Severity
 from ..forms import ActionForm, DismissForm
-from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction
+from ..models import ActionKind, AnomalyStatus, AnomalyType, Direction, FollowUpKind
 from ..selectors import (
     SUMMARY_DAYS,
+    UNOWNED_PORTFOLIO,
+    anomalies_of_portfolio,
     anomaly_get_visible,
     anomaly_list_for_summary,
     anomaly_list_portfolio_summary,
     anomaly_list_visible,
+    anomaly_list_with_open_followups,
 )
 from ..selectors_health import HEALTH_CHANGE_DAYS
 from ..services.anomalies import anomaly_action_record
+from ..services.followups import followup_create
 from ..text import (
     anomaly_sentence,
     anomaly_summary_line,
     ask_subject,
+    contact_email,
     evidence_explanation,
     holiday_name,
+    mailto_url,
+    overdue_text,
     projection_text,
 )
 from .health import DEFAULT_SORT, PORTFOLIO_SORTS, UnknownSort, portfolio_cards_health
@@ -109,6 +118,11 @@ def _row(anomaly, *, today: dt.date) -> dict:
             metric=anomaly.metric_type, evidence_factor=anomaly.evidence_factor
         ),
         "actions": [(kind.value, kind.label) for kind in anomaly_actions(anomaly)],
+        # The follow-ups already open on it (when the list was read with them).
+        "followups": [
+            (followup, overdue_text(due_date=followup.due_date, today=today))
+            for followup in getattr(anomaly, "open_followups", ())
+        ],
         # The customer page's dismiss view reads the form under this prefix.
         "dismiss_form": DismissForm(prefix=str(anomaly.pk)),
     }
@@ -172,10 +186,13 @@ def _ask(request) -> dict | None:
 
 @login_required
 def portfolio(request):
-    anomalies = anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN)
     csm = _portfolio_csm(request)
-    if csm:
-        anomalies = anomalies.filter(customer__csm__username=csm)
+    anomalies = anomaly_list_with_open_followups(
+        anomalies_of_portfolio(
+            anomaly_list_visible(user=request.user).filter(status=AnomalyStatus.OPEN),
+            csm_username=csm,
+        )
+    )
     today = timezone.localdate()
     cards = portfolio_cards(anomalies, today=today)
     # Health (issue 13): each card's health score and change, and the order asked for.
@@ -206,8 +223,23 @@ def portfolio(request):
             if request.user.is_staff
             else []
         ),
+        "unowned_choice": UNOWNED_PORTFOLIO,
+        # Staff only: how many accounts nobody owns (the switcher's entry), and with
+        # "Unowned accounts" chosen, which (up to UNOWNED_LISTED, then a link to the rest).
+        **(_unowned(showing=csm == UNOWNED_PORTFOLIO) if request.user.is_staff else {}),
     }
     return render(request, "anomalies/portfolio.html", context, status=status)
+
+
+# Unowned accounts the portfolio page names; the admin's "Owner: none" filter lists them all.
+UNOWNED_LISTED = 50
+
+
+def _unowned(*, showing: bool) -> dict:
+    accounts = customer_list_unowned()
+    count = accounts.count()
+    listed = list(accounts[:UNOWNED_LISTED]) if showing and count else []
+    return {"unowned_count": count, "unowned_accounts": listed}
 
 
 class MailtoRedirect(HttpResponseRedirect):
@@ -215,13 +247,32 @@ class MailtoRedirect(HttpResponseRedirect):
     allowed_schemes = ["mailto"]
 
 
-def _back(request):
+def redirect_next(request, default: str = "home"):
+    """Back to the page the form was on (its `next`), if it is one of ours."""
     target = request.POST.get("next", "")
     if url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return redirect(target)
-    return redirect("home")
+    return redirect(default)
+
+
+def contact_mailto(anomaly, *, sender: str) -> str:
+    """The "Contact customer" email, addressed to the account's contact when it has one."""
+    customer = anomaly.customer
+    subject, body = contact_email(
+        customer_name=customer.name,
+        anomaly_type=anomaly.anomaly_type,
+        metric=anomaly.metric_type,
+        deviation_percent=float(anomaly.deviation_percent),
+        start_date=anomaly.start_date,
+        end_date=anomaly.end_date,
+        baseline=float(anomaly.baseline_value),
+        actual=float(anomaly.actual_value),
+        holiday=holiday_name(calendar=customer.holiday_calendar, day=anomaly.start_date),
+        sender=sender,
+    )
+    return mailto_url(to=customer.contact_email, subject=subject, body=body)
 
 
 @require_POST
@@ -233,23 +284,31 @@ def anomaly_action(request, anomaly_id):
         text = "\n".join(f"{name}: {' '.join(errors)}" for name, errors in form.errors.items())
         return HttpResponseBadRequest(text, content_type="text/plain; charset=utf-8")
     kind = form.cleaned_data["kind"]
+    customer = anomaly.customer
+    if kind in FollowUpKind.values and kind != ActionKind.CONTACT_CUSTOMER:
+        # Training, expansion, congratulations: work to do later, so a follow-up to manage.
+        followup, created = followup_create(
+            customer=customer, anomaly=anomaly, user=request.user, kind=kind
+        )
+        url = reverse("followup-list") + f"#followup-{followup.pk}"
+        opened = "Follow-up opened" if created else "Already a follow-up"
+        messages.success(
+            request,
+            format_html(
+                '{}: <a href="{}">{}</a>, due {}.',
+                opened,
+                url,
+                followup.title,
+                date_format(followup.due_date, "M j, Y"),
+            ),
+        )
+        return redirect_next(request)
     anomaly_action_record(
         anomaly=anomaly, user=request.user, kind=kind, note=form.cleaned_data["note"]
     )
-    customer = anomaly.customer
     if kind == ActionKind.INVESTIGATE:
         url = reverse("customer-detail", args=[customer.pk])
         return redirect(f"{url}?{urlencode({'metric': anomaly.metric_type})}")
-    if kind == ActionKind.CONTACT_CUSTOMER:
-        if not customer.contact_email:
-            messages.warning(request, f"{customer.name} has no contact email on file.")
-            return _back(request)
-        sentence = anomaly_sentence(
-            anomaly_type=anomaly.anomaly_type,
-            metric=anomaly.metric_type,
-            deviation_percent=float(anomaly.deviation_percent),
-        )
-        subject = quote(f"Your {customer.name} account: {sentence}")
-        return MailtoRedirect(f"mailto:{quote(customer.contact_email, safe='@')}?subject={subject}")
-    messages.success(request, f"Recorded: {ActionKind(kind).label} for {customer.name}.")
-    return _back(request)
+    # Contact customer: an email to edit and send from the CSM's own mail program.
+    sender = request.user.get_full_name() or request.user.username
+    return MailtoRedirect(contact_mailto(anomaly, sender=sender))

@@ -15,6 +15,7 @@ from customers.models import Severity
 from ..filters import DEFAULT_SORT, SORTS, AnomalyFilterSet
 from ..models import AnomalyStatus, AnomalyType
 from ..selectors import anomaly_list_filtered
+from ..text import suppression_note
 from .portfolio import TIER_LABEL, anomaly_tier
 
 PAGE_SIZE = 50
@@ -70,6 +71,7 @@ def _table_row(anomaly):
     anomaly.tier = tier
     anomaly.tier_label = TIER_LABEL[tier]
     anomaly.first_detectable = first_detectable(anomaly)
+    anomaly.suppression_note = suppression_note(suppressed_at=anomaly.suppressed_at)
     return anomaly
 
 

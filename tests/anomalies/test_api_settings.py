@@ -8,7 +8,7 @@ pytestmark = pytest.mark.django_db
 
 URL = "/api/analytics/settings"
 
-ENTRY_FIELDS = {
+ROW_FIELDS = {
     "customer",
     "metric",
     "sensitivity",
@@ -20,6 +20,10 @@ ENTRY_FIELDS = {
     "updated_by",
     "updated_at",
 }
+# GET's entries add the values in force to the row as saved (PUT answers the row).
+ENTRY_FIELDS = ROW_FIELDS | {"saved", "in_force"}
+# The sensitivity and every threshold a CSM tunes: the row's fields but its scope and history.
+IN_FORCE_FIELDS = ROW_FIELDS - {"customer", "metric", "updated_by", "updated_at"}
 
 
 @pytest.fixture
@@ -37,11 +41,93 @@ def scopes(mine, theirs, staff):
     }
 
 
-def test_with_no_settings_global_is_null(csm_api):
+def in_force(entry) -> dict:
+    """An entry's values in force as {field: (value, source label)}."""
+    return {name: (v["value"], v["source_label"]) for name, v in entry["in_force"].items()}
+
+
+def test_with_no_settings_global_shows_the_default_preset(csm_api):
     response = csm_api.get(URL)
 
     assert response.status_code == 200
-    assert response.json() == {"global": None, "metrics": [], "customers": []}
+    body = response.json()
+    assert (body["metrics"], body["customers"]) == ([], [])
+    assert set(body["global"]) == ENTRY_FIELDS
+    assert body["global"]["saved"] is False
+    assert (body["global"]["customer"], body["global"]["metric"]) == (None, "")
+    assert (body["global"]["updated_at"], body["global"]["updated_by"]) == (None, None)
+    assert set(body["global"]["in_force"]) == IN_FORCE_FIELDS
+    assert all(v["source"] is None for v in body["global"]["in_force"].values())
+    # The medium preset (anomalies.detection.config): what every series gets.
+    assert in_force(body["global"]) == {
+        "sensitivity": ("medium", "default preset"),
+        "z_threshold": (3.5, "preset 'medium'"),
+        "drop_percent": (30.0, "preset 'medium'"),
+        "spike_percent": (50.0, "preset 'medium'"),
+        "min_duration_days": (2, "preset 'medium'"),
+        "min_volume": (10.0, "preset 'medium'"),
+    }
+
+
+def test_values_in_force_merge_the_scopes_and_name_their_source(csm_api, mine, scopes):
+    body = csm_api.get(URL).json()
+
+    # Global: the low preset, saved without thresholds.
+    assert body["global"]["saved"] is True
+    assert in_force(body["global"])["sensitivity"] == ("low", "global")
+    assert in_force(body["global"])["drop_percent"] == (50.0, "preset 'low'")
+    # Logins for every customer: high, with its own drop.
+    logins = in_force(body["metrics"][0])
+    assert logins["sensitivity"] == ("high", "Logins")
+    assert logins["drop_percent"] == (30.0, "Logins")
+    assert logins["z_threshold"] == (3.0, "preset 'high'")
+    by_metric = {c["metric"]: c for c in body["customers"]}
+    # The customer: high; its drop comes from the high preset, not the global row's low one.
+    assert in_force(by_metric[""])["sensitivity"] == ("high", "Dataflow Inc")
+    assert in_force(by_metric[""])["drop_percent"] == (20.0, "preset 'high'")
+    # The customer's logins: its own sensitivity and volume, the logins scope's drop.
+    theirs_logins = by_metric["logins"]
+    assert in_force(theirs_logins) == {
+        "sensitivity": ("medium", "Dataflow Inc, Logins"),
+        "min_volume": (10.0, "Dataflow Inc, Logins"),
+        "drop_percent": (30.0, "Logins"),
+        "spike_percent": (50.0, "preset 'medium'"),
+        "z_threshold": (3.5, "preset 'medium'"),
+        "min_duration_days": (2, "preset 'medium'"),
+    }
+    assert theirs_logins["in_force"]["drop_percent"]["source"] == {
+        "customer": None,
+        "metric": "logins",
+    }
+    assert theirs_logins["in_force"]["min_volume"]["source"] == {
+        "customer": str(mine.id),
+        "metric": "logins",
+    }
+    # The override as saved is unchanged: thresholds not set at the scope stay null.
+    assert theirs_logins["drop_percent"] is None
+
+
+def test_values_in_force_follow_the_feature_family(staff_api, mine):
+    DetectionSettings.objects.create(metric="feature:*", sensitivity="low", drop_percent=60)
+    DetectionSettings.objects.create(customer=mine, metric="feature:reports", sensitivity="high")
+
+    body = staff_api.get(URL).json()
+
+    entry = next(c for c in body["customers"] if c["metric"] == "feature:reports")
+    assert in_force(entry)["sensitivity"] == ("high", "Dataflow Inc, Reports feature")
+    assert in_force(entry)["drop_percent"] == (60.0, "All features")
+
+
+def test_reading_the_settings_takes_a_bounded_number_of_queries(
+    csm_api, mine, scopes, make_customer, csm, django_assert_max_num_queries
+):
+    for i in range(5):
+        DetectionSettings.objects.create(
+            customer=make_customer(name=f"Extra {i}", csm=csm), sensitivity="high"
+        )
+    # Session and user, the rows, the rows the merge reads.
+    with django_assert_max_num_queries(5):
+        assert len(csm_api.get(URL).json()["customers"]) == 7
 
 
 def test_a_csm_sees_global_metric_and_their_customers_rows(csm_api, mine, scopes):
@@ -97,7 +183,7 @@ def test_the_owner_sets_a_customers_sensitivity(csm_api, mine):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == ENTRY_FIELDS
+    assert set(body) == ROW_FIELDS
     assert body["customer"] == str(mine.id)
     assert body["metric"] == ""
     assert body["sensitivity"] == "high"
@@ -177,7 +263,7 @@ def test_staff_set_a_metrics_settings(staff_api):
 
     assert response.status_code == 200
     body = staff_api.get(URL).json()
-    assert body["global"] is None
+    assert body["global"]["saved"] is False
     assert [(m["metric"], m["sensitivity"]) for m in body["metrics"]] == [("api_calls", "medium")]
     assert DetectionSettings.objects.count() == 1
 
@@ -324,3 +410,17 @@ def test_a_bad_scope_is_400_naming_the_field(staff_api, scopes, query, field):
     assert response.status_code == 400
     assert field in response.json()
     assert DetectionSettings.objects.count() == len(scopes)
+
+
+def test_staff_set_the_feature_family_scope(staff_api):
+    response = staff_api.put(
+        URL, {"metric": "feature:*", "sensitivity": "low", "drop_percent": 60}, format="json"
+    )
+
+    assert response.status_code == 200
+    row = DetectionSettings.objects.get()
+    assert (row.customer, row.metric, row.drop_percent) == (None, "feature:*", 60)
+    # Only the family itself: a look-alike is no slug.
+    bad = staff_api.put(URL, {"metric": "feature:**", "sensitivity": "low"}, format="json")
+    assert bad.status_code == 400
+    assert "metric" in bad.json()

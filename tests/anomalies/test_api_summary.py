@@ -57,6 +57,19 @@ def test_each_anomaly_reads_as_one_line(csm_api, mine, dataflow_drop):
     assert not body["text"].startswith("No usage anomalies")
 
 
+def test_a_suppressed_anomaly_says_so_in_its_line(csm_api, mine, make_anomaly, today):
+    make_anomaly(
+        mine,
+        start_date=today - dt.timedelta(days=4),
+        status="suppressed_by_settings",
+        suppressed_at=dt.datetime(2025, 5, 20, 12, tzinfo=dt.UTC),
+    )
+
+    [row] = csm_api.get(URL, {"customer": "Dataflow Inc"}).json()["anomalies"]
+
+    assert row["line"].endswith("; suppressed by a settings change on May 20, 2025")
+
+
 def test_counts_are_by_severity(csm_api, mine, make_anomaly, today):
     make_anomaly(mine, severity="critical")
     make_anomaly(mine, metric_type="logins", severity="warning")

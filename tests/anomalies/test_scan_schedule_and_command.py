@@ -17,9 +17,9 @@ from .scan_data import AS_OF, N_DAYS, scaled, usage, usage_store
 pytestmark = pytest.mark.django_db
 
 
-def _run(*args):
+def _run(*args, verbosity=0):
     out, err = io.StringIO(), io.StringIO()
-    call_command(*args, stdout=out, stderr=err, verbosity=0)
+    call_command(*args, stdout=out, stderr=err, verbosity=verbosity)
     return out.getvalue(), err.getvalue()
 
 
@@ -87,6 +87,19 @@ def test_scan_anomalies_sync_prints_the_summary_and_stores_the_anomaly(
         "drop",
         "open",
     )
+
+
+def test_scan_anomalies_prints_its_progress_as_lines(make_customer, scan_day_is_as_of):
+    for k in range(2):
+        usage_store(make_customer(), "api_calls", usage(N_DAYS, seed=k))
+        usage_store(make_customer(), "logins", usage(N_DAYS, seed=k))
+
+    _, err = _run("scan_anomalies", "--sync", verbosity=1)
+
+    lines = err.splitlines()
+    assert lines[0] == "scanning 4 accounts in 1 chunk(s)"
+    assert re.fullmatch(r"scanning: 1 / 1 chunks, 4 series \(\d+\.\d s\)", lines[1])
+    assert len(lines) == 2
 
 
 def test_scan_anomalies_scans_only_the_given_customers(make_customer, scan_day_is_as_of):

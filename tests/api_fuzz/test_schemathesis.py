@@ -13,6 +13,7 @@ transactional test database, which is flushed after the test: whatever the fuzze
 """
 
 import datetime as dt
+import os
 from decimal import Decimal
 
 import hypothesis
@@ -32,7 +33,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from accounts.services import api_token_create
-from tests.factories import UsageAnomalyFactory
+from tests.factories import FollowUpFactory, UsageAnomalyFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -46,6 +47,9 @@ CHECKS = [
 USAGE_DAYS = 70
 METRICS = ("api_calls", "logins")
 REPORT_CHARS = 1500
+# Fuzz only the operations whose path contains this (e.g. "followups"), to try one endpoint
+# without the whole run; CI leaves it unset.
+ONLY_PATHS = os.environ.get("API_FUZZ_ONLY", "")
 
 
 @pytest.fixture
@@ -92,6 +96,11 @@ def portfolio(csm, other_csm, staff, make_customer):
         ),
         UsageAnomalyFactory(customer=theirs),
     ]
+    followups = [
+        FollowUpFactory(anomaly=anomalies[0]),
+        FollowUpFactory(anomaly=anomalies[1], done=True, kind="explore_expansion"),
+        FollowUpFactory(anomaly=anomalies[4]),
+    ]
     runs = [
         ScanRun.objects.create(
             trigger=ScanRun.Trigger.API,
@@ -107,6 +116,7 @@ def portfolio(csm, other_csm, staff, make_customer):
         "customer": [str(c.pk) for c in [*mine, theirs]],
         "anomaly": [str(a.pk) for a in anomalies],
         "run": [str(r.pk) for r in runs],
+        "followup": [str(f.pk) for f in followups],
     }
 
 
@@ -192,7 +202,8 @@ def test_the_live_api_conforms_to_its_schema(live_server, csm, staff, portfolio)
     operations, failures = [], []
     for result in schema.get_all_operations():
         if isinstance(result, Ok):
-            operations.append(result.ok())
+            if ONLY_PATHS in result.ok().path:
+                operations.append(result.ok())
         else:  # an operation schemathesis cannot read is a schema bug too
             failures.append(f"--- unreadable operation\n{result.err()}")
     assert operations, "the schema describes no operation"

@@ -2,9 +2,10 @@
 server, over the demo portfolio and a real scan.
 
 Maya logs in, sees her three stories in order of urgency, asks about DataFlow, opens its page
-(charts), dismisses CloudFirst's anomaly as a false positive, exports the report; Leo cannot
-open Maya's account. Every run saves portfolio.png and customer.png in the `screenshots`
-directory (var/screenshots; `make screenshots` refreshes docs/screenshots).
+(the anomaly first, then its chart, whose days show their values on hover), dismisses
+CloudFirst's anomaly as a false positive, exports the report; Leo cannot open Maya's account.
+Every run saves portfolio.png and customer.png in the `screenshots` directory
+(var/screenshots; `make screenshots` refreshes docs/screenshots).
 
 The pages say what is recent relative to today (the assistant's answer covers the last 30
 days), so the demo ends on a recent day, not a fixed one: the latest day at most two weeks back
@@ -153,6 +154,36 @@ def _assert_drop_since_thanksgiving(page):
     assert {"holiday Nov 26", "holiday Nov 27"} <= set(holidays), holidays
 
 
+def _assert_anomaly_first_with_hover_values(page, as_of: dt.date):
+    """DataFlow's page opens on its open anomaly, above the health panel and the charts; the
+    API-call chart comes first, and hovering its last day shows that day's date and value
+    (the day's SVG <title>, the browser's tooltip) and highlights its column."""
+    from playwright.sync_api import expect
+
+    from customers.models import UsageMetric
+
+    main = page.locator("main")
+    first_card = main.locator("section.anomaly").first
+    expect(first_card).to_contain_text("drop in API calls")
+    expect(first_card.locator(".badge").first).to_have_text("Critical")
+    first_chart = main.locator("figure.chart[id^='metric-']").first
+    expect(first_chart).to_have_attribute("id", "metric-api_calls")
+    assert _follows(page, first_card, page.locator("#health")), "the anomaly comes first"
+    assert _follows(page, first_card, first_chart), "the anomaly comes before the charts"
+
+    value = UsageMetric.objects.get(
+        customer__name="DataFlow Systems", metric="api_calls", date=as_of
+    ).value
+    last_day = first_chart.locator("g.days rect").last
+    title = last_day.locator("title").text_content() or ""
+    assert title.startswith(f"{as_of:%a %b} {as_of.day}, {as_of.year}"), title
+    assert f"actual {float(value):,.1f}".removesuffix(".0") in title, (title, value)
+    assert "critical anomaly" in title, title
+    last_day.hover()
+    opacity = last_day.evaluate("r => getComputedStyle(r).fillOpacity")
+    assert float(opacity) > 0, "the hovered day's column is not highlighted"
+
+
 @pytest.mark.parametrize(
     ("demo", "since_thanksgiving"),
     [(None, False), (THANKSGIVING_AS_OF, True)],
@@ -200,6 +231,7 @@ def test_csm_journey(demo, since_thanksgiving, browser, live_server, screenshots
     dataflow_url = page.url
     expect(main).to_contain_text("DataFlow Systems")
     expect(main.locator("svg").first).to_be_visible()
+    _assert_anomaly_first_with_hover_values(page, demo)
     if shoot:
         page.screenshot(path=str(screenshots / "customer.png"), full_page=True)
 

@@ -79,9 +79,11 @@ def test_ops_accepts_a_proposal_and_the_next_scan_uses_it(portfolio, chromium, l
     assert "No proposal is waiting" in _main_text(page)
 
     page.goto("/settings/")
-    row = page.locator("main tr", has_text="feature:*")
+    row = page.locator("main tr", has_text="All features")
     expect(row).to_contain_text("Olu Okafor")
-    assert [c.strip() for c in row.locator("td.num").all_inner_texts()[:3]] == ["40.0", "—", "3"]
+    # Drop, spike, z, min days: the proposal's own values, the rest the preset's.
+    cells = [" ".join(c.split()) for c in row.locator("td.num").all_inner_texts()[:4]]
+    assert cells == ["40", "50 preset 'medium'", "3.5 preset 'medium'", "3"]
 
     proposal = TuningProposal.objects.get()
     assert (proposal.status, proposal.decided_by.username, proposal.reason) == (

@@ -102,6 +102,9 @@ def test_sorts_by_arr_health_open_anomalies_and_renewal(client, csm, make_custom
     assert order("-health") == ["Big", "Small", "Mid"]
     assert order("-open_anomalies") == ["Mid", "Small", "Big"]
     assert order("renewal") == ["Big", "Small", "Mid"]
+    # Dates read as on every other page ("Jan 1, 2027", not Django's "Jan. 1, 2027").
+    page = client.get(reverse("customer-list")).content.decode()
+    assert "Jan 1, 2027" in page and "Mar 1, 2027" in page and "Jan. 1" not in page
     response = client.get(reverse("customer-list"), {"sort": "-open_anomalies"})
     rows = {
         c.name: (c.open_anomalies, c.health_score) for c in response.context["page"].object_list

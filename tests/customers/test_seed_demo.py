@@ -95,6 +95,31 @@ def test_it_seeds_users_accounts_usage_and_health():
     assert "http://127.0.0.1:8000/" in output
 
 
+def test_the_stored_usage_is_the_generated_usage_row_for_row():
+    # Whatever the insert path: the rows in the database are the generator's values (history
+    # included), one per day with a value, in series order, and nothing else.
+    err = StringIO()
+    call_command("seed_demo", *SMALL, stdout=StringIO(), stderr=err, verbosity=1)
+
+    data = demo.generate_demo(accounts=8, days=60, as_of=AS_OF)
+    data = demo_history.with_history_usage(
+        data, demo_history.generate_history(data, seed=demo.DEFAULT_SEED), seed=demo.DEFAULT_SEED
+    )
+    expected = [
+        (external_id, metric, day.astype(date), value)
+        for (external_id, metric), values in zip(data.keys, data.values, strict=True)
+        for day, value in zip(data.dates, values.tolist(), strict=True)
+        if value == value  # NaN: no row
+    ]
+    rows = UsageMetric.objects.order_by("pk").values_list(
+        "customer__external_id", "metric", "date", "value"
+    )
+    assert list(rows) == expected
+    # Progress, as plain lines (make run's output is no terminal): the last one says all.
+    total = len(expected)
+    assert f"seeding demo: {total:,} / {total:,} usage rows (" in err.getvalue()
+
+
 def test_accounts_get_their_calendar_region_and_segment():
     seed("--accounts", "30", "--days", "60", "--as-of", AS_OF.isoformat())
 

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count
 
-from anomalies.models import AnomalyAction, UsageAnomaly
+from anomalies.models import AnomalyAction, FollowUp, UsageAnomaly
 from customers import demo, demo_history
 from customers.models import Customer, LifecycleEvent
 
@@ -59,6 +59,12 @@ def test_it_writes_the_past_with_outcomes_actions_and_lifecycle_and_reseeds_it(e
     assert all(a.created_at.date() < AS_OF for a in actions)
     dismissed = UsageAnomaly.objects.filter(status="dismissed").count()
     assert actions.filter(kind="dismiss").count() == dismissed
+    # The card actions that leave work to do opened follow-ups, done by now.
+    followup_kinds = ["schedule_training", "explore_expansion", "send_congratulations"]
+    followups = FollowUp.objects.all()
+    assert followups.count() == actions.filter(kind__in=followup_kinds).count() > 0
+    assert set(followups.values_list("status", flat=True)) == {"done"}
+    assert all(f.created_at < f.closed_at and f.created_at.date() < AS_OF for f in followups)
 
     customers = Customer.objects.in_bulk(field_name="external_id")
     for external_id, day in expected.churned_on.items():
@@ -82,6 +88,8 @@ def test_it_writes_the_past_with_outcomes_actions_and_lifecycle_and_reseeds_it(e
         )
 
     before = past()
+    followups_before = FollowUp.objects.count()
     seed()
     assert past() == before
+    assert FollowUp.objects.count() == followups_before
     assert LifecycleEvent.objects.count() == len(expected.changes)

@@ -140,3 +140,18 @@ def test_a_delivery_whose_task_was_lost_is_sent_again_by_the_minute_beat(
     assert len(callbacks) == 1
     assert services.deliveries_stranded(now=timezone.now()) == [stranded.pk]
     assert fresh.pk not in services.deliveries_stranded(now=timezone.now())
+
+
+def test_an_anomaly_suppressed_by_settings_since_its_request_is_not_announced(
+    owner, make_customer, make_anomaly
+):
+    services.preference_for(owner)
+    anomaly = make_anomaly(customer=make_customer(csm=owner))
+    _scan_writes_request(anomaly)
+    anomaly.status = "suppressed_by_settings"
+    anomaly.suppressed_at = timezone.now()
+    anomaly.save()
+
+    assert _dispatch_and_send() == []
+    assert not Delivery.objects.exists()
+    assert len(mail.outbox) == 0

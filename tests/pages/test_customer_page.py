@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from anomalies.models import AnomalyAction, DetectionSettings, ScanRun, UsageAnomaly
 from tests.anomalies.scan_data import AS_OF, N_DAYS, day, scaled, usage, usage_store
+from tests.factories import CustomerFactory, make_anomaly_of
 
 pytestmark = pytest.mark.django_db
 
@@ -355,3 +356,213 @@ def test_the_charts_read_usage_and_settings_once_however_many_metrics(client, cs
     for seed, metric in enumerate(["active_users", "feature:reports", "feature:export"], start=3):
         usage_store(account, metric, usage(HISTORY, seed=seed), first_index=FIRST_INDEX)
     assert queries() == two_metrics
+
+
+# The page's order, the charts' range and the badges' words (issue 14).
+
+
+def _svg_days(svg: str) -> int:
+    """How many days a chart draws: its hover columns."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.fromstring(svg)  # noqa: S314 - our own markup
+    ns = "{http://www.w3.org/2000/svg}"
+    (days,) = [g for g in root.iter(f"{ns}g") if g.get("class") == "days"]
+    return len(list(days.iter(f"{ns}rect")))
+
+
+def test_charts_lead_with_open_anomalies_then_core_metrics_then_features(
+    client, csm, account, make_anomaly
+):
+    for seed, metric in enumerate(
+        ["feature:reports", "active_users", "feature:alerts", "storage_gb"], start=3
+    ):
+        usage_store(account, metric, usage(HISTORY, seed=seed), first_index=FIRST_INDEX)
+    recent = day(N_DAYS - 6)
+    make_anomaly(account, metric_type="logins", severity="critical", start_date=recent)
+    make_anomaly(
+        account,
+        metric_type="feature:reports",
+        anomaly_type="feature_abandonment",
+        severity="warning",
+        start_date=recent,
+    )
+    # Not open: they change nothing in the order.
+    make_anomaly(account, metric_type="feature:alerts", severity="critical", dismissed=True)
+    make_anomaly(account, metric_type="storage_gb", severity="critical", resolved=True)
+    client.force_login(csm)
+
+    response = client.get(_page(account))
+
+    order = [chart["metric"] for chart in response.context["charts"]]
+    assert order == [
+        "logins",  # critical, open
+        "feature:reports",  # warning, open
+        "active_users",  # core metrics by label: "Active users", "API calls"
+        "api_calls",
+        "storage_gb",  # another metric
+        "feature:alerts",  # features last
+    ]
+    body = response.content.decode()
+    positions = [body.index(f'id="{chart["anchor"]}"') for chart in response.context["charts"]]
+    assert positions == sorted(positions)
+    # A dismissal whose author is gone (or never recorded) still reads, instead of a 500.
+    assert "by someone on" in body
+
+
+def test_a_gain_is_charted_after_a_loss_of_higher_severity(client, csm, account, make_anomaly):
+    recent = day(N_DAYS - 6)
+    make_anomaly(account, metric_type="api_calls", severity="warning", start_date=recent)
+    make_anomaly(account, metric_type="logins", positive=True, severity="info", start_date=recent)
+    client.force_login(csm)
+    charts = client.get(_page(account)).context["charts"]
+    assert [chart["metric"] for chart in charts] == ["api_calls", "logins"]
+
+
+def test_the_anomaly_details_come_before_the_health_panel_and_the_charts(client, csm, anomaly):
+    client.force_login(csm)
+    body = client.get(_page(anomaly.customer)).content.decode()
+    card = body.index(f'id="anomaly-{anomaly.pk}"')
+    assert card < body.index('id="health"')
+    assert card < body.index('id="metric-logins"') < body.index('id="metric-api_calls"')
+
+
+def test_earlier_anomalies_follow_the_open_ones_folded_away(
+    client, csm, account, anomaly, make_anomaly
+):
+    earlier = make_anomaly(account, metric_type="api_calls", resolved=True)
+    client.force_login(csm)
+    body = client.get(_page(account)).content.decode()
+    folded = body.index('<details class="earlier">')
+    assert body.index(f'id="anomaly-{anomaly.pk}"') < folded
+    assert folded < body.index(f'id="anomaly-{earlier.pk}"')
+    assert "Earlier anomalies (1): resolved or dismissed" in body
+    assert "Anomalies (2)" in body
+
+    # A form of an earlier one that comes back with errors is shown unfolded.
+    response = _dismiss(client, earlier, reason="bogus")
+    assert response.status_code == 400
+    assert '<details class="earlier" open>' in response.content.decode()
+
+
+def test_a_gain_reads_positive_on_the_card_and_in_the_health_panel(
+    client, csm, account, make_anomaly
+):
+    gain = make_anomaly(
+        account, metric_type="logins", positive=True, severity="info", start_date=day(N_DAYS - 6)
+    )
+    client.force_login(csm)
+    body = client.get(_page(account)).content.decode()
+    card = body[body.index(f'id="anomaly-{gain.pk}"') :]
+    assert '<span class="badge positive">Positive</span>' in card[: card.index("</h3>")]
+    assert body.count('<span class="badge positive">Positive</span>') == 2  # card and panel
+    assert ">Info<" not in body
+    # Its chart is shaded as good news, and its legend says so.
+    chart = body[body.index('id="metric-logins"') :]
+    assert "positive anomaly" in chart and ">positive</text>" in chart
+
+
+@pytest.mark.parametrize("days", [30, 180, 365])
+def test_the_range_switch_shows_that_many_days(client, csm, account, anomaly, days):
+    client.force_login(csm)
+
+    response = client.get(_page(account, days=days, metric="logins"))
+
+    assert response.status_code == 200
+    assert [_svg_days(chart["svg"]) for chart in response.context["charts"]] == [days, days]
+    body = response.content.decode()
+    assert f"last {days} days" in body
+    # The switch keeps the chosen metric, and marks the range shown.
+    assert f'href="?days={days}&amp;metric=logins#usage" aria-current="true"' in body
+    assert 'href="?days=90&amp;metric=logins#usage">' in body
+    assert 'class="errors"' not in body
+
+
+def test_the_default_range_is_90_days_and_links_without_a_metric(client, csm, account):
+    client.force_login(csm)
+    response = client.get(_page(account))
+    assert [_svg_days(chart["svg"]) for chart in response.context["charts"]] == [90, 90]
+    body = response.content.decode()
+    assert 'href="?days=90#usage" aria-current="true"' in body
+    assert 'href="?days=365#usage">' in body
+
+
+@pytest.mark.parametrize(
+    "value", ["7", "abc", "-90", "90.0", "1e9", "99999999999999999999999", "30%2030"]
+)
+def test_a_bad_range_shows_90_days_and_says_why(client, csm, account, value):
+    client.force_login(csm)
+
+    response = client.get(_page(account, days=value))
+
+    assert response.status_code == 200
+    assert response.context["chart_days"] == 90
+    assert [_svg_days(chart["svg"]) for chart in response.context["charts"]] == [90, 90]
+    assert "days must be one of 30, 90, 180, 365; showing 90 days." in response.content.decode()
+
+
+def test_a_suppressed_anomaly_says_why_and_is_not_flagged(client, csm, account, make_anomaly):
+    suppressed_at = timezone.make_aware(timezone.datetime(2025, 5, 20, 9))
+    make_anomaly(
+        account,
+        status="suppressed_by_settings",
+        suppressed_at=suppressed_at,
+        start_date=day(N_DAYS - 6),
+    )
+    client.force_login(csm)
+
+    page = client.get(_page(account)).content.decode()
+
+    assert "Suppressed by settings" in page
+    assert "Stopped qualifying after a settings change on May 20, 2025" in page
+    assert "Flagged" not in page
+
+
+# Every query the page makes, whatever the account holds: the session and the user, the
+# account, its anomalies with their record, their actions, the account's metrics, the
+# charts' calendar and settings (their usage is read with COPY, which Django does not
+# count), the latest rescan, the health panel's three, the account's follow-ups and the
+# header's unread count.
+PAGE_QUERIES = 14
+
+
+def _account_with(csm, metrics: int, anomalies: int):
+    """An account with `metrics` metrics of usage and `anomalies` anomalies of every kind the
+    page shows (open, resolved with an outcome, dismissed), each with an action."""
+    customer = CustomerFactory(csm=csm)
+    names = ["api_calls", "logins", "active_users"] + [f"feature:f{k}" for k in range(7)]
+    for seed, metric in enumerate(names[:metrics]):
+        usage_store(customer, metric, usage(HISTORY, seed=seed), first_index=FIRST_INDEX)
+    for k in range(anomalies):
+        kind = ("open", "resolved", "dismissed")[k % 3]
+        fields = {"metric_type": names[k % metrics], "start_date": day(N_DAYS - 10 - k)}
+        if kind == "open":
+            fields["metric_type"] = names[k // 3 % metrics]
+            fields["anomaly_type"] = ("drop", "spike")[k // 3 // metrics % 2]
+        if kind == "resolved":
+            fields.update(
+                resolved=True, outcome="churned", outcome_set_by=csm, outcome_set_at=timezone.now()
+            )
+        if kind == "dismissed":
+            fields.update(dismissed=True, dismissed_by=csm)
+        anomaly = make_anomaly_of(customer, **fields)
+        AnomalyAction.objects.create(anomaly=anomaly, user=csm, kind="investigate")
+    return customer
+
+
+def test_the_page_makes_a_bounded_number_of_queries_however_many_metrics_and_anomalies(
+    client, csm, django_assert_max_num_queries
+):
+    small = _account_with(csm, metrics=3, anomalies=4)
+    large = _account_with(csm, metrics=10, anomalies=24)
+    client.force_login(csm)
+
+    counts = []
+    for customer, charts, listed in ((small, 3, 4), (large, 10, 24)):
+        with django_assert_max_num_queries(PAGE_QUERIES) as captured:
+            response = client.get(_page(customer))
+        assert response.status_code == 200
+        assert len(response.context["charts"]) == charts
+        assert len(response.context["anomalies"]) == listed
+        counts.append(len(captured))
+    assert counts[0] == counts[1]

@@ -1,12 +1,13 @@
 import datetime as dt
 from decimal import Decimal
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from anomalies.models import AnomalyAction
+from anomalies.models import AnomalyAction, FollowUp
 from tests.factories import make_anomaly_of
 
 pytestmark = pytest.mark.django_db
@@ -143,6 +144,37 @@ def test_staff_can_switch_to_a_csm_portfolio(client, staff, portfolio):
     assert "DataFlow Systems" not in bobs
 
 
+def test_staff_switch_to_the_unowned_accounts(client, staff, make_customer, portfolio):
+    orphan = make_customer(name="Imported Co", csm=None)
+    make_anomaly_of(orphan, severity="critical")
+    make_customer(name="Quiet Orphan", csm=None)
+    make_customer(name="Gone Orphan", csm=None, status="churned")
+    client.force_login(staff)
+
+    everyone = client.get(reverse("home")).content.decode()
+    assert '<option value="(none)">Unowned accounts (2)</option>' in everyone
+
+    unowned = client.get(reverse("home"), {"csm": "(none)"}).content.decode()
+    assert "Anomalies detected: 1 account" in unowned
+    assert "(unowned accounts)" in unowned
+    assert "2 accounts have no owner." in unowned
+    assert "Quiet Orphan" in unowned  # listed, though it has no anomaly
+    assert "Gone Orphan" not in unowned  # churned: nothing for ops to assign
+    assert "DataFlow Systems" not in unowned
+    assert "?owner=none" in unowned
+
+
+def test_a_csm_sees_no_unowned_entry(client, csm, make_customer, portfolio):
+    make_customer(name="Imported Co", csm=None)
+    client.force_login(csm)
+
+    content = client.get(reverse("home"), {"csm": "(none)"}).content.decode()
+
+    assert "Unowned accounts" not in content
+    assert "Imported Co" not in content
+    assert "Anomalies detected: 3 accounts" in content
+
+
 def test_csm_cannot_switch_portfolio(client, csm, portfolio):
     client.force_login(csm)
     content = client.get(reverse("home"), {"csm": "bob"}).content.decode()
@@ -196,7 +228,7 @@ def _act(client, anomaly, kind, **extra):
     return client.post(url, {"kind": kind, **extra})
 
 
-def test_action_is_recorded_with_who_and_what(client, csm, portfolio):
+def test_a_card_action_opens_a_follow_up_and_links_to_it(client, csm, portfolio):
     client.force_login(csm)
     response = _act(client, portfolio["drop"], "send_congratulations")
     assert response.status_code == 302
@@ -207,8 +239,16 @@ def test_action_is_recorded_with_who_and_what(client, csm, portfolio):
         csm,
         "send_congratulations",
     )
+    followup = FollowUp.objects.get()
+    assert (followup.anomaly, followup.owner, followup.kind) == (
+        portfolio["drop"],
+        csm,
+        "send_congratulations",
+    )
     page = client.get(reverse("home")).content.decode()
-    assert "Recorded: Send congratulations for DataFlow Systems." in page
+    link = f'<a href="{reverse("followup-list")}#followup-{followup.pk}">'
+    assert f"Follow-up opened: {link}Send congratulations: DataFlow Systems" in page
+    assert "Recorded:" not in page
 
 
 def test_investigate_goes_to_the_customer_page_at_the_metric(client, csm, portfolio):
@@ -219,20 +259,24 @@ def test_investigate_goes_to_the_customer_page_at_the_metric(client, csm, portfo
     assert AnomalyAction.objects.get().kind == "investigate"
 
 
-def test_contact_customer_opens_mail(client, csm, portfolio):
+def test_contact_customer_opens_mail_with_the_story(client, csm, portfolio):
     client.force_login(csm)
     response = _act(client, portfolio["drop"], "contact_customer")
     assert response.status_code == 302
-    assert response["Location"].startswith("mailto:ops@dataflow.test?subject=")
+    location = response["Location"]
+    assert location.startswith("mailto:ops@dataflow.test?subject=Your%20DataFlow%20Systems")
+    body = parse_qs(urlsplit(location).query)["body"][0]
+    assert "67% drop in API calls" in body
+    assert "went from a usual 45,000 per day to 15,000 per day" in body
+    assert not FollowUp.objects.exists()
+    assert AnomalyAction.objects.get().kind == "contact_customer"
 
 
-def test_contact_customer_without_email_returns_with_a_message(client, csm, portfolio):
+def test_contact_customer_without_email_leaves_the_recipient_to_fill_in(client, csm, portfolio):
     client.force_login(csm)
     cloud_anomaly = portfolio["cloud"].anomalies.get()
     response = _act(client, cloud_anomaly, "contact_customer", next="/?csm=x")
-    assert response["Location"] == "/?csm=x"
-    page = client.get(reverse("home")).content.decode()
-    assert "CloudFirst Inc has no contact email on file." in page
+    assert response["Location"].startswith("mailto:?subject=Your%20CloudFirst%20Inc%20account")
 
 
 def test_action_ignores_an_offsite_next(client, csm, portfolio):

@@ -296,3 +296,21 @@ def test_table_shows_when_a_backfilled_anomaly_was_first_detectable(client, csm,
     # The one reported the day after it began shows its report time alone.
     assert content.count("data-first-detectable") == 1
     assert content.count("first reported") == 1
+
+
+def test_the_table_filters_and_explains_suppressed_by_settings(client, csm, rows):
+    acme = rows["acme_drop"].customer
+    suppressed = make_anomaly_of(
+        acme,
+        metric_type="logins",
+        status="suppressed_by_settings",
+        suppressed_at=timezone.make_aware(dt.datetime(2025, 5, 20, 9)),
+    )
+    client.force_login(csm)
+
+    response = _table(client, status="suppressed_by_settings")
+
+    assert [a.pk for a in response.context["page"].object_list] == [suppressed.pk]
+    page = response.content.decode()
+    assert "Suppressed by settings" in page
+    assert 'after a settings change on <span class="date">2025-05-20</span>' in page

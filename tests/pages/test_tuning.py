@@ -197,7 +197,7 @@ def test_the_sensitivity_page_edits_the_feature_family_scope(client, staff):
     assert (row.customer, row.metric, row.drop_percent) == (None, "feature:*", 45)
     bad = client.post(reverse("sensitivity"), {**form, "metric": "feature:*x"})
     assert bad.status_code == 400
-    assert "is not a slug" in bad.content.decode()
+    assert "is not a metric of your accounts" in bad.content.decode()
 
 
 def test_the_churn_the_change_would_hide_is_named(client, staff, make_customer, make_anomaly):

@@ -1,18 +1,18 @@
 import argparse
 import datetime as dt
-import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from anomalies.models import ScanRun
 from anomalies.services.scans import (
+    ChunkOutcome,
     ScanAlreadyRunning,
     ScanNotQueued,
     scan_run_sync,
     scan_start,
 )
+from config.progress import ProgressLines, progress_output
 from customers.models import Customer
 
 
@@ -60,21 +60,29 @@ class Command(BaseCommand):
         except (ScanAlreadyRunning, ScanNotQueued) as exc:
             raise CommandError(str(exc)) from None
 
-        bar = tqdm(total=run.chunks_total, unit="chunk", file=sys.stderr, disable=verbosity == 0)
+        write = progress_output(self.stderr, verbosity=verbosity)
+        write(f"scanning {run.customers_total:,} accounts in {run.chunks_total:,} chunk(s)")
+        progress = ProgressLines(write, "scanning", total=run.chunks_total, unit="chunks")
+        series = 0
         if sync:
-            run = scan_run_sync(run=run, progress=lambda outcome: bar.update(1))
+
+            def chunk_done(outcome: ChunkOutcome) -> None:
+                nonlocal series
+                series += outcome.series
+                progress.update(1, f", {series:,} series")
+
+            run = scan_run_sync(run=run, progress=chunk_done)
         else:
             deadline = time.monotonic() + timeout
             while run.status in ScanRun.ACTIVE_STATUSES:
                 if time.monotonic() > deadline:
-                    bar.close()
                     raise CommandError(
                         f"scan {run.pk} still {run.status} after {timeout}s: are workers running?"
                     )
                 time.sleep(0.5)
                 run.refresh_from_db()
-                bar.update(run.chunks_done - bar.n)
-        bar.close()
+                if run.chunks_done != progress.done:
+                    progress.at(run.chunks_done, f", {run.series_count:,} series")
         self._summary(run)
         if run.status == ScanRun.Status.FAILED:
             raise CommandError(f"scan {run.pk} failed: {run.errors[-1:] or 'see admin'}")

@@ -11,11 +11,10 @@ It lives in anomalies, not beside the generator in customers: clearing the accou
 is part of a reseed, and customers import nothing of anomalies.
 """
 
-import sys
 from argparse import ArgumentTypeError
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
-from itertools import islice
+from time import monotonic
 
 import numpy as np
 from django.contrib.auth import get_user_model
@@ -23,11 +22,20 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
-from tqdm import tqdm
 
-from anomalies.models import AnomalyAction, UsageAnomaly
+from anomalies.models import (
+    CLOSING_NO_CHANGE,
+    AnomalyAction,
+    ClosingOutcome,
+    FollowUp,
+    FollowUpKind,
+    FollowUpStatus,
+    UsageAnomaly,
+)
+from anomalies.services.followups import DUE_IN_DAYS, followup_default_title
 from anomalies.services.outcomes import outcomes_derive
 from anomalies.services.tuning import proposals_create
+from config.progress import ProgressLines, progress_output
 from customers import demo, demo_history
 from customers.models import (
     Customer,
@@ -36,6 +44,7 @@ from customers.models import (
     RiskSignal,
     UsageMetric,
 )
+from customers.services import usage_series_insert
 
 BATCH_SIZE = 5000
 DEMO_URL = "http://127.0.0.1:8000/"
@@ -97,6 +106,9 @@ class Command(BaseCommand):
             self.stdout.write(f"Demo data is current (ends {as_of}); not reseeding.")
             self._print_logins()
             return
+        started = monotonic()
+        write = progress_output(self.stderr, verbosity=verbosity)
+        write(f"seeding demo: generating {accounts} accounts x {days} days of usage")
         try:
             data = demo.generate_demo(seed=seed, accounts=accounts, days=days, as_of=as_of)
         except ValueError as exc:
@@ -109,7 +121,7 @@ class Command(BaseCommand):
             users = _users_upsert()
             customer_ids = _customers_upsert(data.accounts, users, history)
             _demo_history_clear(customer_ids.values())
-            usage_rows = _usage_insert(data, customer_ids, progress=verbosity > 0)
+            usage_rows = _usage_insert(data, customer_ids, write=write)
             past = _past_insert(history, data.accounts, customer_ids, users)
             HealthScoreHistory.objects.bulk_create(
                 (
@@ -134,7 +146,8 @@ class Command(BaseCommand):
         self.stdout.write(
             f"Seeded {len(data.accounts)} demo accounts: {usage_rows:,} usage rows from "
             f"{first} to {last}, {len(health):,} health scores, {past} past anomalies with "
-            f"{len(history.changes)} lifecycle changes ({len(history.churned_on)} churns)."
+            f"{len(history.changes)} lifecycle changes ({len(history.churned_on)} churns) "
+            f"in {monotonic() - started:.1f} s."
         )
         # The weekly tuning run over the demo's judgements: a proposal waits for the ops user.
         self.stdout.write(f"Tuning proposals: {len(proposals_create(as_of=as_of))}.")
@@ -206,6 +219,9 @@ def _demo_history_clear(customer_ids) -> None:
     # Anomalies and their risk signals were computed from the usage being replaced: left in
     # place they would point at values that no longer exist.
     ids = list(customer_ids)
+    # Their follow-ups were about those anomalies: without this they would outlive them
+    # (the anomaly link is SET_NULL) and pile up with every reseed.
+    FollowUp.objects.filter(customer_id__in=ids).delete()
     RiskSignal.objects.filter(customer_id__in=ids).delete()
     UsageAnomaly.objects.filter(customer_id__in=ids).delete()
     LifecycleEvent.objects.filter(customer_id__in=ids).delete()
@@ -213,25 +229,17 @@ def _demo_history_clear(customer_ids) -> None:
     HealthScoreHistory.objects.filter(customer_id__in=ids).delete()
 
 
-def _usage_insert(data: demo.DemoData, customer_ids: dict, *, progress: bool) -> int:
-    days = data.dates.astype(object)  # datetime.date, built once instead of once per row
-
-    def rows():
-        for (external_id, metric), values in zip(data.keys, data.values, strict=True):
-            customer_id = customer_ids[external_id]
-            present = np.flatnonzero(~np.isnan(values))
-            for i, value in zip(present.tolist(), values[present].tolist(), strict=True):
-                yield UsageMetric(customer_id=customer_id, metric=metric, date=days[i], value=value)
-
+def _usage_insert(data: demo.DemoData, customer_ids: dict, *, write) -> int:
     total = int(np.count_nonzero(~np.isnan(data.values)))
-    # tqdm writes straight to stderr: the command's OutputWrapper appends a newline to every
-    # write, which would turn the bar's carriage-return redraws into thousands of lines.
-    with tqdm(total=total, unit="row", desc="usage", disable=not progress, file=sys.stderr) as bar:
-        batches = iter(rows())
-        while batch := list(islice(batches, BATCH_SIZE)):
-            UsageMetric.objects.bulk_create(batch, batch_size=BATCH_SIZE)
-            bar.update(len(batch))
-    return total
+    progress = ProgressLines(write, "seeding demo", total=total, unit="usage rows")
+    return usage_series_insert(
+        dates=data.dates,
+        series=(
+            (customer_ids[external_id], metric, values)
+            for (external_id, metric), values in zip(data.keys, data.values, strict=True)
+        ),
+        progress=progress.update,
+    )
 
 
 def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, users) -> int:
@@ -239,7 +247,8 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
     outcomes are derived from the changes as for any recorded change. Returns how many
     anomalies were written."""
     csm_of = {a.external_id: users[a.csm] for a in accounts}
-    anomalies, actions = [], []
+    name_of = {a.external_id: a.name for a in accounts}
+    anomalies, actions, followups = [], [], []
     for past in history.anomalies:
         csm = csm_of[past.external_id]
         detected = _at(past.start + timedelta(days=DETECTED_AFTER_DAYS))
@@ -277,6 +286,12 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
         for kind, after_days, note in past.actions:
             actions.append((AnomalyAction(anomaly=anomaly, user=csm, kind=kind, note=note),
                             detected + timedelta(days=after_days)))  # fmt: skip
+            if kind in FollowUpKind.values and kind != FollowUpKind.CONTACT_CUSTOMER:
+                opened = detected + timedelta(days=after_days)
+                followups.append(
+                    (_past_followup(anomaly, name_of[past.external_id], csm, kind, note,
+                                    opened_at=opened), opened)
+                )  # fmt: skip
         if past.status == "dismissed":
             actions.append(
                 (AnomalyAction(anomaly=anomaly, user=csm, kind="dismiss", note=past.dismiss_note),
@@ -288,6 +303,10 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
     for row, (_, when) in zip(rows, actions, strict=True):
         row.created_at = when
     AnomalyAction.objects.bulk_update(rows, ["created_at"], batch_size=BATCH_SIZE)
+    followup_rows = FollowUp.objects.bulk_create([f for f, _ in followups], batch_size=BATCH_SIZE)
+    for row, (_, when) in zip(followup_rows, followups, strict=True):
+        row.created_at = when
+    FollowUp.objects.bulk_update(followup_rows, ["created_at"], batch_size=BATCH_SIZE)
     LifecycleEvent.objects.bulk_create(
         (
             LifecycleEvent(
@@ -305,6 +324,27 @@ def _past_insert(history: demo_history.DemoHistory, accounts, customer_ids, user
     )
     outcomes_derive(customer_ids=list(customer_ids.values()))
     return len(anomalies)
+
+
+def _past_followup(anomaly, customer_name, csm, kind, note, *, opened_at: datetime) -> FollowUp:
+    """The follow-up a card action opened in the past, done by now with what the anomaly
+    led to (as the CSM would have closed it), so "My follow-ups" has a history."""
+    outcome = anomaly.outcome if anomaly.outcome in ClosingOutcome.values else CLOSING_NO_CHANGE
+    return FollowUp(
+        customer_id=anomaly.customer_id,
+        anomaly=anomaly,
+        owner=csm,
+        kind=kind,
+        title=followup_default_title(
+            kind=kind, customer=Customer(name=customer_name), anomaly=anomaly
+        ),
+        due_date=opened_at.date() + timedelta(days=DUE_IN_DAYS[FollowUpKind(kind)]),
+        status=FollowUpStatus.DONE,
+        closed_at=opened_at + timedelta(days=JUDGED_AFTER_DAYS),
+        closed_by=csm,
+        closing_outcome=outcome,
+        closing_note=note,
+    )
 
 
 def _at(day: date) -> datetime:

@@ -2,12 +2,20 @@
 configs, the portfolio outage guard, causes from an account's other metrics, and the
 learning-loop hints."""
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import pytest
 
-from anomalies.detection import SeriesBatch, SeriesHints, detect, detect_series, preset
+from anomalies.detection import (
+    SeriesBatch,
+    SeriesHints,
+    detect,
+    detect_series,
+    preset,
+    series_trace,
+    series_traces,
+)
 from tests import synth
 from tests.synth import START, day
 
@@ -347,3 +355,47 @@ def test_rebaseline_after_a_level_shift_reports_nothing_about_it():
 
     assert detect(batch, backtest=True, hints=hints).findings == []
     assert detect(batch, hints=hints).findings == []
+
+
+def test_series_traces_equal_one_series_trace_per_metric():
+    """One account's metrics traced in one replay (the customer page's charts) give each
+    metric the numbers its own replay gives: no metric borrows from or excuses another, and
+    metrics whose configs differ in a statistical field replay apart."""
+    n = 400
+    metrics = ["api_calls", "logins", "active_users", "feature:reports", "feature:exports"]
+    rows = np.array(
+        [
+            synth.scaled(synth.usage(n, seed=1), slice(n - 6, n), 0.4),
+            # All of them fall together for a week: one account's, so no guard excuses it.
+            synth.scaled(synth.usage(n, seed=2, level=80), slice(300, 307), 0.3),
+            synth.ramp(synth.usage(n, seed=3, level=300), n - 45, 45, 0.45),
+            synth.with_missing(synth.usage(n, seed=4, level=20), slice(0, 150)),
+            synth.scaled(synth.usage(n, seed=5, level=5), slice(200, 210), 3.0),
+        ]
+    )
+    rows[:4, 300:307] *= 0.3
+    configs = [
+        preset("high"),
+        preset("low"),
+        preset("medium"),
+        replace(preset("medium"), min_duration_days=5),
+        replace(preset("medium"), window_days=56),  # a statistical field: its own replay
+    ]
+
+    batch = series_traces(rows, start=START, metrics=metrics, configs=configs)
+
+    for row, metric, config, trace in zip(rows, metrics, configs, batch, strict=True):
+        alone = series_trace(row, start=START, metric=metric, config=config)
+        assert trace.start == alone.start
+        np.testing.assert_array_equal(trace.actual, alone.actual)
+        np.testing.assert_array_equal(trace.flagged, alone.flagged)
+        for name in ("expected", "expected_low", "expected_high"):
+            np.testing.assert_allclose(getattr(trace, name), getattr(alone, name), rtol=1e-9)
+        assert np.isfinite(trace.expected[-30:]).all()
+    # The week all metrics fell together is flagged on each of them alike.
+    assert (batch[1].flagged[300:307] == -1).any()
+
+
+def test_series_traces_reject_mismatched_inputs():
+    with pytest.raises(ValueError, match="2 metrics and 1 configs"):
+        series_traces(np.ones((2, 30)), start=START, metrics=["a", "b"], configs=[preset("low")])
