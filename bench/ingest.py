@@ -71,7 +71,7 @@ def timed(label: str, rows: int, fn):
     started = time.perf_counter()
     result = fn()
     seconds = time.perf_counter() - started
-    print(f"{label:<44} {rows:>9,} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s")
+    print(f"{label:<50} {rows:>9,} rows {seconds:8.2f} s {rows / seconds:>12,.0f} rows/s")
     return result, rows / seconds
 
 
