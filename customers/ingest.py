@@ -13,9 +13,10 @@ import io
 import math
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from .metrics import METRIC_MAX_LENGTH, metric_error
 
@@ -197,6 +198,37 @@ def parse_value(
 # --- Records ---------------------------------------------------------------------------
 
 
+def _parse_external_id(raw: object, limits: UsageLimits) -> tuple[str, str | None]:
+    return parse_text(raw, "customer_external_id", required=True, max_length=EXTERNAL_ID_MAX_LENGTH)
+
+
+def _parse_metric(raw: object, limits: UsageLimits) -> tuple[str, str | None]:
+    metric, message = parse_text(raw, "metric", required=True, max_length=METRIC_MAX_LENGTH)
+    return metric, message or metric_error(metric)
+
+
+def _parse_name(raw: object, limits: UsageLimits) -> tuple[str, str | None]:
+    return parse_text(raw, "customer_name", required=False, max_length=CUSTOMER_NAME_MAX_LENGTH)
+
+
+def _parse_csm(raw: object, limits: UsageLimits) -> tuple[str, str | None]:
+    return parse_text(raw, "csm", required=False, max_length=USERNAME_MAX_LENGTH)
+
+
+# Every field of a record, in the order its errors are listed, with its check: raw value and
+# bounds in, (clean value, error message or None) out. parse_record runs them on one record;
+# the bulk CSV reader (customers.usage_csv) runs the same ones on each distinct text of a
+# column, so both say the same thing about the same text.
+FIELD_PARSERS: tuple[tuple[str, Callable[[object, UsageLimits], tuple[Any, str | None]]], ...] = (
+    ("customer_external_id", _parse_external_id),
+    ("metric", _parse_metric),
+    ("date", lambda raw, limits: parse_date(raw, limits=limits)),
+    ("value", lambda raw, limits: parse_value(raw, limits=limits)),
+    ("customer_name", _parse_name),
+    ("csm", _parse_csm),
+)
+
+
 def parse_record(
     raw: Mapping[str, object],
     *,
@@ -221,47 +253,15 @@ def parse_record(
         if name not in REQUIRED_FIELDS and name not in optional:
             errors.append(RowError(ref, str(name), f"unknown field {name!r}"))
 
-    external_id, message = parse_text(
-        raw.get("customer_external_id"),
-        "customer_external_id",
-        required=True,
-        max_length=EXTERNAL_ID_MAX_LENGTH,
-    )
-    if message:
-        errors.append(RowError(ref, "customer_external_id", message))
-
-    metric, message = parse_text(
-        raw.get("metric"), "metric", required=True, max_length=METRIC_MAX_LENGTH
-    )
-    message = message or metric_error(metric)
-    if message:
-        errors.append(RowError(ref, "metric", message))
-
-    day, message = parse_date(raw.get("date"), limits=limits)
-    if message:
-        errors.append(RowError(ref, "date", message))
-
-    value, message = parse_value(raw.get("value"), limits=limits)
-    if message:
-        errors.append(RowError(ref, "value", message))
-
-    name, message = parse_text(
-        raw.get("customer_name"),
-        "customer_name",
-        required=False,
-        max_length=CUSTOMER_NAME_MAX_LENGTH,
-    )
-    if message:
-        errors.append(RowError(ref, "customer_name", message))
-
+    parsed = {}
     # Read whatever the source: where `csm` is not allowed it is already an unknown field.
-    csm, message = parse_text(raw.get("csm"), "csm", required=False, max_length=USERNAME_MAX_LENGTH)
-    if message:
-        errors.append(RowError(ref, "csm", message))
-
+    for field, parse in FIELD_PARSERS:
+        parsed[field], message = parse(raw.get(field), limits)
+        if message:
+            errors.append(RowError(ref, field, message))
     if errors:
         return errors
-    return UsageRecord(ref, external_id, metric, day, value, name, csm)
+    return UsageRecord(ref, **parsed)
 
 
 def _batch(parsed: Iterable[UsageRecord | list[RowError]], *, ref_label: str) -> UsageBatch:
@@ -295,18 +295,23 @@ def unique_records(parsed: Iterable, *, ref_label: str) -> tuple[tuple, tuple[Ro
             if refs is None:
                 kept.append(record)
                 continue
-            others = ", ".join(str(r) for r in refs if r != record.ref)
             errors.append(
                 RowError(
                     record.ref,
                     None,
-                    f"duplicate of {ref_label} {others}: {record.key_text} given more than once",
+                    duplicate_message(ref_label, record.ref, refs, record.key_text),
                 )
             )
         records = kept
 
     errors.sort(key=lambda e: e.ref)
     return tuple(records), tuple(errors)
+
+
+def duplicate_message(ref_label: str, ref: int, refs: Iterable[int], key: str) -> str:
+    """The error of one copy (`ref`) of a key given at all of `refs`."""
+    others = ", ".join(str(r) for r in refs if r != ref)
+    return f"duplicate of {ref_label} {others}: {key} given more than once"
 
 
 def parse_records(items: Iterable[object], *, limits: UsageLimits = NO_CLOCK_LIMITS) -> UsageBatch:
@@ -422,18 +427,30 @@ def csv_rows(lines: Iterable[str], *, required, optional, parse_row) -> Iterator
     Reads the header at once, raising UsageFileError when the file cannot be read at all.
     """
     reader = csv.reader(lines, strict=True)
+    names = csv_header(reader, required=required, optional=optional)
+    return csv_data_rows(reader, names, parse_row)
+
+
+def csv_header(reader, *, required: Sequence[str], optional: Sequence[str]) -> list[str]:
+    """The column names of a file from its first record (a csv.reader at the file's start),
+    or UsageFileError saying why the file cannot be read."""
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise UsageFileError(f"line 1: the header is not valid CSV: {exc}") from None
     if header is None or not any(name.strip() for name in header):
         raise UsageFileError("the file is empty: expected a header line and data rows")
-    names = _check_header(header, required=required, optional=optional)
+    return _check_header(header, required=required, optional=optional)
+
+
+def csv_data_rows(reader, names: list[str], parse_row, *, line_offset: int = 0) -> Iterator:
+    """The data rows of `reader` (a csv.reader past the header), as for `csv_rows`.
+    `line_offset`: the file lines before the reader's first, when it reads a file's tail."""
 
     def parse():
         last_line = reader.line_num
         while True:
-            start = last_line + 1
+            start = line_offset + last_line + 1
             try:
                 row = next(reader)
             except StopIteration:

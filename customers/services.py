@@ -1,6 +1,7 @@
 """Writes. Keyword-only functions named <entity>_<action>, each one transaction."""
 
 import datetime as dt
+import struct
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +17,7 @@ from .lifecycle import LifecycleBatch
 from .models import Customer, LifecycleEvent, LifecycleKind, LifecycleSource, UsageMetric
 from .selectors import active_user_ids_by_username
 from .signals import lifecycle_changed
+from .usage_csv import EPOCH, UsageTable
 
 # Customer lookups go out in chunks: SQLite allows only 999 parameters in one statement.
 _LOOKUP_CHUNK = 900
@@ -98,11 +100,7 @@ def usage_ingest(
         for record in records:
             external_id = record.customer_external_id
             if external_id not in customer_ids and external_id not in to_create:
-                errors.append(
-                    RowError(
-                        record.ref, "customer_external_id", f"unknown customer {external_id!r}"
-                    )
-                )
+                errors.append(_unknown_customer(record.ref, external_id))
         user_ids, csm_errors = _csm_check(records, default=csm)
         errors.extend(csm_errors)
         errors.sort(key=lambda e: e.ref)
@@ -144,6 +142,121 @@ def usage_ingest(
             csm_assigned=csm_assigned,
             csm_kept=csm_kept,
         )
+
+
+def usage_import(
+    *,
+    table: UsageTable,
+    create_customers: bool = False,
+    skip_bad_rows: bool = False,
+    csm: str = "",
+) -> IngestResult:
+    """`usage_ingest` for a CSV file read in bulk (customers.usage_csv.read_usage_csv): the
+    same checks, errors, accounts, CSMs and counts, worked out on the file's columns instead
+    of an object per row, and written on PostgreSQL with binary COPY. Any account may be
+    named (the import is an ops command). All or nothing unless `skip_bad_rows`.
+    """
+    with transaction.atomic():
+        codes = table.external_ids
+        # Accounts are looked up and created for valid records only, as usage_ingest does.
+        used = [codes[code] for code in np.unique(table.customer)]
+        customer_ids = _customer_ids(Customer.objects.all(), sorted(used))
+        missing = [e for e in used if e not in customer_ids]
+        to_create: dict[str, str] = {}
+        if missing and create_customers:
+            named = _first_row_by_customer(table.customer, table.name > 0)
+            names = {codes[c]: table.names[table.name[row]] for c, row in named.items()}
+            to_create = {e: names.get(e) or e for e in missing}
+
+        errors = list(table.errors)
+        known = np.array([e in customer_ids or e in to_create for e in codes], dtype=bool)
+        for row in np.flatnonzero(~known[table.customer]):
+            errors.append(_unknown_customer(int(table.line[row]), codes[table.customer[row]]))
+        user_ids, csm_errors = _csm_check_columns(table, default=csm)
+        errors.extend(csm_errors)
+        errors.sort(key=lambda e: e.ref)
+        if errors and not skip_bad_rows:
+            return IngestResult(errors=tuple(errors), written=False)
+        keep = ~np.isin(table.line, np.array([e.ref for e in errors], dtype=np.int64))
+        if to_create:
+            # An account whose every record was rejected is not created empty.
+            wanted = {codes[c] for c in np.unique(table.customer[keep])}
+            to_create = {e: name for e, name in to_create.items() if e in wanted}
+
+        customers_created = 0
+        if to_create:
+            customers_created = len(_customers_create(to_create))
+            customer_ids.update(_customer_ids(Customer.objects.all(), list(to_create)))
+
+        uuids = [customer_ids.get(e) for e in codes]
+        keep &= np.array([u is not None for u in uuids], dtype=bool)[table.customer]
+        columns: tuple[np.ndarray, ...] = (table.customer, table.metric, table.day, table.value)
+        if not keep.all():  # (a copy of a million rows' columns only when some are left out)
+            columns = tuple(column[keep] for column in columns)
+        if connection.vendor == "postgresql":
+            inserted, updated = _usage_upsert_postgres_columns(uuids, table.metrics, *columns)
+        else:
+            customer, metric, day, value = (column.tolist() for column in columns)
+            rows = (
+                (uuids[c], table.metrics[m], EPOCH + dt.timedelta(days=d), v)
+                for c, m, d, v in zip(customer, metric, day, value, strict=True)
+            )
+            inserted, updated = _usage_upsert_batched(rows)
+
+        wanted_csm = {codes[c]: csm for c in np.unique(table.customer[keep])} if csm else {}
+        for code, first in _first_row_by_customer(table.customer, keep & (table.csm > 0)).items():
+            wanted_csm[codes[code]] = table.csms[table.csm[first]]
+        csm_assigned, csm_kept = _csm_assign(wanted_csm, user_ids, customer_ids)
+        return IngestResult(
+            inserted=inserted,
+            updated=updated,
+            unchanged=int(keep.sum()) - inserted - updated,
+            customers_created=customers_created,
+            errors=tuple(errors),
+            csm_assigned=csm_assigned,
+            csm_kept=csm_kept,
+        )
+
+
+def _first_row_by_customer(customer: np.ndarray, mask: np.ndarray) -> dict[int, int]:
+    """Customer code -> index of its first row (in file order) among the rows in `mask`."""
+    rows = np.flatnonzero(mask)
+    codes, first = np.unique(customer[rows], return_index=True)
+    return dict(zip(codes.tolist(), rows[first].tolist(), strict=True))
+
+
+def _csm_check_columns(table: UsageTable, *, default: str) -> tuple[dict[str, int], list[RowError]]:
+    """`_csm_check` on a file's columns: an unknown user, or a csm other than the one the
+    account's first row with a known user named, is an error of its row."""
+    user_ids = _csm_users((table.csms[c] for c in np.unique(table.csm) if c), default=default)
+    named = table.csm > 0
+    if not named.any():
+        return user_ids, []
+    is_user = np.array([name in user_ids for name in table.csms], dtype=bool)
+    unknown = named & ~is_user[table.csm]
+    valid = named & is_user[table.csm]
+    first_row = np.zeros(len(table.external_ids), dtype=np.int64)
+    for code, row in _first_row_by_customer(table.customer, valid).items():
+        first_row[code] = row
+    earlier = first_row[table.customer]
+    differs = valid & (table.csm != table.csm[earlier])
+    errors = []
+    for index in np.flatnonzero(unknown | differs):
+        row = int(index)
+        ref, username = int(table.line[row]), table.csms[table.csm[row]]
+        if unknown[row]:
+            errors.append(_unknown_csm(ref, username))
+        else:
+            errors.append(
+                _csm_differs(
+                    ref,
+                    username,
+                    table.csms[table.csm[earlier[row]]],
+                    int(table.line[earlier[row]]),
+                    table.external_ids[table.customer[row]],
+                )
+            )
+    return user_ids, errors
 
 
 # Rows per statement of usage_series_insert: large enough that the per-statement cost
@@ -222,35 +335,49 @@ def _csm_check(
     records: Sequence[UsageRecord], *, default: str
 ) -> tuple[dict[str, int], list[RowError]]:
     """(user id by username, errors) for the csm names of an import, in one query."""
-    usernames = {r.csm for r in records if r.csm} | ({default} if default else set())
-    user_ids = active_user_ids_by_username(usernames)
-    if default and default not in user_ids:
-        raise ValueError(f"no active user {default!r} to make the CSM")
+    user_ids = _csm_users((r.csm for r in records if r.csm), default=default)
     errors = []
     first: dict[str, UsageRecord] = {}
     for record in records:
         if not record.csm:
             continue
         if record.csm not in user_ids:
-            errors.append(
-                RowError(
-                    record.ref,
-                    "csm",
-                    f"unknown user {record.csm!r}: csm must be the username of an active user",
-                )
-            )
+            errors.append(_unknown_csm(record.ref, record.csm))
             continue
         earlier = first.setdefault(record.customer_external_id, record)
         if earlier.csm != record.csm:
             errors.append(
-                RowError(
-                    record.ref,
-                    "csm",
-                    f"csm {record.csm!r} differs from {earlier.csm!r} given for customer "
-                    f"{record.customer_external_id!r} on line {earlier.ref}",
+                _csm_differs(
+                    record.ref, record.csm, earlier.csm, earlier.ref, earlier.customer_external_id
                 )
             )
     return user_ids, errors
+
+
+def _csm_users(usernames: Iterable[str], *, default: str) -> dict[str, int]:
+    user_ids = active_user_ids_by_username(set(usernames) | ({default} if default else set()))
+    if default and default not in user_ids:
+        raise ValueError(f"no active user {default!r} to make the CSM")
+    return user_ids
+
+
+def _unknown_customer(ref: int, external_id: str) -> RowError:
+    return RowError(ref, "customer_external_id", f"unknown customer {external_id!r}")
+
+
+def _unknown_csm(ref: int, username: str) -> RowError:
+    return RowError(
+        ref, "csm", f"unknown user {username!r}: csm must be the username of an active user"
+    )
+
+
+def _csm_differs(ref: int, csm: str, earlier: str, earlier_ref: int, external_id: str) -> RowError:
+    return RowError(
+        ref,
+        "csm",
+        f"csm {csm!r} differs from {earlier!r} given for customer {external_id!r} "
+        f"on line {earlier_ref}",
+    )
 
 
 def _csm_assign(
@@ -514,53 +641,173 @@ def _customers_create(names: dict[str, str]) -> set[uuid.UUID]:
     return ours & set(stored.values())
 
 
-# The SQL below is built with f-strings only from the quoted table name from model metadata
-# and from placeholder lists; every value goes in as a parameter or through COPY.
+# The SQL below is built with f-strings only from the quoted table name from model metadata,
+# the constant names of the temporary tables and placeholder lists; every value goes in as a
+# parameter or through COPY.
 
 
 def _usage_upsert_postgres(rows: list[tuple]) -> tuple[int, int]:
-    """COPY into a temporary table, then one INSERT ... ON CONFLICT. Returns (inserted, updated).
+    """COPY into a temporary table, then one INSERT ... ON CONFLICT. Returns (inserted, updated)."""
+    with connection.cursor() as cursor:
+        _temporary_table(
+            cursor,
+            _STAGE,
+            f"SELECT customer_id, metric, date, value FROM {_usage_table()}",  # noqa: S608
+        )
+        with cursor.copy(f"COPY {_STAGE} (customer_id, metric, date, value) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        counts = _upsert_from(cursor, f"SELECT customer_id, metric, date, value FROM {_STAGE}")  # noqa: S608
+        cursor.execute(f"DROP TABLE {_STAGE}")
+    return counts
+
+
+_STAGE = "usage_ingest_stage"
+_STAGE_CUSTOMERS = "usage_ingest_stage_customers"
+_STAGE_METRICS = "usage_ingest_stage_metrics"
+# Memory for the upsert's sort: a million rows fit.
+_UPSERT_WORK_MEM = "256MB"
+# Rows of the binary COPY encoded at once: a few MB, whatever the file's size.
+_COPY_ROWS = 1 << 17
+# PostgreSQL's binary COPY: its signature, flags and header extension; a row's field count
+# and each field's length before it; a field count of -1 ends the data.
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + struct.pack("!ii", 0, 0)
+_COPY_TRAILER = struct.pack("!h", -1)
+_COPY_ROW = np.dtype(
+    [
+        ("fields", ">i2"),
+        ("customer_size", ">i4"),
+        ("customer", ">i4"),
+        ("metric_size", ">i4"),
+        ("metric", ">i4"),
+        ("date_size", ">i4"),
+        ("date", ">i4"),
+        ("value_size", ">i4"),
+        ("value", ">f8"),
+    ]
+)
+# A binary date counts days from 2000-01-01; UsageTable counts them from its EPOCH.
+_PG_DATE_SHIFT = (dt.date(2000, 1, 1) - EPOCH).days
+
+
+def _usage_upsert_postgres_columns(
+    customer_ids: Sequence[uuid.UUID | None],
+    metrics: Sequence[str],
+    customer: np.ndarray,
+    metric: np.ndarray,
+    day: np.ndarray,
+    value: np.ndarray,
+) -> tuple[int, int]:
+    """`_usage_upsert_postgres` for columns (customer and metric as codes into
+    `customer_ids` and `metrics`): the rows go to the stage as binary COPY encoded with numpy
+    a block at a time, only the codes' tables with a Python call per entry.
+
+    Codes are renumbered in the upsert's order (customer id bytes, metric bytes) and the rows
+    sent sorted, so the database's sort finds them in order.
+    """
+    customer_rank = _ranks([u.bytes if u else b"" for u in customer_ids])
+    metric_rank = _ranks([m.encode() for m in metrics])
+    customer, metric = customer_rank[customer], metric_rank[metric]
+    order = np.lexsort((day, metric, customer))
+    with connection.cursor() as cursor:
+        _temporary_table(cursor, _STAGE_CUSTOMERS, "SELECT 0::int4 AS code, NULL::uuid AS id")
+        _temporary_table(cursor, _STAGE_METRICS, "SELECT 0::int4 AS code, NULL::text AS metric")
+        _temporary_table(
+            cursor,
+            _STAGE,
+            "SELECT 0::int4 AS customer_code, 0::int4 AS metric_code, NULL::date AS date, "
+            "0::float8 AS value",
+        )
+        with cursor.copy(f"COPY {_STAGE_CUSTOMERS} (code, id) FROM STDIN") as copy:
+            for code, customer_id in zip(customer_rank.tolist(), customer_ids, strict=True):
+                if customer_id is not None:
+                    copy.write_row((code, customer_id))
+        with cursor.copy(f"COPY {_STAGE_METRICS} (code, metric) FROM STDIN") as copy:
+            for code, name in zip(metric_rank.tolist(), metrics, strict=True):
+                copy.write_row((code, name))
+        with cursor.copy(f"COPY {_STAGE} FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_HEADER)
+            for start in range(0, len(order), _COPY_ROWS):
+                block = order[start : start + _COPY_ROWS]
+                rows = np.empty(len(block), dtype=_COPY_ROW)
+                rows["fields"] = 4
+                rows["customer_size"] = rows["metric_size"] = rows["date_size"] = 4
+                rows["value_size"] = 8
+                rows["customer"] = customer[block]
+                rows["metric"] = metric[block]
+                rows["date"] = day[block] - _PG_DATE_SHIFT
+                rows["value"] = value[block]
+                copy.write(rows.tobytes())
+            copy.write(_COPY_TRAILER)
+        # Without statistics the planner guesses millions of rows per code and picks sorts
+        # and merge joins; sampled, it hashes the two small tables.
+        cursor.execute(f"ANALYZE {_STAGE}, {_STAGE_CUSTOMERS}, {_STAGE_METRICS}")
+        counts = _upsert_from(
+            cursor,
+            f"SELECT c.id AS customer_id, m.metric, s.date, s.value FROM {_STAGE} s "  # noqa: S608
+            f"JOIN {_STAGE_CUSTOMERS} c ON c.code = s.customer_code "
+            f"JOIN {_STAGE_METRICS} m ON m.code = s.metric_code",
+        )
+        cursor.execute(f"DROP TABLE {_STAGE}, {_STAGE_CUSTOMERS}, {_STAGE_METRICS}")
+    return counts
+
+
+def _ranks(keys: list[bytes]) -> np.ndarray:
+    """rank[i]: the place of keys[i] in byte order."""
+    ranks = np.empty(len(keys), dtype=np.int32)
+    ranks[sorted(range(len(keys)), key=keys.__getitem__)] = np.arange(len(keys), dtype=np.int32)
+    return ranks
+
+
+def _usage_table() -> str:
+    return connection.ops.quote_name(UsageMetric._meta.db_table)
+
+
+def _temporary_table(cursor, name: str, select: str) -> None:
+    # ON COMMIT DROP alone is not enough: inside an outer transaction (a test, a caller's
+    # atomic block) a second call would find the table still there.
+    cursor.execute(
+        f"DROP TABLE IF EXISTS pg_temp.{name}; "
+        f"CREATE TEMPORARY TABLE {name} ON COMMIT DROP AS {select} WITH NO DATA"
+    )
+
+
+def _upsert_from(cursor, select: str) -> tuple[int, int]:
+    """Upsert the usage rows `select` gives (customer_id, metric, date, value) in one
+    statement. Returns (inserted, updated).
 
     The WHERE on DO UPDATE skips rows whose value is unchanged, so a re-import neither
     rewrites them (no dead tuples) nor counts them. A row the statement inserted has
     xmax = 0; one it updated carries our transaction id there.
     """
-    table = connection.ops.quote_name(UsageMetric._meta.db_table)
-    stage = "usage_ingest_stage"
-    with connection.cursor() as cursor:
-        # ON COMMIT DROP alone is not enough: inside an outer transaction (a test, a
-        # caller's atomic block) a second call would find the table still there.
-        cursor.execute(f"DROP TABLE IF EXISTS pg_temp.{stage}")
-        cursor.execute(
-            f"CREATE TEMPORARY TABLE {stage} ON COMMIT DROP AS "  # noqa: S608
-            f"SELECT customer_id, metric, date, value FROM {table} WITH NO DATA"
+    # The sort below is of the whole import: in memory it is a pass over rows already in
+    # order (the bulk writer sends them so); spilled to disk it was a third of the time.
+    # Compiling the statement (JIT) costs seconds and saves nothing on a one-off insert.
+    # (Several statements in one call: one round trip, where the query count is watched.)
+    cursor.execute(f"SET LOCAL work_mem = '{_UPSERT_WORK_MEM}'; SET LOCAL jit = off")
+    # ORDER BY makes two concurrent imports of overlapping data lock rows in the same
+    # order, so they wait for each other instead of deadlocking. COLLATE "C": byte order,
+    # whatever the database's collation, which is also the order the bulk writer sorts in.
+    cursor.execute(
+        f"""
+        WITH upserted AS (
+            INSERT INTO {_usage_table()} AS u (customer_id, metric, date, value)
+            {select}
+            ORDER BY customer_id, metric COLLATE "C", date
+            ON CONFLICT (customer_id, metric, date)
+            DO UPDATE SET value = EXCLUDED.value
+            WHERE u.value IS DISTINCT FROM EXCLUDED.value
+            RETURNING (u.xmax = 0) AS inserted
         )
-        with cursor.copy(f"COPY {stage} (customer_id, metric, date, value) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-        # ORDER BY makes two concurrent imports of overlapping data lock rows in the same
-        # order, so they wait for each other instead of deadlocking.
-        cursor.execute(
-            f"""
-            WITH upserted AS (
-                INSERT INTO {table} AS u (customer_id, metric, date, value)
-                SELECT customer_id, metric, date, value FROM {stage}
-                ORDER BY customer_id, metric, date
-                ON CONFLICT (customer_id, metric, date)
-                DO UPDATE SET value = EXCLUDED.value
-                WHERE u.value IS DISTINCT FROM EXCLUDED.value
-                RETURNING (u.xmax = 0) AS inserted
-            )
-            SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-            FROM upserted
-            """  # noqa: S608
-        )
-        inserted, updated = cursor.fetchone()
-        cursor.execute(f"DROP TABLE {stage}")
+        SELECT count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+        FROM upserted
+        """  # noqa: S608
+    )
+    inserted, updated = cursor.fetchone()
     return inserted, updated
 
 
-def _usage_upsert_batched(rows: list[tuple]) -> tuple[int, int]:
+def _usage_upsert_batched(rows: Iterable[tuple]) -> tuple[int, int]:
     """Upsert in statement-sized batches (SQLite). Returns (inserted, updated).
 
     SQLite cannot tell an inserted row from an updated one after the fact, so each batch

@@ -323,6 +323,22 @@ def _fields(text: str, width: int) -> list[str]:
     return fields + [""] * (width - len(fields))
 
 
+def quotes_in_pairs(raw: np.ndarray, quotes: np.ndarray, first: int = 0) -> bool:
+    """Whether the quotes (offsets `quotes` in the bytes `raw`, whose first field starts at
+    `first`) come as a CSV library writes them: each quoted field opened at a field's start
+    and closed at its end, "" inside. Then every CSV parser reads the fields alike, and a line
+    break after an even number of quotes ends a record."""
+    before = raw[np.maximum(quotes - 1, 0)]
+    after = raw[np.minimum(quotes + 1, len(raw) - 1)]
+    at_start = (quotes == first) | np.isin(before, (_COMMA, _LF, _CR))
+    at_end = (quotes == len(raw) - 1) | np.isin(after, (_COMMA, _LF, _CR))
+    gap = np.diff(quotes)
+    # Quote k opens when k is even and closes when k is odd, "" counted as a close and an open.
+    opens_ok = at_start[::2] | np.concatenate([[False], gap == 1])[::2]
+    closes_ok = at_end[1::2] | np.concatenate([gap == 1, [False]])[1::2]
+    return bool(len(quotes) % 2 == 0 and opens_ok.all() and closes_ok.all())
+
+
 def _unclosed_quote(data: Data) -> int | None:
     """The offset of a quote that opens a field never closed, or None.
 
@@ -337,15 +353,7 @@ def _unclosed_quote(data: Data) -> int | None:
         [np.flatnonzero(block == _QUOTE) + start for start, block in _blocks(raw)]
     )
     first = len(_BOM) if data[: len(_BOM)] == _BOM else 0
-    before = raw[np.maximum(quotes - 1, 0)]
-    after = raw[np.minimum(quotes + 1, len(raw) - 1)]
-    at_start = (quotes == first) | np.isin(before, (_COMMA, _LF, _CR))
-    at_end = (quotes == len(raw) - 1) | np.isin(after, (_COMMA, _LF, _CR))
-    gap = np.diff(quotes)
-    # Quote k opens when k is even and closes when k is odd, "" counted as a close and an open.
-    opens_ok = at_start[::2] | np.concatenate([[False], gap == 1])[::2]
-    closes_ok = at_end[1::2] | np.concatenate([gap == 1, [False]])[1::2]
-    if len(quotes) % 2 == 0 and opens_ok.all() and closes_ok.all():
+    if quotes_in_pairs(raw, quotes, first):
         return None
 
     offsets = quotes.tolist()

@@ -1,4 +1,4 @@
-import io
+import mmap
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
@@ -7,10 +7,12 @@ from tqdm import tqdm
 from customers import ingest
 from customers.limits import usage_limits
 from customers.selectors import active_user_ids_by_username
-from customers.services import usage_ingest
+from customers.services import usage_import
+from customers.usage_csv import read_usage_csv
 
-# Below this many lines the import finishes before a progress bar would be worth drawing.
-PROGRESS_MIN_LINES = 50_000
+# Below this size (about 50,000 rows) the import finishes before a progress bar would be
+# worth drawing.
+PROGRESS_MIN_BYTES = 2_000_000
 
 
 class Command(BaseCommand):
@@ -47,30 +49,26 @@ class Command(BaseCommand):
             raise CommandError(f"--csm: no active user {csm!r}")
         try:
             with open(file, "rb") as f:
-                data = f.read()
+                data = _mapped(f)
+                size = len(data)
+                with tqdm(
+                    total=size,
+                    unit="B",
+                    unit_scale=True,
+                    desc="Reading",
+                    file=sys.stderr,
+                    disable=size < PROGRESS_MIN_BYTES,
+                ) as progress:
+                    table = read_usage_csv(data, limits=usage_limits(), progress=progress.update)
         except OSError as exc:
             raise CommandError(f"cannot read {file}: {exc.strerror or exc}") from None
-
-        text = ingest.decode_csv(data)
-        lines = io.StringIO(text, newline="")
-        line_count = text.count("\n")
-        try:
-            with tqdm(
-                lines,
-                total=line_count,
-                unit=" lines",
-                desc="Parsing",
-                file=sys.stderr,
-                disable=line_count < PROGRESS_MIN_LINES,
-            ) as progress:
-                batch = ingest.parse_csv(progress, limits=usage_limits())
         except ingest.UsageFileError as exc:
             raise CommandError(f"{file}: {exc}") from None
 
-        if line_count >= PROGRESS_MIN_LINES:
-            self.stderr.write(f"Writing {len(batch.records):,} rows...")
-        result = usage_ingest(
-            batch=batch, create_customers=create_customers, skip_bad_rows=skip_bad_rows, csm=csm
+        if size >= PROGRESS_MIN_BYTES:
+            self.stderr.write(f"Writing {len(table):,} rows...")
+        result = usage_import(
+            table=table, create_customers=create_customers, skip_bad_rows=skip_bad_rows, csm=csm
         )
 
         for line in ingest.errors_lines(result.errors):
@@ -95,3 +93,13 @@ class Command(BaseCommand):
                 "change an owner in admin)"
             )
         self.stdout.write(self.style.SUCCESS(summary))
+
+
+def _mapped(file) -> bytes | mmap.mmap:
+    """The file's bytes, mapped rather than read: the parser reads the page cache in blocks,
+    and the process never holds a copy of the whole file. The map is left to close when
+    dropped: an error's traceback may still hold views of it here."""
+    try:
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):  # empty, or not a regular file (a pipe)
+        return file.read()
