@@ -11,7 +11,7 @@ import datetime as dt
 import io
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -108,6 +108,32 @@ def usage_frame(*, customer_ids: Sequence, start: dt.date, end: dt.date) -> pd.D
     frame["day"] = (days - pd.Timestamp(start)).dt.days.astype(np.int64)
     frame["value"] = frame["value"].astype(float)
     return frame
+
+
+# The shortest calendar a scan hands the engine, however late a chunk's data begins: half a
+# year holds every window the engine's rules look back over (its 84-day baseline and 42-day
+# recent windows, the weekly profile), so no rule ever sees a calendar shorter than it knows.
+MIN_SCAN_CALENDAR_DAYS = 182
+
+
+def batch_from_first_recorded_day(batch: SeriesBatch) -> SeriesBatch:
+    """`batch` without the leading days on which none of its series has a value (a chunk of
+    young accounts in the scan's two-and-a-half-year window): a day of nothing tells the
+    engine nothing, but it costs a column in every array the engine builds, so a chunk of
+    180-day-old accounts would otherwise carry five times the memory and work it needs.
+    Never shorter than MIN_SCAN_CALENDAR_DAYS; the last day stays the scan day."""
+    if batch.n_series == 0:
+        return batch
+    recorded = np.flatnonzero(~np.isnan(batch.values).all(axis=0))
+    first = int(recorded[0]) if len(recorded) else batch.n_days
+    first = min(first, max(batch.n_days - MIN_SCAN_CALENDAR_DAYS, 0))
+    if first == 0:
+        return batch
+    return replace(
+        batch,
+        values=np.ascontiguousarray(batch.values[:, first:]),
+        start=batch.start + dt.timedelta(days=first),
+    )
 
 
 def series_batch(
