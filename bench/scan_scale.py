@@ -2,7 +2,7 @@
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tremor_dev REDIS_URL=redis://127.0.0.1:6379/0 \\
         .venv/bin/python bench/scan_scale.py [--accounts 10000] [--metrics 10] [--days 180]
-        [--naive-sample 50] [--chunk 1000] [--workers 2] [--layout date]
+        [--naive-sample 50] [--chunk 500] [--workers 2] [--layout date]
         [--read-paths text,binary] [--scratch-db tremor_bench_scan] [--keep-db] [--reuse-db]
 
 Seeds accounts x metrics x days of usage into a scratch database (`--scratch-db` on the
@@ -744,7 +744,7 @@ def main() -> None:
     parser.add_argument("--metrics", type=int, default=10)
     parser.add_argument("--days", type=int, default=180)
     parser.add_argument("--naive-sample", type=int, default=50)
-    parser.add_argument("--chunk", type=int, default=1000, help="SCAN_CHUNK_CUSTOMERS")
+    parser.add_argument("--chunk", type=int, default=500, help="SCAN_CHUNK_CUSTOMERS")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--layout", choices=("date", "customer"), default="date")
     parser.add_argument("--redis-db", type=int, default=9)
