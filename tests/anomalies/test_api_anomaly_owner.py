@@ -5,8 +5,10 @@ whole, the importer, the admin, a user's deletion. A CSM's list must follow an a
 moment it changes hands, and never show one that is no longer theirs."""
 
 import datetime as dt
+import importlib
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 
 from anomalies.models import AnomalyAction, UsageAnomaly
@@ -166,3 +168,21 @@ def _admin_form_data(response) -> dict:
         for name in management.fields:
             data[management.add_prefix(name)] = management[name].value()
     return data
+
+
+def test_the_migration_backfills_the_owner_of_existing_anomalies(mine, theirs, make_anomaly):
+    if connection.vendor != "postgresql":
+        pytest.skip("ALTER TABLE ... DISABLE TRIGGER is PostgreSQL's")
+    a, b = make_anomaly(mine), make_anomaly(theirs)
+    migration = importlib.import_module("anomalies.migrations.0014_anomaly_csm_and_ranks")
+    with connection.cursor() as cursor:
+        # Rows as they were before the column existed (the test's transaction undoes this);
+        # the deferred foreign key checks first, or the table cannot be altered.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        cursor.execute("ALTER TABLE anomalies_usageanomaly DISABLE TRIGGER USER")
+        cursor.execute("UPDATE anomalies_usageanomaly SET csm_id = NULL")
+        cursor.execute("ALTER TABLE anomalies_usageanomaly ENABLE TRIGGER USER")
+        assert set(owners().values()) == {None}
+        cursor.execute(migration.BACKFILL)
+
+    assert owners() == {a.pk: mine.csm_id, b.pk: theirs.csm_id}
