@@ -142,7 +142,7 @@ class UsageAnomaly(models.Model):
     )
     # The account's CSM, copied here so that a CSM's list reads their own anomalies through
     # an index instead of joining every tenant's rows to the accounts. The database keeps it:
-    # triggers (migration anomalies 0014) set it from the account on every insert and on any
+    # triggers (migration anomaly_csm_and_ranks) set it from the account on any insert and any
     # write that names it, and rewrite it when an account changes hands, whichever path
     # changes it (a service, the admin, the importer, a user's deletion, raw SQL). What the
     # application writes here is overwritten; no code sets it.

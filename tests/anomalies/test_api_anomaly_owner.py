@@ -11,6 +11,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from anomalies.filters import DEFAULT_SORT, SORTS
 from anomalies.models import AnomalyAction, UsageAnomaly
 from customers import ingest
 from customers.models import Customer
@@ -186,3 +187,12 @@ def test_the_migration_backfills_the_owner_of_existing_anomalies(mine, theirs, m
         cursor.execute(migration.BACKFILL)
 
     assert owners() == {a.pk: mine.csm_id, b.pk: theirs.csm_id}
+
+
+def test_the_owner_index_holds_the_default_order():
+    """A CSM's default list is read off anomaly_csm_worst_first_idx only while the index's
+    columns are the sort's terms (and the primary key, the last tie-break)."""
+    (index,) = [i for i in UsageAnomaly._meta.indexes if i.name == "anomaly_csm_worst_first_idx"]
+    terms, _label = SORTS[DEFAULT_SORT]
+
+    assert index.fields == ["csm", *terms, "id"]
