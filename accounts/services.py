@@ -32,6 +32,10 @@ def api_token_revoke(*, tokens: QuerySet[ApiToken]) -> int:
 
 def api_token_mark_used(*, token: ApiToken) -> None:
     now = timezone.now()
+    # The token was read for this request: when its mark is recent, the UPDATE below would
+    # match no row, so a busy client's requests skip that statement altogether.
+    if token.last_used_at is not None and token.last_used_at >= now - LAST_USED_RESOLUTION:
+        return
     ApiToken.objects.filter(pk=token.pk).filter(
         Q(last_used_at__isnull=True) | Q(last_used_at__lt=now - LAST_USED_RESOLUTION)
     ).update(last_used_at=now)

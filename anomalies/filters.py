@@ -8,34 +8,16 @@ exactly these parameters (drf-spectacular's django-filter integration).
 
 import django_filters as filters
 from django import forms
-from django.db.models import Case, IntegerField, Value, When
 
 from customers.metrics import METRIC_MAX_LENGTH
 from customers.models import Severity
 from customers.validators import SEARCH_MAX_LENGTH
 
-from .detection import vocabulary
 from .models import AnomalyStatus, AnomalyType, UsageAnomaly
 
-# The vocabulary's rank in SQL: 0 for info up to 2 for critical.
-SEVERITY_RANK = Case(
-    *(When(severity=s.value, then=Value(rank)) for s, rank in vocabulary.SEVERITY_RANK.items()),
-    output_field=IntegerField(),
-)
-# What needs a look first: open, then suppressed by settings (not over, only no longer
-# alerted on), then resolved, then dismissed.
-STATUS_ORDER = (
-    AnomalyStatus.OPEN,
-    AnomalyStatus.SUPPRESSED_BY_SETTINGS,
-    AnomalyStatus.RESOLVED,
-    AnomalyStatus.DISMISSED,
-)
-STATUS_RANK = Case(
-    *(When(status=s.value, then=Value(rank)) for rank, s in enumerate(STATUS_ORDER)),
-    output_field=IntegerField(),
-)
 # ?sort= values: what each orders by, and its label on the page. Ties fall to newest detected
-# first, then to the primary key, so a row never appears on two pages.
+# first, then to the primary key, so a row never appears on two pages. The ranks are stored
+# columns (UsageAnomaly.status_rank, severity_rank): the default order is an index's.
 SORTS = {
     # The default: open ones first, the worst of them first, the latest start first. The scan
     # timestamp is no order of its own: one scan detects many anomalies at the same instant.
@@ -68,7 +50,7 @@ class SortFilter(filters.ChoiceFilter):
 
     def filter(self, qs, value):
         terms, _label = SORTS[value or DEFAULT_SORT]
-        return qs.alias(severity_rank=SEVERITY_RANK, status_rank=STATUS_RANK).order_by(*terms, "pk")
+        return qs.order_by(*terms, "pk")
 
 
 class AnomalyFilterForm(forms.Form):

@@ -47,6 +47,28 @@ class AnomalyStatus(models.TextChoices):
     SUPPRESSED_BY_SETTINGS = "suppressed_by_settings", "Suppressed by settings"
 
 
+# The vocabulary's rank in SQL: 0 for info up to 2 for critical.
+SEVERITY_RANK = models.Case(
+    *(
+        models.When(severity=s.value, then=models.Value(rank))
+        for s, rank in vocabulary.SEVERITY_RANK.items()
+    ),
+    output_field=models.SmallIntegerField(),
+)
+# What needs a look first: open, then suppressed by settings (not over, only no longer
+# alerted on), then resolved, then dismissed.
+STATUS_ORDER = (
+    AnomalyStatus.OPEN,
+    AnomalyStatus.SUPPRESSED_BY_SETTINGS,
+    AnomalyStatus.RESOLVED,
+    AnomalyStatus.DISMISSED,
+)
+STATUS_RANK = models.Case(
+    *(models.When(status=s.value, then=models.Value(rank)) for rank, s in enumerate(STATUS_ORDER)),
+    output_field=models.SmallIntegerField(),
+)
+
+
 class Outcome(models.TextChoices):
     """What happened to the account after the anomaly: the learning loop's ground truth."""
 
@@ -109,6 +131,31 @@ class UsageAnomaly(models.Model):
     )
 
     status = models.CharField(max_length=30, choices=Status.choices, default=Status.OPEN)
+    # The lists' default order (open first, the worst first) as stored columns the database
+    # computes on every write: an index can hold them (anomaly_csm_worst_first_idx), which it
+    # cannot do for an ORDER BY of CASE expressions written in the query.
+    status_rank = models.GeneratedField(
+        expression=STATUS_RANK, output_field=models.SmallIntegerField(), db_persist=True
+    )
+    severity_rank = models.GeneratedField(
+        expression=SEVERITY_RANK, output_field=models.SmallIntegerField(), db_persist=True
+    )
+    # The account's CSM, copied here so that a CSM's list reads their own anomalies through
+    # an index instead of joining every tenant's rows to the accounts. The database keeps it:
+    # triggers (migration anomaly_csm_and_ranks) set it from the account on any insert and any
+    # write that names it, and rewrite it when an account changes hands, whichever path
+    # changes it (a service, the admin, the importer, a user's deletion, raw SQL). What the
+    # application writes here is overwritten; no code sets it.
+    csm = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        editable=False,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,  # anomaly_csm_worst_first_idx leads with it
+        help_text="The account's CSM, kept in sync by the database.",
+    )
     direction = models.CharField(max_length=10, choices=Direction.choices)
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True, help_text="Empty while ongoing.")
@@ -248,6 +295,20 @@ class UsageAnomaly(models.Model):
             # The learning loop reads anomalies by when they started.
             models.Index(fields=["start_date", "anomaly_type"], name="anomaly_start_type_idx"),
             models.Index(fields=["status", "severity"], name="anomaly_status_severity_idx"),
+            # A CSM's list in its default order (filters.SORTS["status"]) and its count: an
+            # index scan of the CSM's own rows that stops after a page, whatever other CSMs
+            # hold.
+            models.Index(
+                fields=[
+                    "csm",
+                    "status_rank",
+                    "-severity_rank",
+                    "-start_date",
+                    "-detected_at",
+                    "id",
+                ],
+                name="anomaly_csm_worst_first_idx",
+            ),
         ]
 
     def __str__(self):

@@ -59,10 +59,13 @@ logger = logging.getLogger(__name__)
 
 
 def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
+    """The anomalies of the user's accounts (every one for staff). By the anomaly's own copy
+    of its account's CSM (UsageAnomaly.csm, kept by the database): an index lookup of the
+    user's rows, where filtering on the account's CSM joined every tenant's anomalies."""
     qs = UsageAnomaly.objects.select_related("customer", "dismissed_by")
     if user.is_staff:
         return qs
-    return qs.filter(customer__csm=user)
+    return qs.filter(csm=user)
 
 
 def anomaly_list_with_record(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomaly]:
@@ -125,9 +128,9 @@ def anomalies_of_portfolio(
     """`qs` narrowed to one CSM's accounts, to the unowned ones (UNOWNED_PORTFOLIO), or left
     whole ("")."""
     if csm_username == UNOWNED_PORTFOLIO:
-        return qs.filter(customer__csm__isnull=True)
+        return qs.filter(csm__isnull=True)
     if csm_username:
-        return qs.filter(customer__csm__username=csm_username)
+        return qs.filter(csm__username=csm_username)
     return qs
 
 

@@ -1,12 +1,21 @@
 """API load: the two anomaly lists under concurrent CSMs, served by gunicorn on PostgreSQL.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tremor_dev .venv/bin/python bench/api_load.py \\
-        [--accounts 10000] [--csms 50] [--clients 50] [--seconds 20] [--workers 4]
+        [--accounts 10000] [--csms 50] [--clients 50] [--seconds 20] [--workers 4] \\
+        [--anomalies-per-account 3 30] [--baseline main] [--scratch-db tremor_bench_api]
 
-Seeds a scratch database (tremor_bench_api on the DATABASE_URL server, dropped and
-recreated; the database DATABASE_URL names is never touched): `--accounts` accounts spread
-over `--csms` CSMs, each with an open drop, a resolved spike and a dismissed drop, one
-account with a long history of resolved anomalies, a week of usage, an API token per CSM.
+Seeds a scratch database (`--scratch-db` on the DATABASE_URL server, dropped and recreated;
+the database DATABASE_URL names is never touched): `--accounts` accounts spread over
+`--csms` CSMs, each with `--anomalies-per-account` anomalies (an open drop, a resolved spike
+and a dismissed drop, then older resolved and dismissed ones), one account with a long
+history of resolved anomalies, a week of usage, an API token per CSM. Several
+`--anomalies-per-account` run one after the other: the portfolio list's latency must not
+grow with the table.
+
+With `--baseline REF` every size runs twice, first on REF's code (`git archive REF`, unpacked
+in a temporary directory, migrated into its own scratch database) and then on this tree's,
+and the closing table puts the two side by side: before and after a change, in one run.
+Each run is a child process (`--child`), so each imports its own tree's Django project.
 
 Then, in this process with Django's test client, the number of SQL queries of each list at
 page sizes 10, 50 and 100: it must not grow with the page (no N+1). Then it starts
@@ -18,11 +27,13 @@ page sizes 10, 50 and 100: it must not grow with the page (no N+1). Then it star
 - GET /api/customers/<id>/usage/anomalies (one of the CSM's accounts, chosen at random)
 
 and prints per endpoint p50/p95/p99 latency, requests per second and errors (any answer
-but 200, or a failed connection) as a markdown table. gunicorn is always stopped.
+but 200, or a failed connection) as a markdown table. gunicorn is always stopped. Each run
+also prints the plans (EXPLAIN ANALYZE) of the portfolio list's count and page queries.
 """
 
 import argparse
 import datetime as dt
+import json
 import os
 import random
 import secrets
@@ -45,8 +56,16 @@ sys.path.insert(0, str(ROOT))
 from bench import scratch  # noqa: E402
 
 SCRATCH_DB = "tremor_bench_api"
+# The seed's first three anomalies of each account: an open drop, a resolved spike, a
+# dismissed drop. Beyond those an account gets older resolved and dismissed ones.
+BASE_ANOMALIES = 3
+MAX_ANOMALIES_PER_ACCOUNT = 200
+# Days between an account's older anomalies (they never overlap, as the engine's would not).
+HISTORY_STEP_DAYS = 3
 SEED = 20260401
 PAGE_SIZES = (10, 50, 100)
+# Portfolio requests made one at a time in process (one_at_a_time).
+SEQUENTIAL_REQUESTS = 200
 HISTORY_ANOMALIES = 150  # resolved anomalies of the one long-history account
 USAGE_DAYS = 7
 # Hard caps whatever --seconds says: no run can spin forever.
@@ -67,10 +86,11 @@ SERVER_ENV = {
 # --- setup ------------------------------------------------------------------------------------
 
 
-def setup_django(env: dict) -> None:
+def setup_django(env: dict, tree: Path) -> None:
     # Settings read the environment once, at import: set everything before django.setup().
     os.environ.update(env, DJANGO_SETTINGS_MODULE="config.settings")
-    sys.path.insert(0, str(ROOT))
+    # The project under test first: a baseline's tree shadows this one.
+    sys.path.insert(0, str(tree))
     # WhiteNoise (DEBUG off) looks for collectstatic's output, which the API does not need.
     warnings.filterwarnings("ignore", message="No directory at", category=UserWarning)
     import django
@@ -81,7 +101,7 @@ def setup_django(env: dict) -> None:
     call_command("migrate", verbosity=0)
 
 
-def seed(accounts: int, csms: int) -> dict:
+def seed(accounts: int, csms: int, per_account: int) -> dict:
     """Returns {token: [customer ids]} per CSM, and the long-history account and its CSM's
     token for the query counts."""
     from django.contrib.auth import get_user_model
@@ -130,6 +150,21 @@ def seed(accounts: int, csms: int) -> dict:
             **fields,
         )
 
+    def older(customer, k: int) -> UsageAnomaly:
+        days_ago = 90 + HISTORY_STEP_DAYS * k
+        if k % 2:
+            return anomaly(
+                customer,
+                days_ago,
+                metric_type=LOGINS,
+                anomaly_type=AnomalyType.DROP,
+                direction=Direction.NEGATIVE,
+                status="dismissed",
+            )
+        return anomaly(customer, days_ago, metric_type=API_CALLS, anomaly_type=AnomalyType.SPIKE,
+                       direction=Direction.POSITIVE, status="resolved",
+                       end_date=today - dt.timedelta(days=days_ago - 1))  # fmt: skip
+
     rows = []
     for customer in customers:
         rows += [
@@ -141,7 +176,8 @@ def seed(accounts: int, csms: int) -> dict:
             anomaly(customer, rng.randrange(5, 30), metric_type=feature_metric("reports"),
                     anomaly_type=AnomalyType.DROP, direction=Direction.NEGATIVE,
                     status="dismissed"),
-        ]  # fmt: skip
+        ][:per_account]  # fmt: skip
+        rows += [older(customer, k) for k in range(per_account - BASE_ANOMALIES)]
     history = customers[0]
     rows += [
         anomaly(history, 400 - 2 * k, metric_type=API_CALLS, anomaly_type=AnomalyType.DROP,
@@ -177,8 +213,9 @@ def seed(accounts: int, csms: int) -> dict:
 # --- query counts (in process) -----------------------------------------------------------------
 
 
-def query_counts(data: dict) -> dict:
-    """{(endpoint, page size): (queries, rows on the page)} through Django's test client."""
+def query_counts(data: dict) -> tuple[dict, list[str]]:
+    """{(endpoint, page size): (queries, rows on the page)} through Django's test client, and
+    the plans (EXPLAIN ANALYZE) of the portfolio's anomaly queries at the default page."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
@@ -188,7 +225,9 @@ def query_counts(data: dict) -> dict:
         "portfolio": "/api/analytics/anomalies",
         "customer": f"/api/customers/{data['history_customer']}/usage/anomalies",
     }
-    counts = {}
+    counts, plans = {}, []
+    # Unmeasured: the token's first use writes its last-used mark, which later ones skip.
+    client.get(urls["portfolio"])
     for name, url in urls.items():
         for size in PAGE_SIZES:
             with CaptureQueriesContext(connection) as ctx:
@@ -196,7 +235,63 @@ def query_counts(data: dict) -> dict:
             assert response.status_code == 200, (url, response.status_code, response.content[:300])
             rows = len(response.json()["results"])
             counts[name, size] = (len(ctx.captured_queries), rows)
-    return counts
+            if name == "portfolio" and size == 50:
+                plans = explain(q["sql"] for q in ctx.captured_queries)
+    return counts, plans
+
+
+def explain(queries) -> list[str]:
+    """EXPLAIN ANALYZE of each query of the anomalies table that counts or pages it."""
+    from django.db import connection
+
+    plans = []
+    for sql in queries:
+        if 'FROM "anomalies_usageanomaly"' not in sql or "actions" in sql.split("WHERE")[0]:
+            continue
+        if "COUNT(" not in sql and "LIMIT" not in sql:
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql)
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        plans.append(f"{'count' if 'COUNT(' in sql else 'page'}:\n{plan}")
+    return plans
+
+
+def one_at_a_time(data: dict, requests: int) -> dict:
+    """The portfolio list requested `requests` times in a row through the test client, each
+    CSM in turn: latency without queueing, and how much of it is SQL. On a shared machine
+    this moves less than the load's figures, whose queues amplify every other process."""
+    from django.db import connection
+    from django.test import Client
+
+    in_sql = [0.0]
+
+    def timed(execute, sql, params, many, context):
+        clock = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            in_sql[0] += time.perf_counter() - clock
+
+    clients = [
+        Client(HTTP_HOST="127.0.0.1", HTTP_AUTHORIZATION=f"Token {token}")
+        for token in data["portfolios"]
+    ]
+    totals, sqls = [], []
+    with connection.execute_wrapper(timed):
+        for k in range(requests):
+            in_sql[0] = 0.0
+            clock = time.perf_counter()
+            response = clients[k % len(clients)].get("/api/analytics/anomalies")
+            totals.append(time.perf_counter() - clock)
+            sqls.append(in_sql[0])
+            assert response.status_code == 200, response.status_code
+    return {
+        "p50": percentile(totals, 50) * 1000,
+        "p99": percentile(totals, 99) * 1000,
+        "sql_p50": percentile(sqls, 50) * 1000,
+        "sql_p99": percentile(sqls, 99) * 1000,
+    }
 
 
 # --- the server ------------------------------------------------------------------------------
@@ -209,7 +304,7 @@ def free_port() -> int:
 
 
 class Gunicorn:
-    def __init__(self, db_url: str, workers: int, log: Path):
+    def __init__(self, db_url: str, workers: int, log: Path, tree: Path):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
@@ -226,7 +321,7 @@ class Gunicorn:
         with open(log, "wb") as out:
             self.proc = subprocess.Popen(
                 [str(gunicorn), "config.wsgi", "-w", str(workers), "-b", f"127.0.0.1:{self.port}"],
-                cwd=ROOT,
+                cwd=tree,
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -245,7 +340,7 @@ class Gunicorn:
                 response = requests.get(
                     f"{self.url}/api/analytics/anomalies",
                     headers={"Authorization": f"Token {token}"},
-                    timeout=5,
+                    timeout=REQUEST_TIMEOUT,
                 )
             except requests.ConnectionError:
                 time.sleep(0.2)
@@ -327,6 +422,95 @@ def percentile(xs: list[float], p: float) -> float:
 # --- main ------------------------------------------------------------------------------------
 
 
+ENDPOINTS = ("GET /api/analytics/anomalies", "GET /api/customers/<id>/usage/anomalies")
+
+
+def run_one(args, tree: Path) -> dict:
+    """Seed, count queries and load one tree's code at one size (in a child process)."""
+    url = os.environ.get("DATABASE_URL", "")
+    db_url = scratch.scratch_url(url, name=args.scratch_db, script="bench/api_load.py")
+    scratch.recreate_database(db_url, name=args.scratch_db)
+    # The in-process client runs with the server's settings.
+    setup_django(
+        SERVER_ENV | {"DATABASE_URL": db_url, "SECRET_KEY": secrets.token_urlsafe(50)}, tree
+    )
+
+    from django.db import connection
+
+    clock = time.perf_counter()
+    data = seed(args.accounts, args.csms, args.anomalies_per_account[0])
+    seeded = time.perf_counter() - clock
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+    counts, plans = query_counts(data)
+    sequential = one_at_a_time(data, SEQUENTIAL_REQUESTS)
+    connection.close()
+
+    portfolios = data["portfolios"]
+    tokens = [list(portfolios)[i % len(portfolios)] for i in range(args.clients)]
+    paths = {
+        ENDPOINTS[0]: lambda token, rng: "/api/analytics/anomalies",
+        ENDPOINTS[1]: lambda token, rng: (
+            f"/api/customers/{rng.choice(portfolios[token])}/usage/anomalies"
+        ),
+    }
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        server = Gunicorn(db_url, args.workers, Path(tmp) / "gunicorn.log", tree)
+        try:
+            server.wait_ready(tokens[0])
+            for name, path_for in paths.items():
+                drive(server.url, path_for, tokens, min(2.0, args.seconds))  # warm-up
+                r = drive(server.url, path_for, tokens, args.seconds)
+                lat = r["latencies"]
+                results[name] = {
+                    "requests": len(lat),
+                    "rps": len(lat) / r["wall"],
+                    **{f"p{p}": percentile(lat, p) * 1000 for p in (50, 95, 99)},
+                    "errors": r["errors"],
+                }
+        finally:
+            server.stop()
+    return {
+        "pg": connection.pg_version,
+        "anomalies": data["anomalies"],
+        "seeded": seeded,
+        "counts": {f"{name}|{size}": v for (name, size), v in counts.items()},
+        "plans": plans,
+        "sequential": sequential,
+        "results": results,
+    }
+
+
+def print_counts(counts: dict) -> bool:
+    print("| endpoint | " + " | ".join(f"page_size={s}" for s in PAGE_SIZES) + " |")
+    print("|---|" + "---|" * len(PAGE_SIZES))
+    flat = True
+    for name in ("portfolio", "customer"):
+        cells = [counts[f"{name}|{s}"] for s in PAGE_SIZES]
+        print(f"| {name} | " + " | ".join(f"{q} queries ({rows} rows)" for q, rows in cells) + " |")
+        flat &= len({q for q, _ in cells}) == 1
+    print()
+    print(f"query count independent of page size: {'yes' if flat else 'NO (N+1?)'}")
+    return flat
+
+
+def child(args, tree: Path) -> None:
+    out = run_one(args, tree)
+    print(json.dumps(out))
+
+
+def baseline_tree(ref: str, into: Path) -> Path:
+    """REF's files (committed ones only) unpacked under `into`."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref],
+        check=True,
+        capture_output=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
@@ -334,65 +518,50 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
+    parser.add_argument(
+        "--anomalies-per-account",
+        type=int,
+        nargs="+",
+        default=[BASE_ANOMALIES],
+        help="anomalies of each account; several values run one after the other",
+    )
+    parser.add_argument("--baseline", default="", help="a git ref to run first, for comparison")
+    parser.add_argument("--scratch-db", default=SCRATCH_DB, help="the database seeded (dropped!)")
+    parser.add_argument("--child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not 1 <= args.clients <= 500:
         sys.exit("--clients must be between 1 and 500")
     if not 0 < args.seconds <= 600:
         sys.exit("--seconds must be in (0, 600]")
-
-    url = os.environ.get("DATABASE_URL", "")
-    if not url:
+    if not all(1 <= n <= MAX_ANOMALIES_PER_ACCOUNT for n in args.anomalies_per_account):
+        sys.exit(f"--anomalies-per-account must be between 1 and {MAX_ANOMALIES_PER_ACCOUNT}")
+    if not os.environ.get("DATABASE_URL", ""):
         sys.exit("bench/api_load.py needs DATABASE_URL=postgres://... (a PostgreSQL server)")
-    db_url = scratch.scratch_url(url, name=SCRATCH_DB, script="bench/api_load.py")
-    scratch.recreate_database(db_url, name=SCRATCH_DB)
-    # The in-process client runs with the server's settings.
-    setup_django(SERVER_ENV | {"DATABASE_URL": db_url, "SECRET_KEY": secrets.token_urlsafe(50)})
+    if args.child:
+        child(args, Path(args.child))
+        return
 
-    from django.db import connection
-
-    clock = time.perf_counter()
-    data = seed(args.accounts, args.csms)
-    print(
-        f"PostgreSQL {connection.pg_version}, scratch database {SCRATCH_DB}: seeded "
-        f"{args.accounts:,} accounts over {args.csms} CSMs, {data['anomalies']:,} anomalies, "
-        f"{args.accounts * USAGE_DAYS:,} usage rows in {time.perf_counter() - clock:.1f} s"
-    )
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
-
-    counts = query_counts(data)
-    print()
-    print("SQL queries per request (Django test client, in process)")
-    print()
-    print("| endpoint | " + " | ".join(f"page_size={s}" for s in PAGE_SIZES) + " |")
-    print("|---|" + "---|" * len(PAGE_SIZES))
-    flat = True
-    for name in ("portfolio", "customer"):
-        cells = [f"{counts[name, s][0]} queries ({counts[name, s][1]} rows)" for s in PAGE_SIZES]
-        print(f"| {name} | " + " | ".join(cells) + " |")
-        flat &= len({counts[name, s][0] for s in PAGE_SIZES}) == 1
-    print()
-    print(f"query count independent of page size: {'yes' if flat else 'NO (N+1?)'}")
-    connection.close()
-
-    portfolios = data["portfolios"]
-    tokens = [list(portfolios)[i % len(portfolios)] for i in range(args.clients)]
-    endpoints = {
-        "GET /api/analytics/anomalies": lambda token, rng: "/api/analytics/anomalies",
-        "GET /api/customers/<id>/usage/anomalies": lambda token, rng: (
-            f"/api/customers/{rng.choice(portfolios[token])}/usage/anomalies"
-        ),
-    }
-    results = {}
+    runs, flat = [], True
     with tempfile.TemporaryDirectory() as tmp:
-        server = Gunicorn(db_url, args.workers, Path(tmp) / "gunicorn.log")
-        try:
-            server.wait_ready(tokens[0])
-            for name, path_for in endpoints.items():
-                drive(server.url, path_for, tokens, min(2.0, args.seconds))  # warm-up
-                results[name] = drive(server.url, path_for, tokens, args.seconds)
-        finally:
-            server.stop()
+        trees = [("this tree", ROOT)]
+        if args.baseline:
+            trees.insert(0, (args.baseline, baseline_tree(args.baseline, Path(tmp))))
+        for per_account in args.anomalies_per_account:
+            for label, tree in trees:
+                command = [
+                    sys.executable, __file__, "--child", str(tree),
+                    "--accounts", str(args.accounts), "--csms", str(args.csms),
+                    "--clients", str(args.clients), "--seconds", str(args.seconds),
+                    "--workers", str(args.workers), "--scratch-db", args.scratch_db,
+                    "--anomalies-per-account", str(per_account),
+                ]  # fmt: skip
+                # In the tree: Celery's app puts the working directory on sys.path.
+                done = subprocess.run(
+                    command, check=True, stdout=subprocess.PIPE, text=True, cwd=tree
+                )
+                out = json.loads(done.stdout.strip().splitlines()[-1])
+                runs.append((label, per_account, out))
+                flat &= print_run(label, per_account, args, out)
 
     print()
     print(
@@ -401,17 +570,58 @@ def main() -> None:
         f"{os.cpu_count()} CPUs shared by server, clients and PostgreSQL"
     )
     print()
-    print("| endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, r in results.items():
-        lat = r["latencies"]
+    print("| code | anomalies | endpoint | requests | req/s | p50 ms | p95 ms | p99 ms | errors |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    failed = not flat
+    for label, _per_account, out in runs:
+        for name in ENDPOINTS:
+            r = out["results"][name]
+            print(
+                f"| {label} | {out['anomalies']:,} | {name} | {r['requests']:,} | "
+                f"{r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
+                f"{r['errors']} |"
+            )
+            failed |= bool(r["errors"])
+    print()
+    print(
+        f"The portfolio list one request at a time ({SEQUENTIAL_REQUESTS} requests, Django's "
+        "test client in process, each CSM in turn): no queue, so other processes on the "
+        "machine move it least"
+    )
+    print()
+    print("| code | anomalies | p50 ms | p99 ms | of which SQL, p50 ms | SQL p99 ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for label, _per_account, out in runs:
+        q = out["sequential"]
         print(
-            f"| {name} | {len(lat):,} | {len(lat) / r['wall']:,.0f} | "
-            f"{percentile(lat, 50) * 1000:.1f} | {percentile(lat, 95) * 1000:.1f} | "
-            f"{percentile(lat, 99) * 1000:.1f} | {r['errors']} |"
+            f"| {label} | {out['anomalies']:,} | {q['p50']:.1f} | {q['p99']:.1f} | "
+            f"{q['sql_p50']:.1f} | {q['sql_p99']:.1f} |"
         )
-    if not flat or any(r["errors"] for r in results.values()):
+    if failed:
         sys.exit(1)
+
+
+def print_run(label: str, per_account: int, args, out: dict) -> bool:
+    """Prints one run's seed, query counts and plans; False if the counts grow with the page."""
+    print(
+        f"## {label}: PostgreSQL {out['pg']}, scratch database {args.scratch_db}: seeded "
+        f"{args.accounts:,} accounts over {args.csms} CSMs, {out['anomalies']:,} anomalies "
+        f"({per_account} per account), {args.accounts * USAGE_DAYS:,} usage rows in "
+        f"{out['seeded']:.1f} s"
+    )
+    print()
+    print("SQL queries per request (Django test client, in process)")
+    print()
+    flat = print_counts(out["counts"])
+    print()
+    print("Plans of the portfolio list's anomaly queries (page_size=50):")
+    print()
+    for plan in out["plans"]:
+        print("```")
+        print(plan)
+        print("```")
+    print(flush=True)
+    return flat
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from accounts.models import ApiToken
-from accounts.services import api_token_create
+from accounts.services import LAST_USED_RESOLUTION, api_token_create, api_token_mark_used
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +158,21 @@ def django_apps():
     from django.apps import apps
 
     return apps
+
+
+def test_a_recently_used_token_costs_no_write(csm, django_assert_num_queries):
+    token, key = api_token_create(user=csm)
+    get_customers(key)  # marks it used
+    token.refresh_from_db()
+    marked = token.last_used_at
+
+    with django_assert_num_queries(0):
+        api_token_mark_used(token=token)
+
+    # Last used a while ago: marked again, in one statement.
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=marked - LAST_USED_RESOLUTION * 2)
+    token.refresh_from_db()
+    with django_assert_num_queries(1):
+        api_token_mark_used(token=token)
+    token.refresh_from_db()
+    assert token.last_used_at > marked
