@@ -194,7 +194,15 @@ def usage_import(
         if not keep.all():  # (a copy of a million rows' columns only when some are left out)
             columns = tuple(column[keep] for column in columns)
         if connection.vendor == "postgresql":
-            inserted, updated = _usage_upsert_postgres_columns(uuids, table.metrics, *columns)
+            accounts = [uuids[c] for c in np.unique(columns[0]).tolist()]
+            # A first import (no stored row for any of its accounts) cannot conflict: the
+            # parser has rejected duplicates inside the file, so its rows go straight in.
+            write = (
+                _usage_copy_postgres
+                if _usage_none_stored(accounts)
+                else _usage_upsert_postgres_columns
+            )
+            inserted, updated = write(_UsageColumns(uuids, table.metrics, *columns))
         else:
             customer, metric, day, value = (column.tolist() for column in columns)
             rows = (
@@ -690,25 +698,37 @@ _COPY_ROW = np.dtype(
 _PG_DATE_SHIFT = (dt.date(2000, 1, 1) - EPOCH).days
 
 
-def _usage_upsert_postgres_columns(
-    customer_ids: Sequence[uuid.UUID | None],
-    metrics: Sequence[str],
-    customer: np.ndarray,
-    metric: np.ndarray,
-    day: np.ndarray,
-    value: np.ndarray,
-) -> tuple[int, int]:
-    """`_usage_upsert_postgres` for columns (customer and metric as codes into
-    `customer_ids` and `metrics`): the rows go to the stage as binary COPY encoded with numpy
-    a block at a time, only the codes' tables with a Python call per entry.
+@dataclass(frozen=True)
+class _UsageColumns:
+    """An import's rows as columns, customer and metric as codes into `customer_ids` and
+    `metrics`."""
+
+    customer_ids: Sequence[uuid.UUID | None]
+    metrics: Sequence[str]
+    customer: np.ndarray
+    metric: np.ndarray
+    day: np.ndarray
+    value: np.ndarray
+
+    def index_order(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(customer codes' ranks, metric codes' ranks, the rows' order): the rows sorted as
+        the usage table's unique index sorts them (customer id bytes, metric bytes, date)."""
+        customer_rank = _ranks([u.bytes if u else b"" for u in self.customer_ids])
+        metric_rank = _ranks([m.encode() for m in self.metrics])
+        order = np.lexsort((self.day, metric_rank[self.metric], customer_rank[self.customer]))
+        return customer_rank, metric_rank, order
+
+
+def _usage_upsert_postgres_columns(rows: _UsageColumns) -> tuple[int, int]:
+    """`_usage_upsert_postgres` for columns: the rows go to the stage as binary COPY encoded
+    with numpy a block at a time, only the codes' tables with a Python call per entry.
 
     Codes are renumbered in the upsert's order (customer id bytes, metric bytes) and the rows
     sent sorted, so the database's sort finds them in order.
     """
-    customer_rank = _ranks([u.bytes if u else b"" for u in customer_ids])
-    metric_rank = _ranks([m.encode() for m in metrics])
-    customer, metric = customer_rank[customer], metric_rank[metric]
-    order = np.lexsort((day, metric, customer))
+    customer_rank, metric_rank, order = rows.index_order()
+    customer_ids, metrics, day, value = rows.customer_ids, rows.metrics, rows.day, rows.value
+    customer, metric = customer_rank[rows.customer], metric_rank[rows.metric]
     with connection.cursor() as cursor:
         _temporary_table(cursor, _STAGE_CUSTOMERS, "SELECT 0::int4 AS code, NULL::uuid AS id")
         _temporary_table(cursor, _STAGE_METRICS, "SELECT 0::int4 AS code, NULL::text AS metric")
@@ -729,15 +749,15 @@ def _usage_upsert_postgres_columns(
             copy.write(_COPY_HEADER)
             for start in range(0, len(order), _COPY_ROWS):
                 block = order[start : start + _COPY_ROWS]
-                rows = np.empty(len(block), dtype=_COPY_ROW)
-                rows["fields"] = 4
-                rows["customer_size"] = rows["metric_size"] = rows["date_size"] = 4
-                rows["value_size"] = 8
-                rows["customer"] = customer[block]
-                rows["metric"] = metric[block]
-                rows["date"] = day[block] - _PG_DATE_SHIFT
-                rows["value"] = value[block]
-                copy.write(rows.tobytes())
+                records = np.empty(len(block), dtype=_COPY_ROW)
+                records["fields"] = 4
+                records["customer_size"] = records["metric_size"] = records["date_size"] = 4
+                records["value_size"] = 8
+                records["customer"] = customer[block]
+                records["metric"] = metric[block]
+                records["date"] = day[block] - _PG_DATE_SHIFT
+                records["value"] = value[block]
+                copy.write(records.tobytes())
             copy.write(_COPY_TRAILER)
         # Without statistics the planner guesses millions of rows per code and picks sorts
         # and merge joins; sampled, it hashes the two small tables.
@@ -750,6 +770,93 @@ def _usage_upsert_postgres_columns(
         )
         cursor.execute(f"DROP TABLE {_STAGE}, {_STAGE_CUSTOMERS}, {_STAGE_METRICS}")
     return counts
+
+
+def _usage_none_stored(customer_ids: Sequence[uuid.UUID | None]) -> bool:
+    """Whether none of these accounts has a stored usage row, kept true until the
+    transaction ends.
+
+    The accounts are locked FOR UPDATE first: every write of a usage row checks its foreign
+    key with FOR KEY SHARE on the account, which only FOR UPDATE blocks (FOR NO KEY UPDATE
+    would let a concurrent import add rows between this check and our COPY). A writer that
+    got in first is waited for, and its rows seen by the check. In id order, as the upsert
+    writes, so two imports lock the same accounts in the same order.
+    """
+    ids = list(customer_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id FROM {connection.ops.quote_name(Customer._meta.db_table)} "  # noqa: S608
+            "WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+            [ids],
+        )
+        cursor.fetchall()
+        # The unique (customer, metric, date) index answers it: one probe per account.
+        cursor.execute(
+            f"SELECT EXISTS (SELECT 1 FROM {_usage_table()} WHERE customer_id = ANY(%s))",  # noqa: S608
+            [ids],
+        )
+        (stored,) = cursor.fetchone()
+    return not stored
+
+
+def _usage_copy_postgres(rows: _UsageColumns) -> tuple[int, int]:
+    """Binary COPY of the rows straight into the usage table, for an import that cannot
+    conflict (`_usage_none_stored`): no stage, no join, no upsert. Returns (inserted, 0).
+
+    Sent in the upsert's order, so the table and its index fill as the upsert fills them
+    (an account's rows together, the index appended to on its right). A row is its fixed
+    fields and its metric's bytes: each block is encoded as fixed-width records, the metric
+    padded to the longest, and the padding then dropped with one boolean mask.
+    """
+    _, _, order = rows.index_order()
+    ids = np.array([u.bytes if u else bytes(16) for u in rows.customer_ids], dtype="S16")
+    names = [m.encode() for m in rows.metrics]
+    width = max(map(len, names), default=1)
+    name_bytes = np.array(names, dtype=f"S{width}")
+    name_sizes = np.array([len(n) for n in names], dtype=np.int64)
+    head = [
+        ("fields", ">i2"),
+        ("customer_size", ">i4"),
+        ("customer", "S16"),
+        ("metric_size", ">i4"),
+    ]
+    metric_at = np.dtype(head).itemsize
+    record = np.dtype(
+        [
+            *head,
+            ("metric", f"S{width}"),
+            ("date_size", ">i4"),
+            ("date", ">i4"),
+            ("value_size", ">i4"),
+            ("value", ">f8"),
+        ]
+    )
+    columns = "customer_id, metric, date, value"
+    with connection.cursor() as cursor:
+        with cursor.copy(f"COPY {_usage_table()} ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.write(_COPY_HEADER)
+            for start in range(0, len(order), _COPY_ROWS):
+                block = order[start : start + _COPY_ROWS]
+                codes = rows.metric[block]
+                records = np.empty(len(block), dtype=record)
+                records["fields"] = 4
+                records["customer_size"] = 16
+                records["customer"] = ids[rows.customer[block]]
+                records["metric_size"] = name_sizes[codes]
+                records["metric"] = name_bytes[codes]
+                records["date_size"] = 4
+                records["date"] = rows.day[block] - _PG_DATE_SHIFT
+                records["value_size"] = 8
+                records["value"] = rows.value[block]
+                keep = np.ones((len(block), record.itemsize), dtype=bool)
+                keep[:, metric_at : metric_at + width] = (
+                    np.arange(width) < name_sizes[codes][:, None]
+                )
+                copy.write(
+                    records.view(np.uint8).reshape(len(block), record.itemsize)[keep].tobytes()
+                )
+            copy.write(_COPY_TRAILER)
+    return len(order), 0
 
 
 def _ranks(keys: list[bytes]) -> np.ndarray:

@@ -6,9 +6,9 @@ import random
 from datetime import date, timedelta
 
 import pytest
-from django.db import transaction
+from django.db import OperationalError, connection, connections, transaction
 
-from customers import ingest, usage_csv
+from customers import ingest, services, usage_csv
 from customers.models import Customer, UsageMetric
 from customers.services import usage_import, usage_ingest
 from tests.factories import UserFactory
@@ -194,3 +194,124 @@ def test_a_file_of_bad_rows_only_writes_nothing_even_when_skipping_them():
         "rejected": 2,
     }
     assert not Customer.objects.exists()
+
+
+def in_id_order() -> list[tuple]:
+    """The stored rows in the order they were written, each with its account's id."""
+    return list(
+        UsageMetric.objects.order_by("id").values_list(
+            "customer_id", "customer__external_id", "metric", "date", "value"
+        )
+    )
+
+
+def in_index_order(rows: list[tuple]) -> list[tuple]:
+    # The unique index's order: the id's bytes, the metric's bytes (COLLATE "C"), the date.
+    return sorted(rows, key=lambda row: (row[0].bytes, row[2].encode(), row[3]))
+
+
+@pytest.fixture
+def writes(monkeypatch):
+    """The names of the PostgreSQL writers usage_import called, in order."""
+    called = []
+    for name in ("_usage_copy_postgres", "_usage_upsert_postgres_columns"):
+        writer = getattr(services, name)
+
+        def spy(*args, _writer=writer, _name=name):
+            called.append(_name)
+            return _writer(*args)
+
+        monkeypatch.setattr(services, name, spy)
+    return called
+
+
+@pytest.mark.postgres
+def test_a_first_import_copies_the_rows_the_upsert_would_write(make_customer, writes, monkeypatch):
+    data = clean_file(20_000, 30)
+    make_customer(external_id="acct-0")  # exists, no usage yet: still a first import
+    outcomes = []
+    for none_stored in (True, False):
+        monkeypatch.setattr(services, "_usage_none_stored", lambda ids, _v=none_stored: _v)
+        with transaction.atomic():
+            result = usage_import(table=usage_csv.read_usage_csv(data), create_customers=True)
+            outcomes.append((result, in_id_order(), state()[1]))
+            transaction.set_rollback(True)
+
+    assert writes == ["_usage_copy_postgres", "_usage_upsert_postgres_columns"]
+    (direct, direct_rows, direct_customers), (upsert, upsert_rows, upsert_customers) = outcomes
+    assert direct.counts() == upsert.counts()
+    assert (direct.inserted, direct.updated, direct.unchanged) == (20_000, 0, 0)
+    assert direct.customers_created == 29
+    # The same rows (the new accounts' ids differ from run to run), each run's written in
+    # the order of the unique index.
+    assert sorted(r[1:] for r in direct_rows) == sorted(r[1:] for r in upsert_rows)
+    assert direct_rows == in_index_order(direct_rows)
+    assert upsert_rows == in_index_order(upsert_rows)
+    assert len(direct_rows) == 20_000
+    assert direct_customers == upsert_customers
+
+
+@pytest.mark.postgres
+def test_the_first_import_takes_the_direct_path_and_a_later_one_the_upsert(writes):
+    data = clean_file(1_000, 10)
+    first = usage_import(table=usage_csv.read_usage_csv(data), create_customers=True)
+    # One account more, whose rows are all new: the file still names accounts with rows.
+    more = data + b"acct-new,logins,2024-01-01,5,New\n"
+    again = usage_import(table=usage_csv.read_usage_csv(more), create_customers=True)
+
+    assert writes == ["_usage_copy_postgres", "_usage_upsert_postgres_columns"]
+    assert (first.inserted, first.updated, first.unchanged) == (1_000, 0, 0)
+    assert (again.inserted, again.updated, again.unchanged) == (1, 0, 1_000)
+
+
+@pytest.mark.postgres
+def test_an_account_with_any_stored_row_sends_the_import_through_the_upsert(make_customer, writes):
+    customer = make_customer(external_id="acct-3")
+    # Another metric, another day: no row of the file's is stored, yet one could be.
+    UsageMetric.objects.create(customer=customer, metric="seats", date=date(2020, 1, 1), value=1)
+    data = clean_file(500, 10)
+
+    result = usage_import(table=usage_csv.read_usage_csv(data), create_customers=True)
+
+    assert writes == ["_usage_upsert_postgres_columns"]
+    assert (result.inserted, result.updated, result.unchanged) == (500, 0, 0)
+    assert UsageMetric.objects.count() == 501
+
+
+@pytest.mark.postgres
+def test_an_error_after_the_direct_copy_writes_nothing(writes, monkeypatch):
+    def fail(*args):
+        raise RuntimeError("after the copy")
+
+    monkeypatch.setattr(services, "_csm_assign", fail)
+    with pytest.raises(RuntimeError, match="after the copy"):
+        usage_import(table=usage_csv.read_usage_csv(clean_file(2_000, 10)), create_customers=True)
+
+    assert writes == ["_usage_copy_postgres"]
+    assert not UsageMetric.objects.exists()
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_the_check_locks_the_accounts_against_any_concurrent_usage_write(make_customer):
+    empty, with_usage = make_customer(), make_customer()
+    UsageMetric.objects.create(customer=with_usage, metric="logins", date=date(2024, 1, 1), value=1)
+    usage = connection.ops.quote_name(UsageMetric._meta.db_table)
+    other = connections.create_connection("default")
+    try:
+        with transaction.atomic():
+            assert services._usage_none_stored([empty.id])
+            assert not services._usage_none_stored([empty.id, with_usage.id])
+            # Until this transaction ends another one cannot add a row for a checked account:
+            # its foreign key check waits for the account's lock.
+            with other.cursor() as cursor:
+                cursor.execute("SET lock_timeout = '200ms'")
+                with pytest.raises(OperationalError, match="lock timeout"):
+                    cursor.execute(
+                        f"INSERT INTO {usage} (customer_id, metric, date, value) "  # noqa: S608
+                        "VALUES (%s, 'logins', '2024-01-02', 1)",
+                        [empty.id],
+                    )
+    finally:
+        other.close()
