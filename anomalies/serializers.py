@@ -97,7 +97,7 @@ class AnomalySerializer(FastReadMixin, serializers.ModelSerializer):
         slug_field="username", read_only=True, allow_null=True
     )
     outcome_event = OutcomeEventSerializer(allow_null=True, read_only=True)
-    actions = AnomalyActionSerializer(many=True, read_only=True)
+    actions = AnomalyActionSerializer(many=True, read_only=True, source="action_records")
 
     class Meta:
         model = UsageAnomaly

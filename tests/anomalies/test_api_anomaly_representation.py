@@ -10,7 +10,8 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from anomalies.detection.vocabulary import LOGINS, AnomalyType, feature_metric
-from anomalies.models import AnomalyAction, AnomalyStatus, Outcome
+from anomalies.models import AnomalyAction, AnomalyStatus, Outcome, UsageAnomaly
+from anomalies.selectors import anomaly_list_with_record
 from config.api import FastReadMixin
 from customers.models import Severity
 from customers.services import lifecycle_record
@@ -102,6 +103,25 @@ def test_the_customer_list_answers_the_bytes_drf_would(csm_api, mine, every_kind
     # The fixture's records reached the page: actions (one by a deleted user), the outcome.
     assert any(row["actions"] for row in rows)
     assert {row["outcome"] for row in rows} >= {"churned", "expanded"}
+
+
+def test_action_records_are_the_same_with_or_without_the_selectors_prefetch(
+    csm, mine, make_anomaly, django_assert_num_queries
+):
+    anomaly = make_anomaly(mine)
+    first = AnomalyAction.objects.create(anomaly=anomaly, user=csm, kind="investigate")
+    second = AnomalyAction.objects.create(anomaly=anomaly, user=csm, kind="contact_customer")
+    prefetched = anomaly_list_with_record(UsageAnomaly.objects.filter(pk=anomaly.pk)).get()
+    fresh = UsageAnomaly.objects.get(pk=anomaly.pk)
+
+    with django_assert_num_queries(0):
+        assert prefetched.action_records == [second, first]
+        assert prefetched.action_records[0].user == csm
+    # An anomaly read elsewhere queries them, in the same order, with their users.
+    with django_assert_num_queries(1):
+        records = fresh.action_records
+        assert records == [second, first]
+        assert records[0].user == csm
 
 
 class Row:
