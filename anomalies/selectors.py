@@ -70,9 +70,14 @@ def anomaly_list_visible(*, user) -> QuerySet[UsageAnomaly]:
 
 def anomaly_list_with_record(qs: QuerySet[UsageAnomaly]) -> QuerySet[UsageAnomaly]:
     """`qs` with what the anomaly's record shows (its outcome, the lifecycle change it was
-    derived from, the actions taken), in one more query for the actions of a whole page."""
+    derived from, the actions taken: UsageAnomaly.action_records), in one more query for the
+    actions of a whole page."""
     return qs.select_related("outcome_event", "outcome_set_by").prefetch_related(
-        Prefetch("actions", queryset=AnomalyAction.objects.select_related("user"))
+        Prefetch(
+            "actions",
+            queryset=AnomalyAction.objects.select_related("user"),
+            to_attr="prefetched_actions",
+        )
     )
 
 

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from config.api import FastReadMixin
 from customers.metrics import METRIC_MAX_LENGTH
 from customers.models import LifecycleKind, Severity
 
@@ -27,7 +28,7 @@ from .models import (
 from .text import anomaly_sentence, evidence_explanation, settings_source_label
 
 
-class CustomerRefSerializer(serializers.Serializer):
+class CustomerRefSerializer(FastReadMixin, serializers.Serializer):
     id = serializers.UUIDField()
     name = serializers.CharField()
 
@@ -43,7 +44,7 @@ class DismissalSerializer(serializers.Serializer):
     at = serializers.DateTimeField(source="dismissed_at")
 
 
-class OutcomeEventSerializer(serializers.Serializer):
+class OutcomeEventSerializer(FastReadMixin, serializers.Serializer):
     """The lifecycle change a derived outcome came from."""
 
     id = serializers.UUIDField()
@@ -54,7 +55,7 @@ class OutcomeEventSerializer(serializers.Serializer):
     arr_after = serializers.DecimalField(max_digits=14, decimal_places=2, allow_null=True)
 
 
-class AnomalyActionSerializer(serializers.ModelSerializer):
+class AnomalyActionSerializer(FastReadMixin, serializers.ModelSerializer):
     """What was done about the anomaly (contact, training, expansion call, dismissal...)."""
 
     kind = serializers.ChoiceField(choices=ActionKind.choices)
@@ -65,7 +66,7 @@ class AnomalyActionSerializer(serializers.ModelSerializer):
         fields = ["kind", "note", "user", "created_at"]
 
 
-class AnomalySerializer(serializers.ModelSerializer):
+class AnomalySerializer(FastReadMixin, serializers.ModelSerializer):
     customer = CustomerRefSerializer()
     anomaly_type = serializers.ChoiceField(choices=AnomalyType.choices)
     # Values without labels: labels would change the schema's SeverityEnum description.
@@ -96,7 +97,7 @@ class AnomalySerializer(serializers.ModelSerializer):
         slug_field="username", read_only=True, allow_null=True
     )
     outcome_event = OutcomeEventSerializer(allow_null=True, read_only=True)
-    actions = AnomalyActionSerializer(many=True, read_only=True)
+    actions = AnomalyActionSerializer(many=True, read_only=True, source="action_records")
 
     class Meta:
         model = UsageAnomaly

@@ -1,6 +1,8 @@
 """The account page: charts and anomalies, dismiss, reopen and rescan, as the owner, as
 another CSM and as staff."""
 
+import datetime as dt
+
 import pytest
 from django.contrib.messages import get_messages
 from django.db import connection
@@ -566,3 +568,24 @@ def test_the_page_makes_a_bounded_number_of_queries_however_many_metrics_and_ano
         assert len(response.context["anomalies"]) == listed
         counts.append(len(captured))
     assert counts[0] == counts[1]
+
+
+def test_the_actions_taken_show_on_each_card_from_one_query(
+    client, csm, account, make_anomaly, anomaly
+):
+    AnomalyAction.objects.create(anomaly=anomaly, user=csm, kind="contact_customer", note="call")
+    client.force_login(csm)
+
+    def queries() -> tuple[int, str]:
+        with CaptureQueriesContext(connection) as captured:
+            response = client.get(_page(account))
+        assert response.status_code == 200
+        return len(captured), response.content.decode()
+
+    one, body = queries()
+    assert "Contact customer" in body and "“call”" in body
+    later = make_anomaly(account, start_date=anomaly.start_date - dt.timedelta(days=40))
+    AnomalyAction.objects.create(anomaly=later, user=csm, kind="investigate")
+    two, body = queries()
+    assert "Investigate" in body
+    assert two == one
