@@ -309,6 +309,12 @@ class UsageAnomaly(models.Model):
                 ],
                 name="anomaly_csm_worst_first_idx",
             ),
+            # Staff's list of every CSM's anomalies in the same order: read a page off the
+            # index instead of sorting the whole table on every request.
+            models.Index(
+                fields=["status_rank", "-severity_rank", "-start_date", "-detected_at", "id"],
+                name="anomaly_worst_first_idx",
+            ),
         ]
 
     def __str__(self):

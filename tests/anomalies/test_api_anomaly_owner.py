@@ -190,9 +190,11 @@ def test_the_migration_backfills_the_owner_of_existing_anomalies(mine, theirs, m
 
 
 def test_the_owner_index_holds_the_default_order():
-    """A CSM's default list is read off anomaly_csm_worst_first_idx only while the index's
-    columns are the sort's terms (and the primary key, the last tie-break)."""
-    (index,) = [i for i in UsageAnomaly._meta.indexes if i.name == "anomaly_csm_worst_first_idx"]
+    """A CSM's default list is read off anomaly_csm_worst_first_idx, and staff's list of every
+    CSM's anomalies off anomaly_worst_first_idx, only while the indexes' columns are the
+    sort's terms (and the primary key, the last tie-break)."""
+    indexes = {i.name: i.fields for i in UsageAnomaly._meta.indexes}
     terms, _label = SORTS[DEFAULT_SORT]
 
-    assert index.fields == ["csm", *terms, "id"]
+    assert indexes["anomaly_csm_worst_first_idx"] == ["csm", *terms, "id"]
+    assert indexes["anomaly_worst_first_idx"] == [*terms, "id"]
