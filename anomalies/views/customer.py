@@ -84,7 +84,7 @@ def anomaly_dismiss(request, anomaly_id):
         # The same dismissal sent again (a double submit) changes nothing, and says so.
         done = "Already dismissed" if already else "Dismissed"
         messages.success(request, f"{done}: {_sentence(anomaly)}.")
-    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
+    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type, _posted_days(request)))
 
 
 @login_required
@@ -94,7 +94,7 @@ def anomaly_reopen(request, anomaly_id):
     if anomaly.status == AnomalyStatus.DISMISSED:
         anomaly_services.anomaly_reopen(anomaly=anomaly, user=request.user)
         messages.success(request, f"Reopened: {_sentence(anomaly)}.")
-    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
+    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type, _posted_days(request)))
 
 
 @login_required
@@ -111,7 +111,7 @@ def anomaly_outcome(request, anomaly_id):
         note=form.cleaned_data["note"],
     )
     messages.success(request, f"Outcome: {anomaly.get_outcome_display()} ({_sentence(anomaly)}).")
-    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type))
+    return redirect(_customer_url(anomaly.customer_id, anomaly.metric_type, _posted_days(request)))
 
 
 @login_required
@@ -300,9 +300,16 @@ def _anchor(metric: str) -> str:
     return "metric-" + metric.replace(":", "-")
 
 
-def _customer_url(customer_id, metric: str) -> str:
+def _customer_url(customer_id, metric: str, days: int = CHART_DAYS) -> str:
     url = reverse("customer-detail", args=[customer_id])
-    return f"{url}?{urlencode({'metric': metric})}#{_anchor(metric)}"
+    query = {"metric": metric, **({"days": days} if days != CHART_DAYS else {})}
+    return f"{url}?{urlencode(query)}#{_anchor(metric)}"
+
+
+def _posted_days(request) -> int:
+    """The charts' range the page's form was sent from (a hidden `days` field), so a dismissal
+    or an outcome brings the CSM back to the range they were looking at."""
+    return _chart_days(request.POST.get("days"))[0]
 
 
 def _sentence(anomaly) -> str:

@@ -127,6 +127,29 @@ def test_dismiss_records_the_reason_and_the_action(client, csm, anomaly):
     assert "Reopen" in page
 
 
+def test_acting_on_an_anomaly_keeps_the_charts_range_the_csm_was_looking_at(
+    client, csm, anomaly
+):
+    client.force_login(csm)
+    page = client.get(_page(anomaly.customer, days=365)).content.decode()
+    # Every form of the card carries the range it was sent from.
+    assert page.count('<input type="hidden" name="days" value="365">') == 2  # dismiss, outcome
+
+    prefix = str(anomaly.pk)
+    dismissed = client.post(
+        reverse("anomaly-dismiss", args=[anomaly.pk]),
+        {"days": "365", f"{prefix}-reason": "expected"},
+    )
+    reopened = client.post(reverse("anomaly-reopen", args=[anomaly.pk]), {"days": "30"})
+    default = client.post(reverse("anomaly-reopen", args=[anomaly.pk]), {"days": "90"})
+    odd = client.post(reverse("anomaly-reopen", args=[anomaly.pk]), {"days": "9999"})
+
+    assert "days=365" in dismissed["Location"]
+    assert "days=30" in reopened["Location"]
+    assert "days=" not in default["Location"] and "days=" not in odd["Location"]
+    assert client.get(dismissed["Location"]).context["chart_days"] == 365
+
+
 def test_dismissing_again_differently_says_so_and_keeps_the_dismissal(client, csm, anomaly):
     client.force_login(csm)
     client.get(_dismiss(client, anomaly, reason="expected", note="Migration")["Location"])
