@@ -5,16 +5,18 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('anomalies', '0014_anomaly_csm_and_ranks'),
-        ('customers', '0007_lifecycle_and_renewal'),
+        ("anomalies", "0014_anomaly_csm_and_ranks"),
+        ("customers", "0007_lifecycle_and_renewal"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.AddIndex(
-            model_name='usageanomaly',
-            index=models.Index(fields=['status_rank', '-severity_rank', '-start_date', '-detected_at', 'id'], name='anomaly_worst_first_idx'),
+            model_name="usageanomaly",
+            index=models.Index(
+                fields=["status_rank", "-severity_rank", "-start_date", "-detected_at", "id"],
+                name="anomaly_worst_first_idx",
+            ),
         ),
     ]

@@ -127,9 +127,7 @@ def test_dismiss_records_the_reason_and_the_action(client, csm, anomaly):
     assert "Reopen" in page
 
 
-def test_acting_on_an_anomaly_keeps_the_charts_range_the_csm_was_looking_at(
-    client, csm, anomaly
-):
+def test_acting_on_an_anomaly_keeps_the_charts_range_the_csm_was_looking_at(client, csm, anomaly):
     client.force_login(csm)
     page = client.get(_page(anomaly.customer, days=365)).content.decode()
     # Every form of the card carries the range it was sent from.
