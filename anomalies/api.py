@@ -32,7 +32,6 @@ from .serializers import (
     DismissalSerializer,
     ScanRunSerializer,
     SettingsInForceEntrySerializer,
-    SettingsSerializer,
 )
 from .services.anomalies import AnomalyAlreadyDismissed, anomaly_dismiss, anomaly_reopen
 from .services.detection_settings import settings_delete, settings_save
@@ -322,7 +321,12 @@ class SettingsApi(APIView):
         }
         return Response(self.OutputSerializer(body).data)
 
-    @extend_schema(request=InputSerializer, responses=SettingsSerializer)
+    @extend_schema(
+        request=InputSerializer,
+        responses=SettingsInForceEntrySerializer,
+        description="Set one scope's override; the answer is the row as saved and, in "
+        "`in_force`, the values its series now get and where each comes from.",
+    )
     def put(self, request):
         data = self.InputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -333,7 +337,8 @@ class SettingsApi(APIView):
         row = settings_save(
             customer_id=customer_id, metric=metric, values=values, user=request.user
         )
-        return Response(SettingsSerializer(row).data)
+        (row,) = selectors.settings_with_in_force([row])
+        return Response(SettingsInForceEntrySerializer(row).data)
 
     class ScopeSerializer(serializers.Serializer):
         class Meta:

@@ -340,6 +340,12 @@ def settings_in_force_visible(*, user) -> list[DetectionSettings]:
     )
     if not rows or rows[0].customer_id is not None or rows[0].metric:
         rows.insert(0, DetectionSettings(customer=None, metric="", sensitivity=DEFAULT_SENSITIVITY))
+    return settings_with_in_force(rows)
+
+
+def settings_with_in_force(rows: list[DetectionSettings]) -> list[DetectionSettings]:
+    """`rows`, each with `in_force`: the ConfigInForce at its scope (one read of the settings
+    for all of them)."""
     configs = detection_config_for_scopes(scopes=[settings_scope_of(row) for row in rows])
     for row, config in zip(rows, configs, strict=True):
         # An annotation, like a queryset's: the serializer and the page read it off the row.

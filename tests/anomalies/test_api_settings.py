@@ -183,7 +183,11 @@ def test_the_owner_sets_a_customers_sensitivity(csm_api, mine):
 
     assert response.status_code == 200
     body = response.json()
-    assert set(body) == ROW_FIELDS
+    assert set(body) == ENTRY_FIELDS
+    assert body["saved"] is True
+    # The answer says what the account's series now get, and from where.
+    assert in_force(body)["drop_percent"] == (40.0, "Dataflow Inc")
+    assert in_force(body)["sensitivity"] == ("high", "Dataflow Inc")
     assert body["customer"] == str(mine.id)
     assert body["metric"] == ""
     assert body["sensitivity"] == "high"
