@@ -37,7 +37,8 @@ from .models import (
     UsageAnomaly,
     scan_scope_key,
 )
-from .scan_inputs import detection_configs, series_batch, usage_frame
+from .scan_inputs import detection_configs, usage_batch
+from .scan_isolation import batch_rows
 
 # Days shown around an anomaly: enough history to see the baseline, some after it.
 SERIES_BEFORE_DAYS = 42
@@ -270,9 +271,10 @@ def series_inputs(*, customer, metrics: list[str], first: dt.date, last: dt.date
     """The usage and settings the charts of `metrics` over first..last are computed from."""
     # Not before the calendar's first day (a row dated 0001-01-05 would overflow it).
     warmup = first - dt.timedelta(days=min(SERIES_WARMUP_DAYS, (first - dt.date.min).days))
-    frame = usage_frame(customer_ids=[customer.pk], start=warmup, end=last)
-    frame = frame[frame["metric"].isin(metrics)]
-    batch = series_batch(frame, customer_ids=[customer.pk], start=warmup, end=last)
+    # The scan's own read (one binary COPY row per series), narrowed to the charted metrics.
+    batch = usage_batch(customer_ids=[customer.pk], start=warmup, end=last)
+    wanted = set(metrics)
+    batch = batch_rows(batch, [i for i, m in enumerate(batch.metrics) if m in wanted])
     return SeriesInputs(tuple(metrics), first, last, batch, detection_configs(batch=batch))
 
 
