@@ -544,8 +544,8 @@ def test_a_suppressed_anomaly_says_why_and_is_not_flagged(client, csm, account, 
 # Every query the page makes, whatever the account holds: the session and the user, the
 # account, its anomalies with their record, their actions, the account's metrics, the
 # charts' calendar and settings (their usage is read with COPY, which Django does not
-# count), the latest rescan, the health panel's three, the account's follow-ups and the
-# header's unread count.
+# count; on SQLite it is one more query), the latest rescan, the health panel's three, the
+# account's follow-ups and the header's unread count.
 PAGE_QUERIES = 14
 
 
@@ -582,7 +582,8 @@ def test_the_page_makes_a_bounded_number_of_queries_however_many_metrics_and_ano
 
     counts = []
     for customer, charts, listed in ((small, 3, 4), (large, 10, 24)):
-        with django_assert_max_num_queries(PAGE_QUERIES) as captured:
+        usage_read = 0 if connection.vendor == "postgresql" else 1
+        with django_assert_max_num_queries(PAGE_QUERIES + usage_read) as captured:
             response = client.get(_page(customer))
         assert response.status_code == 200
         assert len(response.context["charts"]) == charts
