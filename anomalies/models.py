@@ -239,9 +239,8 @@ class UsageAnomaly(models.Model):
             choices_constraint("direction", Direction, name="anomaly_direction_valid"),
             choices_constraint("status", AnomalyStatus, name="anomaly_status_valid"),
             choices_constraint("confidence", Confidence, name="anomaly_confidence_valid"),
-            models.CheckConstraint(
-                condition=Q(dismiss_reason="") | Q(dismiss_reason__in=DismissReason.values),
-                name="anomaly_dismiss_reason_valid",
+            choices_constraint(
+                "dismiss_reason", DismissReason, name="anomaly_dismiss_reason_valid", blank=True
             ),
             # A rescan updates the open event instead of opening a second one.
             models.UniqueConstraint(
@@ -702,10 +701,7 @@ class TuningProposal(models.Model):
         constraints = [
             choices_constraint("status", TuningStatus, name="tuning_status_valid"),
             choices_constraint("anomaly_type", AnomalyType, name="tuning_anomaly_type_valid"),
-            models.CheckConstraint(
-                condition=Q(severity="") | Q(severity__in=Severity.values),
-                name="tuning_severity_valid",
-            ),
+            choices_constraint("severity", Severity, name="tuning_severity_valid", blank=True),
             models.CheckConstraint(
                 condition=Q(false_positives__lte=models.F("judged"))
                 & Q(false_positive_rate__gte=0, false_positive_rate__lte=1)
@@ -832,9 +828,8 @@ class FollowUp(models.Model):
         constraints = [
             choices_constraint("kind", FollowUpKind, name="followup_kind_valid"),
             choices_constraint("status", FollowUpStatus, name="followup_status_valid"),
-            models.CheckConstraint(
-                condition=Q(closing_outcome="") | Q(closing_outcome__in=ClosingOutcome.values),
-                name="followup_closing_outcome_valid",
+            choices_constraint(
+                "closing_outcome", ClosingOutcome, name="followup_closing_outcome_valid", blank=True
             ),
             # Open: not closed, no outcome. Done: when, and what it led to. Cancelled: when.
             models.CheckConstraint(

@@ -14,6 +14,12 @@ def choice_members(words: type[StrEnum], labels=None) -> list[tuple[str, tuple[s
     return [(w.name, (w.value, labels[w] if labels else w.label)) for w in words]
 
 
-def choices_constraint(field: str, choices: type[models.TextChoices], *, name: str):
-    """A CHECK constraint that `field` holds one of `choices` (blank allowed only if listed)."""
-    return models.CheckConstraint(condition=models.Q(**{f"{field}__in": choices.values}), name=name)
+def choices_constraint(
+    field: str, choices: type[models.TextChoices], *, name: str, blank: bool = False
+):
+    """A CHECK constraint that `field` holds one of `choices`, or "" too when `blank` (a
+    choice not made yet: no dismissal reason, no closing outcome)."""
+    condition = models.Q(**{f"{field}__in": choices.values})
+    if blank:
+        condition = models.Q(**{field: ""}) | condition
+    return models.CheckConstraint(condition=condition, name=name)
