@@ -1,6 +1,7 @@
 from datetime import date
 
 import pytest
+from django.db import connection
 
 from customers import ingest
 from customers.models import Customer, UsageMetric
@@ -208,7 +209,9 @@ def test_naming_csms_costs_a_few_queries_whatever_the_number_of_accounts(
         "\n".join(["customer_external_id,metric,date,value,csm", *lines, ""]).encode()
     )
     # Lookups, creation, the upsert and one owner read and UPDATE per CSM: not one per row.
-    with django_assert_max_num_queries(15):
+    # SQLite's limit on a statement's variables splits the inserts and lookups into a few
+    # more batches (18 here), still nowhere near one per account.
+    with django_assert_max_num_queries(15 if connection.vendor == "postgresql" else 25):
         result = usage_ingest(batch=batch, create_customers=True)
     assert result.customers_created == 300 and result.csm_assigned == 300
     owners = Customer.objects.values_list("csm__username", flat=True)
